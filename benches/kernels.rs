@@ -1,0 +1,98 @@
+//! Kernel throughput: the ArcFace head forward+backward and one VGG8 training step.
+//!
+//! `cargo bench -p cli --bench kernels` (flex, the default CPU backend). Every measured closure
+//! ends with `device.sync()`, so that a backend that queues work is timed to completion.
+
+#![allow(clippy::expect_used)] // a benchmark that cannot set up has nothing to report
+
+use arcface_core::{
+    ArcFaceConfig, EmbeddingNetConfig, HeadConfig, LabelledBatch, Vgg8Config, cross_entropy,
+};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::{Distribution, TensorData};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+fn device() -> Device {
+    #[cfg(feature = "flex")]
+    return Device::flex();
+    #[cfg(all(not(feature = "flex"), feature = "wgpu"))]
+    return Device::wgpu(Default::default());
+    #[allow(unreachable_code)]
+    Device::default()
+}
+
+fn targets(batch: usize, classes: usize, device: &Device) -> Tensor<1, Int> {
+    let t: Vec<i64> = (0..batch).map(|i| (i * 7919 % classes) as i64).collect();
+    Tensor::from_data(TensorData::new(t, [batch]), device)
+}
+
+fn arcface_head(c: &mut Criterion) {
+    let device = device().autodiff();
+    let mut group = c.benchmark_group("arcface_head_fwd_bwd");
+    group.sample_size(20);
+    let batch = 256;
+    for &(classes, dim) in &[(10, 2), (10, 3), (1000, 3), (1000, 128), (10177, 512)] {
+        let head = ArcFaceConfig::new(dim, classes)
+            .init(&device)
+            .expect("valid head");
+        let x = Tensor::<2>::random([batch, dim], Distribution::Normal(0.0, 1.0), &device)
+            .require_grad();
+        let t = targets(batch, classes, &device);
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("b{batch}_c{classes}_d{dim}")),
+            &(),
+            |b, _| {
+                b.iter(|| {
+                    let out = head.forward(x.clone(), t.clone());
+                    let grads = cross_entropy(out.train_logits, t.clone()).backward();
+                    drop(grads);
+                    device.sync().expect("device runs");
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+fn vgg8_train_step(c: &mut Criterion) {
+    let device = device().autodiff();
+    let mut group = c.benchmark_group("vgg8_train_step");
+    group.sample_size(10);
+    for &(name, channels, side, batch) in &[
+        ("mnist_1x28x28_b32", 1, 28, 32),
+        ("faces_3x32x32_b32", 3, 32, 32),
+    ] {
+        let config = EmbeddingNetConfig::new(
+            Vgg8Config::new(channels, side, side, 3),
+            HeadConfig::ArcFace(ArcFaceConfig::new(3, 10)),
+        );
+        let mut model = config.init(&device).expect("valid network");
+        let mut optim = AdamConfig::new().init();
+        let images = Tensor::<4>::random(
+            [batch, channels, side, side],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let t = targets(batch, 10, &device);
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let out = model
+                    .forward(LabelledBatch {
+                        images: images.clone(),
+                        targets: t.clone(),
+                    })
+                    .output;
+                let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+                model = optim.step(1e-3, model.clone(), grads);
+                device.sync().expect("device runs");
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, arcface_head, vgg8_train_step);
+criterion_main!(benches);

@@ -1,0 +1,176 @@
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+    Relu,
+    conv::{Conv2d, Conv2dConfig},
+    pool::{MaxPool2d, MaxPool2dConfig},
+};
+use burn::prelude::*;
+
+use crate::CoreError;
+
+/// The seed's VGG8: three VGG blocks of 2 x (3x3 conv + BatchNorm + ReLU), each followed by a
+/// 2x2 max-pool; then BatchNorm2d, dropout, flatten, a linear layer to the embedding and
+/// BatchNorm1d on the embedding.
+#[derive(Config, Debug)]
+pub struct Vgg8Config {
+    /// Input channels (1 for digits, 3 for faces).
+    pub in_channels: usize,
+    /// Input height in pixels.
+    pub height: usize,
+    /// Input width in pixels.
+    pub width: usize,
+    /// Size of the embedding: 2 draws on a circle, 3 on a sphere.
+    pub embedding_dim: usize,
+    /// Dropout before the embedding layer (the seed's 0.5).
+    #[config(default = 0.5)]
+    pub dropout: f64,
+    /// Output channels of the three blocks (the seed's 16/32/64).
+    #[config(default = "[16, 32, 64]")]
+    pub widths: [usize; 3],
+}
+
+/// Two conv + BatchNorm + ReLU layers and a 2x2 max-pool.
+#[derive(Module, Debug)]
+pub struct VggBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    relu: Relu,
+    pool: MaxPool2d,
+}
+
+impl VggBlock {
+    fn new(in_channels: usize, out_channels: usize, device: &Device) -> Self {
+        let conv = |cin| {
+            Conv2dConfig::new([cin, out_channels], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        Self {
+            conv1: conv(in_channels),
+            bn1: BatchNormConfig::new(out_channels).init(device),
+            conv2: conv(out_channels),
+            bn2: BatchNormConfig::new(out_channels).init(device),
+            relu: Relu::new(),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+        }
+    }
+
+    /// # Shapes
+    /// - input: `[batch, in_channels, h, w]`
+    /// - output: `[batch, out_channels, h / 2, w / 2]` (rounded down)
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
+        let x = self.relu.forward(self.bn2.forward(self.conv2.forward(x)));
+        self.pool.forward(x)
+    }
+}
+
+/// VGG8 embedding backbone. Build it with [`Vgg8Config::init`].
+#[derive(Module, Debug)]
+pub struct Vgg8 {
+    blocks: Vec<VggBlock>,
+    bn_features: BatchNorm,
+    dropout: Dropout,
+    embed: Linear,
+    bn_embed: BatchNorm,
+}
+
+impl Vgg8Config {
+    /// Checks the configuration and builds the backbone on `device`.
+    pub fn init(&self, device: &Device) -> Result<Vgg8, CoreError> {
+        if self.embedding_dim == 0 {
+            return Err(CoreError::ZeroEmbedding);
+        }
+        if self.height < 8 || self.width < 8 {
+            return Err(CoreError::InputTooSmall {
+                height: self.height,
+                width: self.width,
+            });
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(CoreError::OutOfRange {
+                key: "dropout",
+                value: self.dropout,
+                expected: "a probability in [0, 1)",
+            });
+        }
+        let [w1, w2, w3] = self.widths;
+        let blocks = vec![
+            VggBlock::new(self.in_channels, w1, device),
+            VggBlock::new(w1, w2, device),
+            VggBlock::new(w2, w3, device),
+        ];
+        let flat = w3 * (self.height / 8) * (self.width / 8);
+        Ok(Vgg8 {
+            blocks,
+            bn_features: BatchNormConfig::new(w3).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            embed: LinearConfig::new(flat, self.embedding_dim).init(device),
+            bn_embed: BatchNormConfig::new(self.embedding_dim).init(device),
+        })
+    }
+}
+
+impl Vgg8 {
+    /// Maps images to embeddings.
+    ///
+    /// # Shapes
+    /// - images: `[batch, in_channels, height, width]`
+    /// - output: `[batch, embedding_dim]`
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = images;
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let x = self.dropout.forward(self.bn_features.forward(x));
+        let x: Tensor<2> = x.flatten(1, 3);
+        self.bn_embed.forward(self.embed.forward(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embeds_digits_and_faces() {
+        let device = Device::flex();
+        let digits = Vgg8Config::new(1, 28, 28, 3).init(&device).unwrap();
+        assert_eq!(
+            digits
+                .forward(Tensor::zeros([4, 1, 28, 28], &device))
+                .dims(),
+            [4, 3]
+        );
+        let faces = Vgg8Config::new(3, 64, 48, 2).init(&device).unwrap();
+        assert_eq!(
+            faces.forward(Tensor::ones([2, 3, 64, 48], &device)).dims(),
+            [2, 2]
+        );
+    }
+
+    #[test]
+    fn flattened_size_follows_three_poolings() {
+        // 28 -> 14 -> 7 -> 3: the linear layer sees 64 * 3 * 3 = 576 features, as in the seed.
+        let net = Vgg8Config::new(1, 28, 28, 2).init(&Device::flex()).unwrap();
+        assert_eq!(net.embed.weight.dims(), [576, 2]);
+    }
+
+    #[test]
+    fn rejects_zero_embedding_and_tiny_inputs() {
+        let device = Device::flex();
+        assert_eq!(
+            Vgg8Config::new(1, 28, 28, 0).init(&device).err(),
+            Some(CoreError::ZeroEmbedding)
+        );
+        assert_eq!(
+            Vgg8Config::new(1, 4, 28, 2).init(&device).err(),
+            Some(CoreError::InputTooSmall {
+                height: 4,
+                width: 28
+            })
+        );
+    }
+}

@@ -1,0 +1,34 @@
+use thiserror::Error;
+
+/// A model configuration that cannot be built.
+#[derive(Debug, Error, PartialEq)]
+pub enum CoreError {
+    /// `model.embedding_dim` is zero.
+    #[error(
+        "model.embedding_dim must be at least 1 (got 0): the embedding is the vector that is drawn"
+    )]
+    ZeroEmbedding,
+    /// The head needs at least two classes to be trained.
+    #[error("the data set has {0} class(es); a classification head needs at least 2")]
+    TooFewClasses(usize),
+    /// The input image is too small for three 2x2 poolings.
+    #[error(
+        "input images of {height}x{width} are too small: the VGG8 backbone halves them three times and needs at least 8x8"
+    )]
+    InputTooSmall {
+        /// Input height in pixels.
+        height: usize,
+        /// Input width in pixels.
+        width: usize,
+    },
+    /// A scalar hyper-parameter is outside its meaningful range.
+    #[error("model.{key} = {value} is out of range: expected {expected}")]
+    OutOfRange {
+        /// The config key.
+        key: &'static str,
+        /// The value given.
+        value: f64,
+        /// What the key accepts.
+        expected: &'static str,
+    },
+}

@@ -1,0 +1,99 @@
+mod arcface;
+mod softmax;
+
+use burn::prelude::*;
+
+pub use arcface::{ArcFace, ArcFaceConfig, ThetaOverflow};
+pub use softmax::{SoftmaxHead, SoftmaxHeadConfig};
+
+use crate::CoreError;
+
+/// What a head gives for one batch of embeddings.
+#[derive(Debug, Clone)]
+pub struct HeadOutput {
+    /// Logits the loss is taken on (with the margin applied to the target class, for margin heads).
+    ///
+    /// Shape `[batch, classes]`.
+    pub train_logits: Tensor<2>,
+    /// Logits without any margin, used for accuracy and prediction.
+    ///
+    /// Shape `[batch, classes]`.
+    pub logits: Tensor<2>,
+}
+
+/// Which classification head sits on the embedding.
+#[derive(Config, Debug)]
+pub enum HeadConfig {
+    /// The plain linear classifier (the seed's softmax baseline).
+    Softmax(SoftmaxHeadConfig),
+    /// Additive angular margin (ArcFace).
+    ArcFace(ArcFaceConfig),
+}
+
+/// A classification head over embeddings.
+#[derive(Module, Debug)]
+pub enum Head {
+    /// See [`SoftmaxHead`].
+    Softmax(SoftmaxHead),
+    /// See [`ArcFace`].
+    ArcFace(ArcFace),
+}
+
+impl HeadConfig {
+    /// Checks the hyper-parameters and builds the head on `device`.
+    pub fn init(&self, device: &Device) -> Result<Head, CoreError> {
+        Ok(match self {
+            HeadConfig::Softmax(config) => Head::Softmax(config.init(device)?),
+            HeadConfig::ArcFace(config) => Head::ArcFace(config.init(device)?),
+        })
+    }
+}
+
+impl Head {
+    /// Logits for `embeddings`; `targets` (class indices) place the margin.
+    ///
+    /// # Shapes
+    /// - embeddings: `[batch, embedding_dim]`
+    /// - targets: `[batch]`
+    pub fn forward(&self, embeddings: Tensor<2>, targets: Tensor<1, Int>) -> HeadOutput {
+        match self {
+            Head::Softmax(head) => head.forward(embeddings),
+            Head::ArcFace(head) => head.forward(embeddings, targets),
+        }
+    }
+
+    /// Margin-free logits, for prediction when no label is known.
+    ///
+    /// # Shapes
+    /// - embeddings: `[batch, embedding_dim]`
+    /// - output: `[batch, classes]`
+    pub fn logits(&self, embeddings: Tensor<2>) -> Tensor<2> {
+        match self {
+            Head::Softmax(head) => head.forward(embeddings).logits,
+            Head::ArcFace(head) => head.logits(embeddings),
+        }
+    }
+
+    /// The class-centre vectors (one row per class), as the head stores them: not normalised.
+    ///
+    /// # Shapes
+    /// - output: `[classes, embedding_dim]`
+    pub fn centers(&self) -> Tensor<2> {
+        match self {
+            Head::Softmax(head) => head.centers(),
+            Head::ArcFace(head) => head.centers(),
+        }
+    }
+
+    /// Number of classes the head separates.
+    pub fn num_classes(&self) -> usize {
+        self.centers().dims()[0]
+    }
+}
+
+pub(crate) fn check_classes(num_classes: usize) -> Result<(), CoreError> {
+    if num_classes < 2 {
+        return Err(CoreError::TooFewClasses(num_classes));
+    }
+    Ok(())
+}

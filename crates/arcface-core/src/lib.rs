@@ -1,0 +1,30 @@
+//! Model and losses of arcface-lab.
+//!
+//! - [`Vgg8`]: the seed's small VGG backbone, generalised to any input channels and size, ending in
+//!   a low-dimensional embedding (2-D, 3-D or N-D).
+//! - Heads: [`ArcFace`] (additive angular margin) and [`SoftmaxHead`] (the plain linear baseline),
+//!   selected through [`HeadConfig`]; each yields the logits the loss is taken on, the margin-free
+//!   logits used for accuracy, and the class-centre vectors drawn by the viewer.
+//! - [`EmbeddingNet`]: backbone + head, with burn-train's `TrainStep`/`InferenceStep` so that a
+//!   `Learner` can drive it.
+//!
+//! Library code takes `&Device` and names no backend: the binary decides what is compiled in.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))] // a failed unwrap is a failed test
+
+mod backbone;
+mod error;
+mod head;
+mod loss;
+mod net;
+mod normalize;
+
+pub use backbone::{Vgg8, Vgg8Config};
+pub use error::CoreError;
+pub use head::{
+    ArcFace, ArcFaceConfig, Head, HeadConfig, HeadOutput, SoftmaxHead, SoftmaxHeadConfig,
+    ThetaOverflow,
+};
+pub use loss::cross_entropy;
+pub use net::{EmbeddingNet, EmbeddingNetConfig, Forward, LabelledBatch};
+pub use normalize::l2_normalize;

@@ -1,0 +1,188 @@
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flate2::read::GzDecoder;
+
+use crate::config::MnistConfig;
+use crate::error::DataError;
+use crate::load::LoadedData;
+use crate::split::{SplitDataset, split_all};
+use crate::store::ImageStore;
+
+const IMAGES_MAGIC: u32 = 2051;
+const LABELS_MAGIC: u32 = 2049;
+const IMAGES_HEADER: usize = 16;
+const LABELS_HEADER: usize = 8;
+/// Preferred first: the 60,000-digit training files, then the 10,000-digit test files.
+const PREFIXES: [&str; 2] = ["train", "t10k"];
+
+/// Loads one MNIST pair (train if present, else t10k) and splits all its digits at random.
+pub(crate) fn load_mnist(config: &MnistConfig, split_seed: u64) -> Result<LoadedData, DataError> {
+    let dir = &config.root;
+    if !dir.is_dir() {
+        return Err(DataError::Missing {
+            what: "MNIST folder",
+            path: dir.clone(),
+            expected: "a folder holding the IDX files, e.g. t10k-images-idx3-ubyte.gz".to_owned(),
+        });
+    }
+    let (prefix, images_path, labels_path) = PREFIXES
+        .iter()
+        .find_map(|prefix| {
+            let images = find_idx(dir, &format!("{prefix}-images-idx3-ubyte"))?;
+            let labels = find_idx(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+            Some((*prefix, images, labels))
+        })
+        .ok_or_else(|| DataError::NoMnistPair { dir: dir.clone() })?;
+
+    let (rows, cols, pixels, count) = read_images(&images_path, config.limit)?;
+    let labels = read_labels(&labels_path, count, config.limit)?;
+    let kept = labels.len();
+    let names = (0..kept).map(|i| format!("{prefix}#{i}")).collect();
+    let shape = [1, rows, cols];
+    let store = Arc::new(ImageStore::from_parts(shape, pixels, labels, names)?);
+
+    let (train, val) = split_all(kept, config.val_fraction, split_seed);
+    Ok(LoadedData {
+        train: SplitDataset::new(Arc::clone(&store), train)?,
+        val: SplitDataset::new(store, val)?,
+        classes: (0..10).map(|d: u32| d.to_string()).collect(),
+        shape,
+    })
+}
+
+/// The raw file if present, else its `.gz`.
+fn find_idx(dir: &Path, name: &str) -> Option<PathBuf> {
+    let raw = dir.join(name);
+    if raw.is_file() {
+        return Some(raw);
+    }
+    let gz = dir.join(format!("{name}.gz"));
+    gz.is_file().then_some(gz)
+}
+
+fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io("read", path, e))?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| DataError::io("decompress (gzip)", path, e))?;
+        Ok(out)
+    } else {
+        Ok(bytes)
+    }
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn idx_error(path: &Path, problem: String) -> DataError {
+    DataError::Idx {
+        path: path.to_owned(),
+        problem,
+    }
+}
+
+/// Returns (rows, cols, pixels of the first `limit` images, count in the file).
+fn read_images(
+    path: &Path,
+    limit: Option<usize>,
+) -> Result<(usize, usize, Vec<u8>, usize), DataError> {
+    let mut bytes = read_maybe_gz(path)?;
+    if bytes.len() < IMAGES_HEADER {
+        return Err(idx_error(
+            path,
+            format!(
+                "{} bytes is shorter than the 16-byte IDX image header",
+                bytes.len()
+            ),
+        ));
+    }
+    let magic = be_u32(&bytes, 0);
+    if magic != IMAGES_MAGIC {
+        return Err(idx_error(
+            path,
+            format!("magic number {magic}, expected {IMAGES_MAGIC} (IDX unsigned-byte images)"),
+        ));
+    }
+    let [count, rows, cols] = [4, 8, 12].map(|at| be_u32(&bytes, at) as usize);
+    let expected = count
+        .checked_mul(rows)
+        .and_then(|v| v.checked_mul(cols))
+        .and_then(|v| v.checked_add(IMAGES_HEADER));
+    if expected != Some(bytes.len()) || rows == 0 || cols == 0 {
+        return Err(idx_error(
+            path,
+            format!(
+                "header says {count} images of {rows}x{cols}, so {} bytes, but the data has {} bytes",
+                expected.map_or_else(|| "too many".to_owned(), |v| v.to_string()),
+                bytes.len()
+            ),
+        ));
+    }
+    if count == 0 {
+        return Err(idx_error(
+            path,
+            "header says 0 images (expected at least one)".to_owned(),
+        ));
+    }
+    let kept = limit.map_or(count, |l| l.min(count));
+    // Strip the header and the unused tail in place rather than copying the pixels out.
+    bytes.truncate(IMAGES_HEADER + kept * rows * cols);
+    bytes.drain(..IMAGES_HEADER);
+    bytes.shrink_to_fit();
+    Ok((rows, cols, bytes, count))
+}
+
+fn read_labels(
+    path: &Path,
+    image_count: usize,
+    limit: Option<usize>,
+) -> Result<Vec<u32>, DataError> {
+    let bytes = read_maybe_gz(path)?;
+    if bytes.len() < LABELS_HEADER {
+        return Err(idx_error(
+            path,
+            format!(
+                "{} bytes is shorter than the 8-byte IDX label header",
+                bytes.len()
+            ),
+        ));
+    }
+    let magic = be_u32(&bytes, 0);
+    if magic != LABELS_MAGIC {
+        return Err(idx_error(
+            path,
+            format!("magic number {magic}, expected {LABELS_MAGIC} (IDX unsigned-byte labels)"),
+        ));
+    }
+    let count = be_u32(&bytes, 4) as usize;
+    if count != image_count {
+        return Err(idx_error(
+            path,
+            format!("header says {count} labels, but the image file holds {image_count} images"),
+        ));
+    }
+    if bytes.len() != LABELS_HEADER + count {
+        return Err(idx_error(
+            path,
+            format!(
+                "header says {count} labels, so {} bytes, but the data has {} bytes",
+                LABELS_HEADER + count,
+                bytes.len()
+            ),
+        ));
+    }
+    let kept = limit.map_or(count, |l| l.min(count));
+    let labels = &bytes[LABELS_HEADER..LABELS_HEADER + kept];
+    if let Some(pos) = labels.iter().position(|&d| d > 9) {
+        return Err(idx_error(
+            path,
+            format!("label #{pos} is {}, expected a digit 0-9", labels[pos]),
+        ));
+    }
+    Ok(labels.iter().map(|&d| u32::from(d)).collect())
+}

@@ -1,0 +1,8 @@
+//! Behaviour of the public API against fixtures the tests build themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
+
+mod batcher;
+mod celeba;
+mod config;
+mod mnist;
+mod synthetic;

@@ -1,0 +1,171 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use celeba_data::{DataConfig, SynthSpec, SyntheticConfig, describe, generate_synthetic, load};
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for entry in walk(dir) {
+        let rel = entry
+            .strip_prefix(dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        out.insert(rel, std::fs::read(&entry).unwrap());
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+const SMALL: SynthSpec = SynthSpec {
+    identities: 3,
+    images_per_identity: 10,
+    image_size: 24,
+    seed: 5,
+};
+
+#[test]
+fn generation_is_deterministic_by_seed() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    generate_synthetic(a.path(), &SMALL).unwrap();
+    generate_synthetic(b.path(), &SMALL).unwrap();
+    generate_synthetic(c.path(), &SynthSpec { seed: 6, ..SMALL }).unwrap();
+    let (fa, fb, fc) = (files(a.path()), files(b.path()), files(c.path()));
+    assert_eq!(fa.len(), 30 + 3);
+    assert!(fa == fb, "same spec gave different files");
+    let first = "img_align_celeba/000001.jpg";
+    assert_ne!(fa[first], fc[first], "the seed does not change the images");
+}
+
+#[test]
+fn identity_and_partition_files_are_well_formed() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_synthetic(dir.path(), &SMALL).unwrap();
+    let identity = std::fs::read_to_string(dir.path().join("identity_CelebA.txt")).unwrap();
+    let partition = std::fs::read_to_string(dir.path().join("list_eval_partition.txt")).unwrap();
+    let mut per_id = BTreeMap::<u32, usize>::new();
+    let mut per_id_part = BTreeMap::<(u32, u8), usize>::new();
+    for (n, (id_line, part_line)) in identity.lines().zip(partition.lines()).enumerate() {
+        let name = format!("{:06}.jpg", n + 1);
+        let (file, id) = id_line.split_once(' ').unwrap();
+        let (pfile, part) = part_line.split_once(' ').unwrap();
+        assert_eq!((file, pfile), (name.as_str(), name.as_str()));
+        assert!(dir.path().join("img_align_celeba").join(file).is_file());
+        let id: u32 = id.parse().unwrap();
+        let part: u8 = part.parse().unwrap();
+        assert!(part <= 2);
+        *per_id.entry(id).or_default() += 1;
+        *per_id_part.entry((id, part)).or_default() += 1;
+    }
+    assert_eq!(identity.lines().count(), 30);
+    assert_eq!(partition.lines().count(), 30);
+    assert_eq!(per_id, BTreeMap::from([(1, 10), (2, 10), (3, 10)]));
+    for id in 1..=3 {
+        let counts = [0, 1, 2].map(|p| per_id_part.get(&(id, p)).copied().unwrap_or(0));
+        assert_eq!(counts, [8, 1, 1], "identity {id}");
+    }
+    let image = image::open(dir.path().join("img_align_celeba/000001.jpg")).unwrap();
+    assert_eq!((image.width(), image.height()), (24, 24));
+}
+
+/// Identity traits must outweigh pose, light and background, yet photos must differ.
+#[test]
+fn images_of_one_identity_are_closer_than_images_of_different_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SyntheticConfig {
+        images_per_identity: 16,
+        ..SyntheticConfig::new(dir.path().join("faces"))
+    };
+    let data = load(&DataConfig::Synthetic(cfg), 0).unwrap();
+    let store = data.train.store();
+    let distance = |i: usize, j: usize| {
+        let sq: f64 = store
+            .pixels(i)
+            .iter()
+            .zip(store.pixels(j))
+            .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+            .sum();
+        sq.sqrt()
+    };
+    let (mut within, mut between) = ((0.0, 0usize), (0.0, 0usize));
+    let mut closest_within = f64::INFINITY;
+    for i in 0..store.len() {
+        for j in i + 1..store.len() {
+            let d = distance(i, j);
+            if store.label(i) == store.label(j) {
+                within = (within.0 + d, within.1 + 1);
+                closest_within = closest_within.min(d);
+            } else {
+                between = (between.0 + d, between.1 + 1);
+            }
+        }
+    }
+    let (within, between) = (within.0 / within.1 as f64, between.0 / between.1 as f64);
+    eprintln!("mean L2 within {within:.1}, between {between:.1}");
+    assert!(
+        within < 0.9 * between,
+        "within {within:.1} vs between {between:.1}"
+    );
+    assert!(
+        closest_within > 100.0,
+        "two photos are nearly identical: {closest_within:.1}"
+    );
+}
+
+#[test]
+fn load_generates_once_and_rejects_a_different_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("faces");
+    let cfg = SyntheticConfig {
+        identities: 3,
+        images_per_identity: 5,
+        ..SyntheticConfig::new(&root)
+    };
+    let data = load(&DataConfig::Synthetic(cfg.clone()), 0).unwrap();
+    assert_eq!(data.classes, ["1", "2", "3"]);
+    assert_eq!(data.shape, [3, 32, 32]);
+    assert_eq!((data.train.len(), data.val.len()), (12, 3));
+
+    let manifest = root.join("synth.json");
+    let written = std::fs::metadata(&manifest).unwrap().modified().unwrap();
+    load(&DataConfig::Synthetic(cfg.clone()), 0).unwrap();
+    assert_eq!(
+        std::fs::metadata(&manifest).unwrap().modified().unwrap(),
+        written
+    );
+
+    let other = SyntheticConfig {
+        generator_seed: 8,
+        ..cfg
+    };
+    let msg = load(&DataConfig::Synthetic(other), 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("synth.json") && msg.contains("delete") && msg.contains("seed 8"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn describe_names_the_set() {
+    let cfg = DataConfig::Synthetic(SyntheticConfig::new("/tmp/x"));
+    assert!(describe(&cfg).starts_with("synthetic faces: 8 identities x 60 images, 32x32 RGB"));
+}

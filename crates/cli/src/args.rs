@@ -1,0 +1,87 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::device::DeviceChoice;
+
+/// Train margin-loss embedding models (ArcFace, softmax) and watch the classes separate on the
+/// circle (2-D) or the sphere (3-D), epoch by epoch.
+///
+/// Start with the built-in synthetic faces (nothing to download):
+///
+///     arcface-lab train configs/demo.toml
+///
+/// then open runs/demo/plots/val.gif.
+#[derive(Debug, Parser)]
+#[command(name = "arcface-lab", version, about, long_about, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const AFTER_HELP: &str = "\
+Configs (TOML) live in configs/: demo.toml (synthetic faces, 2-D ArcFace), mnist.toml and
+mnist-softmax.toml (the seed's experiment), celeba.toml and celeba-softmax.toml.
+A run folder holds config.toml, classes.json, metrics.csv, embeddings/, checkpoints/ and plots/
+(see README, \"Run output\").";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model from a config file, then draw its pictures.
+    Train(TrainArgs),
+    /// Redraw the per-epoch frames and GIFs of a finished (or interrupted) run.
+    Render(RenderArgs),
+    /// Write the built-in synthetic face set (CelebA layout) into a folder.
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The run config, e.g. configs/demo.toml.
+    pub config: PathBuf,
+    /// Override the number of epochs (same as --set train.epochs=N).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Run folder to write (default: <out_dir>/<name> from the config).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Backend to train on; `auto` takes the best compiled-in one that works here.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Override a config key, e.g. --set model.margin=0.3 --set data.root=/data/celeba (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Replace a run already in the run folder.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Train only; draw later with `arcface-lab render RUN_DIR`.
+    #[arg(long)]
+    pub no_render: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// A run folder written by `train`, e.g. runs/demo.
+    pub run_dir: PathBuf,
+    /// Side of each square frame, pixels (default: the run's render.size).
+    #[arg(long)]
+    pub size: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Folder to create; it gets img_align_celeba/, identity_CelebA.txt and list_eval_partition.txt.
+    pub out_dir: PathBuf,
+    /// Number of identities.
+    #[arg(long, default_value_t = 8)]
+    pub identities: usize,
+    /// Images per identity.
+    #[arg(long, default_value_t = 60)]
+    pub images_per_identity: usize,
+    /// Side of the square images, pixels.
+    #[arg(long, default_value_t = 32)]
+    pub size: usize,
+    /// Generator seed: the same seed writes the same files.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}

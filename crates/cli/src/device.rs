@@ -1,0 +1,139 @@
+//! The one place that names concrete backends: cargo features decide what is compiled in,
+//! `--device` picks among them at run time.
+
+use anyhow::{Result, bail};
+use burn::tensor::Device;
+use clap::ValueEnum;
+
+/// Backends `--device` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceChoice {
+    /// The best compiled-in backend that works here: CUDA, then wgpu, then flex, then ndarray.
+    Auto,
+    /// Pure-Rust CPU backend (the default build).
+    Flex,
+    /// Burn's older CPU backend (`--features ndarray`).
+    Ndarray,
+    /// Vulkan / Metal / DX12 through wgpu (`--features wgpu`).
+    Wgpu,
+    /// NVIDIA GPU (`--features cuda`; its build downloads an LLVM bundle).
+    Cuda,
+}
+
+impl DeviceChoice {
+    /// The backends this binary was built with, best first.
+    pub fn compiled() -> Vec<DeviceChoice> {
+        let mut all = Vec::new();
+        if cfg!(feature = "cuda") {
+            all.push(DeviceChoice::Cuda);
+        }
+        if cfg!(feature = "wgpu") {
+            all.push(DeviceChoice::Wgpu);
+        }
+        if cfg!(feature = "flex") {
+            all.push(DeviceChoice::Flex);
+        }
+        if cfg!(feature = "ndarray") {
+            all.push(DeviceChoice::Ndarray);
+        }
+        all
+    }
+
+    fn feature(self) -> &'static str {
+        match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Flex => "flex",
+            DeviceChoice::Ndarray => "ndarray",
+            DeviceChoice::Wgpu => "wgpu",
+            DeviceChoice::Cuda => "cuda",
+        }
+    }
+}
+
+/// The device for `choice`, checked by running one small operation on it.
+pub fn open(choice: DeviceChoice) -> Result<(DeviceChoice, Device)> {
+    if choice == DeviceChoice::Auto {
+        let mut failures = Vec::new();
+        for candidate in DeviceChoice::compiled() {
+            match open(candidate) {
+                Ok(found) => return Ok(found),
+                Err(err) => failures.push(format!("{}: {err:#}", candidate.feature())),
+            }
+        }
+        bail!(
+            "no compiled-in backend works on this machine ({})",
+            failures.join("; ")
+        );
+    }
+    let device = construct(choice)?;
+    probe(&device).map_err(|reason| {
+        anyhow::anyhow!(
+            "the {} backend is compiled in but does not run here: {reason}",
+            choice.feature()
+        )
+    })?;
+    Ok((choice, device))
+}
+
+fn construct(choice: DeviceChoice) -> Result<Device> {
+    let missing = || {
+        anyhow::anyhow!(
+            "this binary was built without the `{0}` backend; rebuild with `cargo run --release -p cli --features {0} -- ...` (compiled in: {1})",
+            choice.feature(),
+            DeviceChoice::compiled()
+                .iter()
+                .map(|c| c.feature())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    match choice {
+        DeviceChoice::Auto => unreachable!("resolved by open"),
+        DeviceChoice::Flex => {
+            #[cfg(feature = "flex")]
+            return Ok(Device::flex());
+            #[cfg(not(feature = "flex"))]
+            Err(missing())
+        }
+        DeviceChoice::Ndarray => {
+            #[cfg(feature = "ndarray")]
+            #[allow(deprecated)] // still offered for comparison
+            return Ok(Device::ndarray());
+            #[cfg(not(feature = "ndarray"))]
+            Err(missing())
+        }
+        DeviceChoice::Wgpu => {
+            #[cfg(feature = "wgpu")]
+            return Ok(Device::wgpu(Default::default()));
+            #[cfg(not(feature = "wgpu"))]
+            Err(missing())
+        }
+        DeviceChoice::Cuda => {
+            #[cfg(feature = "cuda")]
+            return Ok(Device::cuda(0));
+            #[cfg(not(feature = "cuda"))]
+            Err(missing())
+        }
+    }
+}
+
+/// GPU runtimes panic when no adapter or driver is found; turn that into an error.
+fn probe(device: &Device) -> std::result::Result<(), String> {
+    let device = device.clone();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(move || {
+        let x = burn::tensor::Tensor::<1>::ones([4], &device);
+        x.sum().into_scalar::<f32>() as f64
+    });
+    std::panic::set_hook(hook);
+    match outcome {
+        Ok(sum) if (sum - 4.0).abs() < 1e-6 => Ok(()),
+        Ok(sum) => Err(format!("a test sum gave {sum} instead of 4")),
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "it panicked while starting".to_string())),
+    }
+}

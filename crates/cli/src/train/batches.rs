@@ -1,0 +1,15 @@
+use arcface_core::LabelledBatch;
+use burn::data::dataloader::batcher::Batcher;
+use burn::tensor::Device;
+use celeba_data::{ImageBatch, ImageBatcher, ImageItem};
+
+/// celeba-data's batches as the network's input.
+#[derive(Clone, Debug, Default)]
+pub struct LabelledBatcher(ImageBatcher);
+
+impl Batcher<ImageItem, LabelledBatch> for LabelledBatcher {
+    fn batch(&self, items: Vec<ImageItem>, device: &Device) -> LabelledBatch {
+        let ImageBatch { images, targets } = self.0.batch(items, device);
+        LabelledBatch { images, targets }
+    }
+}

@@ -1,0 +1,163 @@
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use arcface_core::{EmbeddingNet, LabelledBatch};
+use burn::data::dataloader::DataLoader;
+use burn::prelude::*;
+
+use super::tally::SplitStats;
+use crate::run_dir::{MetricsRow, RunDir, RunStatus, temp_path};
+
+/// What happens at the end of every epoch: the eval-mode embeddings of both splits and the
+/// class centres are written as `.npy`, the metrics row is appended, `checkpoints/last.bpk` is
+/// replaced and, when the validation loss is the lowest so far, `checkpoints/best.bpk` too.
+pub struct EpochHook {
+    run: RunDir,
+    /// The training split in its fixed order (no shuffle), on the non-autodiff device.
+    train_in_order: Arc<dyn DataLoader<LabelledBatch>>,
+    lr: f64,
+    rows: Vec<MetricsRow>,
+    status: RunStatus,
+    print_lines: bool,
+    error: Option<anyhow::Error>,
+}
+
+impl EpochHook {
+    pub fn new(
+        run: RunDir,
+        train_in_order: Arc<dyn DataLoader<LabelledBatch>>,
+        lr: f64,
+        status: RunStatus,
+    ) -> Self {
+        Self {
+            run,
+            train_in_order,
+            lr,
+            rows: Vec::new(),
+            status,
+            // The dashboard owns a terminal; elsewhere one line per epoch is the progress report.
+            print_lines: !std::io::stdout().is_terminal(),
+            error: None,
+        }
+    }
+
+    pub fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        model: &EmbeddingNet,
+        val_embeddings: Vec<Tensor<2>>,
+        train: SplitStats,
+        val: SplitStats,
+        started: Instant,
+    ) -> Result<()> {
+        let dim = model.head.centers().dims()[1];
+        let train_points = embed_in_order(model, self.train_in_order.as_ref())?;
+        let val_points = read_rows(val_embeddings)?;
+        let centers = model
+            .head
+            .centers()
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        self.run
+            .write_embeddings("train", epoch, &train_points, dim)?;
+        self.run.write_embeddings("val", epoch, &val_points, dim)?;
+        self.run.write_embeddings("centers", epoch, &centers, dim)?;
+
+        let last = self.run.checkpoint("last");
+        save_model(model, &last)?;
+        let improved =
+            val.loss.is_finite() && self.status.best_val_loss.is_none_or(|best| val.loss < best);
+        if improved {
+            let best = self.run.checkpoint("best");
+            let tmp = temp_path(&best);
+            std::fs::copy(&last, &tmp)
+                .with_context(|| format!("cannot copy {} to {}", last.display(), tmp.display()))?;
+            std::fs::rename(&tmp, &best)
+                .with_context(|| format!("cannot write {}", best.display()))?;
+            self.status.best_epoch = Some(epoch);
+            self.status.best_val_loss = Some(val.loss);
+        }
+
+        let row = MetricsRow {
+            epoch,
+            train_loss: train.loss,
+            val_loss: val.loss,
+            train_acc: train.accuracy,
+            val_acc: val.accuracy,
+            lr: self.lr,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        self.rows.push(row);
+        self.run.write_metrics(&self.rows)?;
+        self.status.epochs_done = epoch;
+        self.run.write_status(&self.status)?;
+        if self.print_lines {
+            println!(
+                "epoch {:>3}/{}  train loss {:.4} acc {:5.1}%  val loss {:.4} acc {:5.1}%  {:.1}s{}",
+                epoch,
+                self.status.epochs,
+                row.train_loss,
+                100.0 * row.train_acc,
+                row.val_loss,
+                100.0 * row.val_acc,
+                row.seconds,
+                if improved { "  (best)" } else { "" }
+            );
+        }
+        Ok(())
+    }
+
+    /// Keeps the error that stopped training, for the caller of `launch`.
+    pub fn fail(&mut self, err: anyhow::Error) {
+        self.error.get_or_insert(err);
+    }
+
+    pub fn take_error(&mut self) -> Option<anyhow::Error> {
+        self.error.take()
+    }
+
+    pub fn status(&self) -> &RunStatus {
+        &self.status
+    }
+
+    pub fn rows(&self) -> &[MetricsRow] {
+        &self.rows
+    }
+}
+
+fn embed_in_order(
+    model: &EmbeddingNet,
+    loader: &dyn DataLoader<LabelledBatch>,
+) -> Result<Vec<f32>> {
+    let mut parts = Vec::new();
+    for batch in loader.iter() {
+        let batch = batch
+            .map_err(|e| anyhow::anyhow!("cannot load a training batch for the snapshot: {e}"))?;
+        parts.push(model.embed(batch.images));
+    }
+    read_rows(parts)
+}
+
+fn read_rows(parts: Vec<Tensor<2>>) -> Result<Vec<f32>> {
+    if parts.is_empty() {
+        bail!("a split is empty: nothing to snapshot");
+    }
+    Tensor::cat(parts, 0)
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("cannot read embeddings back from the device: {e:?}"))
+}
+
+fn save_model(model: &EmbeddingNet, path: &std::path::Path) -> Result<()> {
+    let tmp = temp_path(path);
+    model
+        .clone()
+        .into_record()
+        .save(&tmp)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+        .with_context(|| format!("cannot save the model to {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}

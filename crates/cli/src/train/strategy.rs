@@ -1,0 +1,153 @@
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arcface_core::EmbeddingNet;
+use burn::prelude::*;
+use burn::train::{
+    EventProcessorTraining, Learner, LearnerEvent, SupervisedLearningStrategy,
+    SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem, ValidLoader,
+};
+
+use super::hook::EpochHook;
+use super::tally::Tally;
+
+/// burn-train's single-device loop with an embedding snapshot at the end of every epoch.
+///
+/// burn-train's own `SingleDeviceTrainingStrategy` offers no per-epoch callback with the model,
+/// and its epoch runners are private, so this strategy repeats its loop (train split, validation
+/// split, `EndEpoch`) and adds two things: the validation pass also keeps the eval-mode
+/// embeddings (so the validation set is forwarded once, not twice), and after it the
+/// [`EpochHook`] embeds the training set in eval mode and writes the snapshot, the metrics row
+/// and the checkpoints.
+pub struct SnapshotStrategy {
+    device: Device,
+    hook: Arc<Mutex<EpochHook>>,
+}
+
+impl SnapshotStrategy {
+    pub fn new(device: Device, hook: Arc<Mutex<EpochHook>>) -> Self {
+        Self { device, hook }
+    }
+}
+
+impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
+    fn fit(
+        &self,
+        components: TrainingComponents<EmbeddingNet>,
+        mut learner: Learner<EmbeddingNet>,
+        dataloader_train: TrainLoader<EmbeddingNet>,
+        dataloader_valid: ValidLoader<EmbeddingNet>,
+        starting_epoch: usize,
+    ) -> (EmbeddingNet, SupervisedTrainingEventProcessor<EmbeddingNet>) {
+        let train_device = self.device.clone().autodiff();
+        let dataloader_train = dataloader_train.to_device(&train_device);
+        let dataloader_valid = dataloader_valid.to_device(&self.device);
+        learner.fork(&train_device);
+        let interrupter = components.interrupter.clone();
+        let mut processor = components.event_processor;
+        let total = components.num_epochs;
+
+        for epoch in starting_epoch..=total {
+            let started = Instant::now();
+
+            // Training split.
+            interrupter.fail_on_error(processor.process_train(LearnerEvent::StartSplit {
+                epoch_number: epoch,
+                total_items: dataloader_train.num_items(),
+            }));
+            let mut train_tally = Tally::default();
+            let mut iterator = dataloader_train.iter();
+            let mut iteration = 0;
+            while let Some(batch) = iterator.next() {
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(err) => {
+                        interrupter.fail(err);
+                        break;
+                    }
+                };
+                iteration += 1;
+                let progress = iterator.progress();
+                let step = learner.train_step(batch);
+                learner.lr_step();
+                learner.optimizer_step(step.grads);
+                train_tally.add(&step.item);
+                let item = TrainingItem::new(
+                    step.item,
+                    progress,
+                    Some(iteration),
+                    Some(learner.lr_current()),
+                );
+                interrupter
+                    .fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
+                if interrupter.should_stop() {
+                    break;
+                }
+            }
+            interrupter.fail_on_error(processor.process_train(LearnerEvent::EndSplit(epoch)));
+            if interrupter.should_stop() {
+                break;
+            }
+
+            // Validation split, in eval mode, keeping the embeddings.
+            interrupter.fail_on_error(processor.process_valid(LearnerEvent::StartSplit {
+                epoch_number: epoch,
+                total_items: dataloader_valid.num_items(),
+            }));
+            let model = learner.model().valid();
+            let mut val_tally = Tally::default();
+            let mut val_embeddings = Vec::new();
+            let mut iterator = dataloader_valid.iter();
+            let mut iteration = 0;
+            while let Some(batch) = iterator.next() {
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(err) => {
+                        interrupter.fail(err);
+                        break;
+                    }
+                };
+                iteration += 1;
+                let progress = iterator.progress();
+                let forward = model.forward(batch);
+                val_tally.add(&forward.output);
+                val_embeddings.push(forward.embeddings);
+                let item = TrainingItem::new(forward.output, progress, Some(iteration), None);
+                interrupter
+                    .fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
+                if interrupter.should_stop() {
+                    break;
+                }
+            }
+            interrupter.fail_on_error(processor.process_valid(LearnerEvent::EndSplit(epoch)));
+            interrupter.fail_on_error(processor.process_train(LearnerEvent::EndEpoch(epoch)));
+            if interrupter.should_stop() {
+                break;
+            }
+
+            let outcome = match self.hook.lock() {
+                Ok(mut hook) => hook.on_epoch_end(
+                    epoch,
+                    &model,
+                    val_embeddings,
+                    train_tally.finish(),
+                    val_tally.finish(),
+                    started,
+                ),
+                Err(_) => Err(anyhow::anyhow!(
+                    "the epoch hook panicked in an earlier epoch"
+                )),
+            };
+            if let Err(err) = outcome {
+                let message = format!("{err:#}");
+                if let Ok(mut hook) = self.hook.lock() {
+                    hook.fail(err);
+                }
+                interrupter.stop(Some(&message));
+                break;
+            }
+        }
+
+        (learner.model(), processor)
+    }
+}

@@ -1,0 +1,87 @@
+//! Embeddings on the unit circle.
+
+use crate::canvas::{Canvas, Rgb};
+use crate::palette::class_color;
+use crate::project::{Viewport, unit};
+
+/// Half-width of the band the dots are spread over, in circle radii: dots of
+/// one tight class would otherwise pile onto a single arc pixel-thin.
+pub(crate) const SPREAD: f32 = 0.045;
+const DOT_ALPHA: f32 = 0.6;
+pub(crate) const RAY_OUTLINE: Rgb = [45, 45, 45];
+
+/// Radial offset of point `i`: a golden-ratio sequence, evenly filling the
+/// band and identical in every epoch so the animation does not shimmer.
+pub(crate) fn spread(i: usize) -> f32 {
+    let frac = (i as f64 * 0.618_033_988_749_894_9).fract() as f32;
+    1.0 + SPREAD * (2.0 * frac - 1.0)
+}
+
+/// `points` and `centers` are row-major 2-column; `scale` sizes strokes and dots.
+pub(crate) fn draw(
+    canvas: &mut Canvas,
+    vp: &Viewport,
+    points: &[f32],
+    labels: &[i64],
+    centers: &[f32],
+    scale: f32,
+) {
+    let (cx, cy) = (vp.cx, vp.cy);
+    let axis = [232, 232, 232];
+    canvas.line(
+        vp.to_pixel(-1.12, 0.0),
+        vp.to_pixel(1.12, 0.0),
+        scale,
+        axis,
+        1.0,
+    );
+    canvas.line(
+        vp.to_pixel(0.0, -1.12),
+        vp.to_pixel(0.0, 1.12),
+        scale,
+        axis,
+        1.0,
+    );
+    canvas.ring(cx, cy, vp.radius, 1.3 * scale, [150, 150, 150]);
+
+    let dot_r = (2.4 * scale).max(1.0);
+    for (i, (row, &label)) in points.chunks_exact(2).zip(labels).enumerate() {
+        let Some([x, y]) = unit([row[0], row[1]]) else {
+            continue;
+        };
+        let r = spread(i);
+        let (px, py) = vp.to_pixel(x * r, y * r);
+        canvas.disc(px, py, dot_r, class_color(label as usize), DOT_ALPHA);
+    }
+
+    for (class, row) in centers.chunks_exact(2).enumerate() {
+        let Some([x, y]) = unit([row[0], row[1]]) else {
+            continue;
+        };
+        ray(
+            canvas,
+            (cx, cy),
+            vp.to_pixel(x, y),
+            class_color(class),
+            RAY_OUTLINE,
+            scale,
+        );
+    }
+    canvas.disc(cx, cy, 2.5 * scale, RAY_OUTLINE, 1.0);
+}
+
+/// A class-centre ray: a dark outline under the class colour keeps it visible
+/// over dots of its own class, and a knob marks where it meets the surface.
+pub(crate) fn ray(
+    canvas: &mut Canvas,
+    from: (f32, f32),
+    to: (f32, f32),
+    color: Rgb,
+    outline: Rgb,
+    scale: f32,
+) {
+    canvas.line(from, to, 5.0 * scale, outline, 1.0);
+    canvas.disc(to.0, to.1, 4.5 * scale, outline, 1.0);
+    canvas.line(from, to, 2.6 * scale, color, 1.0);
+    canvas.disc(to.0, to.1, 3.2 * scale, color, 1.0);
+}

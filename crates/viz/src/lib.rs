@@ -1,0 +1,37 @@
+//! Pictures of how ArcFace embeddings separate during training.
+//!
+//! Each epoch's embeddings are normalised and drawn on the unit circle (2-D)
+//! or, through a fixed camera, on the unit sphere (3-D; more dimensions are
+//! reduced to their top three principal axes first), one colour per class,
+//! with the head's class-centre directions as rays. [`render_run`] turns a
+//! training run folder into per-epoch PNGs and one GIF per split;
+//! [`write_npy_f32`] and friends read and write the `.npy` snapshots the
+//! training loop leaves there.
+//!
+//! Every file is written under a temporary name next to its destination and
+//! renamed when complete.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))] // a failed unwrap is a failed test
+
+mod atomic;
+mod canvas;
+mod error;
+mod font;
+mod frame;
+mod frame2d;
+mod frame3d;
+mod gif;
+mod metrics;
+mod npy;
+mod palette;
+mod pca;
+mod project;
+mod run;
+mod text;
+
+pub use crate::{
+    error::VizError,
+    frame::{FrameData, RenderOptions, render_frame},
+    npy::{read_npy_f32, read_npy_i64, write_npy_f32, write_npy_i64},
+    run::{RenderSummary, render_run},
+};

@@ -1,0 +1,94 @@
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the binary with `args` in `cwd`.
+pub fn run(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_arcface-lab"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the arcface-lab binary runs")
+}
+
+/// stdout + stderr as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts success and returns the output text.
+pub fn ok(out: &Output) -> String {
+    let t = text(out);
+    assert!(
+        out.status.success(),
+        "expected success, got {:?}:\n{t}",
+        out.status
+    );
+    t
+}
+
+/// Asserts failure and returns the output text.
+pub fn fails(out: &Output) -> String {
+    let t = text(out);
+    assert!(
+        !out.status.success(),
+        "expected a failure, got success:\n{t}"
+    );
+    t
+}
+
+/// A small synthetic-faces config: `identities` x `images` images of 16x16, `epochs` epochs.
+pub fn synthetic_config(dir: &Path, name: &str, dim: usize, epochs: usize, head: &str) -> PathBuf {
+    let text = format!(
+        r#"name = "{name}"
+out_dir = "runs"
+seed = 3
+
+[data]
+kind = "synthetic"
+root = "faces"
+identities = 4
+images_per_identity = 12
+image_size = 16
+val_fraction = 0.25
+
+[model]
+embedding_dim = {dim}
+head = "{head}"
+scale = 10.0
+margin = 0.3
+
+[train]
+epochs = {epochs}
+batch_size = 8
+num_workers = 1
+
+[render]
+size = 160
+"#
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Reads a `.npy` through the project's reader, whose header parsing viz tests against the
+/// numpy format spec.
+pub fn npy_f32(path: &Path) -> (Vec<f32>, Vec<usize>) {
+    viz::read_npy_f32(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn npy_i64(path: &Path) -> (Vec<i64>, Vec<usize>) {
+    viz::read_npy_i64(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `../shared/data/mnist` beside the project, if present.
+pub fn shared_mnist() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/mnist");
+    dir.join("t10k-images-idx3-ubyte.gz")
+        .exists()
+        .then_some(dir)
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the `arcface-lab` binary: one test binary, shared helpers in `helpers`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod helpers;
+
+mod bad_input;
+mod mnist_shared;
+mod render_and_synth;
+mod train_contract;
