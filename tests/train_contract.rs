@@ -90,13 +90,20 @@ fn demo_style_run_leaves_the_contracted_files() {
     for row in &rows {
         let epoch = row[0] as usize;
         let (points, _) = npy_f32(&run_dir.join(format!("embeddings/val/epoch_{epoch:03}.npy")));
-        let (centres, _) = npy_f32(&run_dir.join(format!("embeddings/centers/epoch_{epoch:03}.npy")));
+        let (centres, _) =
+            npy_f32(&run_dir.join(format!("embeddings/centers/epoch_{epoch:03}.npy")));
         let correct = val_labels
             .iter()
             .enumerate()
-            .filter(|&(i, &label)| nearest_by_cosine(&points[2 * i..2 * i + 2], &centres) == label as usize)
+            .filter(|&(i, &label)| {
+                nearest_by_cosine(&points[2 * i..2 * i + 2], &centres) == label as usize
+            })
             .count();
-        assert!((correct as f64 / 12.0 - row[4]).abs() < 1e-6, "epoch {epoch}: {correct}/12 vs {}", row[4]);
+        assert!(
+            (correct as f64 / 12.0 - row[4]).abs() < 1e-6,
+            "epoch {epoch}: {correct}/12 vs {}",
+            row[4]
+        );
     }
 
     // best.bpk is the epoch with the lowest validation loss in metrics.csv.
@@ -198,4 +205,46 @@ fn nearest_by_cosine(x: &[f32], centres: &[f32]) -> usize {
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap()
         .0
+}
+
+/// Every head trains, stays finite and leaves one centre per class.
+#[test]
+fn every_head_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = synthetic_config(dir, "h", 2, 1, "arcface");
+    let config = config.to_str().unwrap();
+    let heads = [
+        "softmax",
+        "arcface",
+        "normface",
+        "cosface",
+        "sphereface",
+        "combined",
+        "subcenter",
+    ];
+    for head in heads {
+        let out = format!("runs/{head}");
+        let set = format!("model.head=\"{head}\"");
+        let mut args = vec!["train", config, "--out", &out, "--set", &set, "--no-render"];
+        if head == "sphereface" {
+            // The file's margin of 0.3 rad means nothing to SphereFace's whole-number multiplier.
+            let err = fails(&run(dir, &args));
+            assert!(
+                err.contains("model.margin") && err.contains("whole number"),
+                "{err}"
+            );
+            args.extend(["--set", "model.margin=4"]);
+        }
+        ok(&run(dir, &args));
+        let run_dir = dir.join(&out);
+        let (centres, shape) = npy_f32(&run_dir.join("embeddings/centers/epoch_001.npy"));
+        assert_eq!(shape, vec![4, 2], "{head}");
+        assert!(centres.iter().all(|v| v.is_finite()), "{head}");
+        let resolved = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+        assert!(
+            resolved.contains(&format!("head = \"{head}\"")),
+            "{resolved}"
+        );
+    }
 }

@@ -2,8 +2,10 @@
 //!
 //! - [`Vgg8`]: the seed's small VGG backbone, generalised to any input channels and size, ending in
 //!   a low-dimensional embedding (2-D, 3-D or N-D).
-//! - Heads: [`ArcFace`] (additive angular margin) and [`SoftmaxHead`] (the plain linear baseline),
-//!   selected through [`HeadConfig`]; each yields the logits the loss is taken on, the margin-free
+//! - Heads: [`SoftmaxHead`] (the plain linear baseline), [`NormFace`] (normalised softmax),
+//!   [`CosFace`] (additive cosine margin), [`ArcFace`] (additive angular margin), [`SphereFace`]
+//!   (multiplicative angular margin), [`CombinedMargin`] (insightface's `m1, m2, m3`) and
+//!   [`SubCenterArcFace`] (ArcFace with `K` centres per class), selected through [`HeadConfig`]; each yields the logits the loss is taken on, the margin-free
 //!   logits used for accuracy, and the class-centre vectors drawn by the viewer.
 //! - [`EmbeddingNet`]: backbone + head, with burn-train's `TrainStep`/`InferenceStep` so that a
 //!   `Learner` can drive it.
@@ -22,8 +24,9 @@ mod normalize;
 pub use backbone::{Vgg8, Vgg8Config};
 pub use error::CoreError;
 pub use head::{
-    ArcFace, ArcFaceConfig, Head, HeadConfig, HeadOutput, SoftmaxHead, SoftmaxHeadConfig,
-    ThetaOverflow,
+    ArcFace, ArcFaceConfig, CombinedMargin, CombinedMarginConfig, CosFace, CosFaceConfig, Head,
+    HeadConfig, HeadOutput, NormFace, NormFaceConfig, SoftmaxHead, SoftmaxHeadConfig, SphereFace,
+    SphereFaceConfig, SubCenterArcFace, SubCenterArcFaceConfig, ThetaOverflow,
 };
 pub use loss::cross_entropy;
 pub use net::{EmbeddingNet, EmbeddingNetConfig, Forward, LabelledBatch};

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use arcface_core::{
-    ArcFaceConfig, EmbeddingNetConfig, HeadConfig, SoftmaxHeadConfig, ThetaOverflow, Vgg8Config,
+    ArcFaceConfig, CombinedMarginConfig, CosFaceConfig, EmbeddingNetConfig, HeadConfig,
+    NormFaceConfig, SoftmaxHeadConfig, SphereFaceConfig, SubCenterArcFaceConfig, ThetaOverflow,
+    Vgg8Config,
 };
 use celeba_data::DataConfig;
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,28 @@ pub enum HeadKind {
     Softmax,
     /// Additive angular margin.
     Arcface,
+    /// Normalised softmax with scale, no margin.
+    Normface,
+    /// Additive cosine margin.
+    Cosface,
+    /// Multiplicative angular margin (on normalised features).
+    Sphereface,
+    /// insightface's combined margin `cos(m1 theta + m2) - m3`.
+    Combined,
+    /// ArcFace with `sub_centers` centres per class.
+    Subcenter,
+}
+
+impl HeadKind {
+    /// The margin a head gets when the config gives none: ArcFace's 0.5 rad (the seed),
+    /// CosFace's 0.35 (its paper), SphereFace's 4 (its paper).
+    fn default_margin(self) -> f64 {
+        match self {
+            HeadKind::Cosface => 0.35,
+            HeadKind::Sphereface => 4.0,
+            _ => 0.5,
+        }
+    }
 }
 
 /// `theta + m > pi` handling of ArcFace.
@@ -64,8 +88,17 @@ pub struct ModelConfig {
     pub head: HeadKind,
     /// ArcFace scale `s`.
     pub scale: f64,
-    /// ArcFace margin `m`, radians.
-    pub margin: f64,
+    /// The head's margin `m`: radians for ArcFace and sub-center ArcFace, a cosine offset for
+    /// CosFace, a whole-number multiplier for SphereFace. Default per head: 0.5, 0.35, 4.
+    pub margin: Option<f64>,
+    /// Combined margin `cos(m1 theta + m2) - m3`: `m1`.
+    pub m1: f64,
+    /// Combined margin: `m2`, radians.
+    pub m2: f64,
+    /// Combined margin: `m3`.
+    pub m3: f64,
+    /// Sub-center ArcFace: centres per class.
+    pub sub_centers: usize,
     /// ArcFace `easy_margin`.
     pub easy_margin: bool,
     /// ArcFace handling of `theta + m > pi`: `"exact"` or `"insightface"`.
@@ -80,7 +113,11 @@ impl Default for ModelConfig {
             embedding_dim: 2,
             head: HeadKind::Arcface,
             scale: 15.0,
-            margin: 0.5,
+            margin: None,
+            m1: 1.0,
+            m2: 0.3,
+            m3: 0.2,
+            sub_centers: 3,
             easy_margin: false,
             theta_overflow: Overflow::Exact,
             dropout: 0.5,
@@ -173,6 +210,14 @@ impl RunConfig {
             )
         })?;
         config.validate()?;
+        let mut config = config;
+        if matches!(
+            config.model.head,
+            HeadKind::Arcface | HeadKind::Cosface | HeadKind::Sphereface | HeadKind::Subcenter
+        ) {
+            // The resolved config.toml states the margin the run actually used.
+            config.model.margin = Some(config.margin());
+        }
         Ok(config)
     }
 
@@ -218,22 +263,57 @@ impl RunConfig {
         let [channels, height, width] = shape;
         let backbone =
             Vgg8Config::new(channels, height, width, m.embedding_dim).with_dropout(m.dropout);
+        let (d, margin) = (m.embedding_dim, self.margin());
+        let overflow = match m.theta_overflow {
+            Overflow::Exact => ThetaOverflow::Exact,
+            Overflow::Insightface => ThetaOverflow::InsightFace,
+        };
         let head = match m.head {
-            HeadKind::Softmax => {
-                HeadConfig::Softmax(SoftmaxHeadConfig::new(m.embedding_dim, classes))
-            }
+            HeadKind::Softmax => HeadConfig::Softmax(SoftmaxHeadConfig::new(d, classes)),
             HeadKind::Arcface => HeadConfig::ArcFace(
-                ArcFaceConfig::new(m.embedding_dim, classes)
+                ArcFaceConfig::new(d, classes)
                     .with_scale(m.scale)
-                    .with_margin(m.margin)
+                    .with_margin(margin)
                     .with_easy_margin(m.easy_margin)
-                    .with_overflow(match m.theta_overflow {
-                        Overflow::Exact => ThetaOverflow::Exact,
-                        Overflow::Insightface => ThetaOverflow::InsightFace,
-                    }),
+                    .with_overflow(overflow),
+            ),
+            HeadKind::Normface => {
+                HeadConfig::NormFace(NormFaceConfig::new(d, classes).with_scale(m.scale))
+            }
+            HeadKind::Cosface => HeadConfig::CosFace(
+                CosFaceConfig::new(d, classes)
+                    .with_scale(m.scale)
+                    .with_margin(margin),
+            ),
+            HeadKind::Sphereface => HeadConfig::SphereFace(
+                SphereFaceConfig::new(d, classes)
+                    .with_scale(m.scale)
+                    .with_margin(margin),
+            ),
+            HeadKind::Combined => HeadConfig::CombinedMargin(
+                CombinedMarginConfig::new(d, classes)
+                    .with_scale(m.scale)
+                    .with_m1(m.m1)
+                    .with_m2(m.m2)
+                    .with_m3(m.m3),
+            ),
+            HeadKind::Subcenter => HeadConfig::SubCenterArcFace(
+                SubCenterArcFaceConfig::new(d, classes)
+                    .with_sub_centers(m.sub_centers)
+                    .with_scale(m.scale)
+                    .with_margin(margin)
+                    .with_easy_margin(m.easy_margin)
+                    .with_overflow(overflow),
             ),
         };
         EmbeddingNetConfig::new(backbone, head)
+    }
+
+    /// The head's margin: the configured one or the head's default.
+    pub fn margin(&self) -> f64 {
+        self.model
+            .margin
+            .unwrap_or_else(|| self.model.head.default_margin())
     }
 
     /// `<out_dir>/<name>`.
@@ -290,7 +370,7 @@ mod tests {
     fn defaults_follow_the_seed() {
         let c = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[]).unwrap();
         assert_eq!(c.seed, 58);
-        assert_eq!((c.model.scale, c.model.margin), (15.0, 0.5));
+        assert_eq!((c.model.scale, c.margin()), (15.0, 0.5));
         assert_eq!((c.train.batch_size, c.train.lr), (32, 1e-3));
     }
 
@@ -311,7 +391,14 @@ mod tests {
     fn overrides_parse_toml_values_and_reject_unknown_keys() {
         let set = |s: &str| vec![s.to_string()];
         let c = RunConfig::parse(MINIMAL, Path::new("t.toml"), &set("model.margin=0.3")).unwrap();
-        assert_eq!(c.model.margin, 0.3);
+        assert_eq!(c.margin(), 0.3);
+        let c = RunConfig::parse(
+            MINIMAL,
+            Path::new("t.toml"),
+            &set("model.head=\"sphereface\""),
+        )
+        .unwrap();
+        assert_eq!(c.margin(), 4.0, "SphereFace's own default margin");
         let c = RunConfig::parse(MINIMAL, Path::new("t.toml"), &set("data.root=/tmp/x y")).unwrap();
         assert!(matches!(c.data, DataConfig::Mnist(ref m) if m.root == Path::new("/tmp/x y")));
         let err = format!(

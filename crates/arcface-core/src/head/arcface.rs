@@ -147,21 +147,7 @@ impl ArcFace {
     /// # Shapes
     /// - cos_t: `[batch, 1]`
     pub fn target_cosine(&self, cos_t: Tensor<2>) -> Tensor<2> {
-        let clamped = cos_t.clone().clamp(-1.0 + CLAMP_EPS, 1.0 - CLAMP_EPS);
-        let phi = (clamped.acos() + self.margin).cos();
-        if self.easy_margin {
-            let keep_plain = cos_t.clone().lower_equal_elem(0.0);
-            return phi.mask_where(keep_plain, cos_t);
-        }
-        match self.overflow {
-            ThetaOverflow::Exact => phi,
-            ThetaOverflow::InsightFace => {
-                let threshold = (std::f64::consts::PI - self.margin).cos();
-                let penalty = self.margin * self.margin.sin();
-                let past_pi = cos_t.clone().lower_equal_elem(threshold);
-                phi.mask_where(past_pi, cos_t - penalty)
-            }
-        }
+        additive_angular(cos_t, self.margin, self.easy_margin, self.overflow)
     }
 
     /// Class-centre vectors, `[classes, embedding_dim]`.
@@ -177,6 +163,34 @@ impl ArcFace {
     /// The margin `m`, radians.
     pub fn margin(&self) -> f64 {
         self.margin
+    }
+}
+
+/// `cos(theta + m)` for the target cosines, with insightface's `easy_margin` and the given handling
+/// of `theta + m > pi`; shared with [`super::SubCenterArcFace`].
+///
+/// # Shapes
+/// - cos_t: `[batch, 1]`
+pub(super) fn additive_angular(
+    cos_t: Tensor<2>,
+    margin: f64,
+    easy_margin: bool,
+    overflow: ThetaOverflow,
+) -> Tensor<2> {
+    let clamped = cos_t.clone().clamp(-1.0 + CLAMP_EPS, 1.0 - CLAMP_EPS);
+    let phi = (clamped.acos() + margin).cos();
+    if easy_margin {
+        let keep_plain = cos_t.clone().lower_equal_elem(0.0);
+        return phi.mask_where(keep_plain, cos_t);
+    }
+    match overflow {
+        ThetaOverflow::Exact => phi,
+        ThetaOverflow::InsightFace => {
+            let threshold = (std::f64::consts::PI - margin).cos();
+            let penalty = margin * margin.sin();
+            let past_pi = cos_t.clone().lower_equal_elem(threshold);
+            phi.mask_where(past_pi, cos_t - penalty)
+        }
     }
 }
 

@@ -1,10 +1,23 @@
 mod arcface;
+mod combined;
+mod common;
+mod cosface;
+mod normface;
 mod softmax;
+mod sphereface;
+mod subcenter;
+#[cfg(test)]
+mod test_util;
 
 use burn::prelude::*;
 
 pub use arcface::{ArcFace, ArcFaceConfig, ThetaOverflow};
+pub use combined::{CombinedMargin, CombinedMarginConfig};
+pub use cosface::{CosFace, CosFaceConfig};
+pub use normface::{NormFace, NormFaceConfig};
 pub use softmax::{SoftmaxHead, SoftmaxHeadConfig};
+pub use sphereface::{SphereFace, SphereFaceConfig};
+pub use subcenter::{SubCenterArcFace, SubCenterArcFaceConfig};
 
 use crate::CoreError;
 
@@ -28,6 +41,16 @@ pub enum HeadConfig {
     Softmax(SoftmaxHeadConfig),
     /// Additive angular margin (ArcFace).
     ArcFace(ArcFaceConfig),
+    /// Normalised softmax without margin (NormFace).
+    NormFace(NormFaceConfig),
+    /// Additive cosine margin (CosFace).
+    CosFace(CosFaceConfig),
+    /// Multiplicative angular margin (SphereFace, on normalised features).
+    SphereFace(SphereFaceConfig),
+    /// insightface's combined margin `cos(m1 theta + m2) - m3`.
+    CombinedMargin(CombinedMarginConfig),
+    /// ArcFace with several sub-centres per class.
+    SubCenterArcFace(SubCenterArcFaceConfig),
 }
 
 /// A classification head over embeddings.
@@ -37,6 +60,16 @@ pub enum Head {
     Softmax(SoftmaxHead),
     /// See [`ArcFace`].
     ArcFace(ArcFace),
+    /// See [`NormFace`].
+    NormFace(NormFace),
+    /// See [`CosFace`].
+    CosFace(CosFace),
+    /// See [`SphereFace`].
+    SphereFace(SphereFace),
+    /// See [`CombinedMargin`].
+    CombinedMargin(CombinedMargin),
+    /// See [`SubCenterArcFace`].
+    SubCenterArcFace(SubCenterArcFace),
 }
 
 impl HeadConfig {
@@ -45,6 +78,11 @@ impl HeadConfig {
         Ok(match self {
             HeadConfig::Softmax(config) => Head::Softmax(config.init(device)?),
             HeadConfig::ArcFace(config) => Head::ArcFace(config.init(device)?),
+            HeadConfig::NormFace(config) => Head::NormFace(config.init(device)?),
+            HeadConfig::CosFace(config) => Head::CosFace(config.init(device)?),
+            HeadConfig::SphereFace(config) => Head::SphereFace(config.init(device)?),
+            HeadConfig::CombinedMargin(config) => Head::CombinedMargin(config.init(device)?),
+            HeadConfig::SubCenterArcFace(config) => Head::SubCenterArcFace(config.init(device)?),
         })
     }
 }
@@ -59,6 +97,11 @@ impl Head {
         match self {
             Head::Softmax(head) => head.forward(embeddings),
             Head::ArcFace(head) => head.forward(embeddings, targets),
+            Head::NormFace(head) => head.forward(embeddings),
+            Head::CosFace(head) => head.forward(embeddings, targets),
+            Head::SphereFace(head) => head.forward(embeddings, targets),
+            Head::CombinedMargin(head) => head.forward(embeddings, targets),
+            Head::SubCenterArcFace(head) => head.forward(embeddings, targets),
         }
     }
 
@@ -71,10 +114,17 @@ impl Head {
         match self {
             Head::Softmax(head) => head.forward(embeddings).logits,
             Head::ArcFace(head) => head.logits(embeddings),
+            Head::NormFace(head) => head.logits(embeddings),
+            Head::CosFace(head) => head.logits(embeddings),
+            Head::SphereFace(head) => head.logits(embeddings),
+            Head::CombinedMargin(head) => head.logits(embeddings),
+            Head::SubCenterArcFace(head) => head.logits(embeddings),
         }
     }
 
-    /// The class-centre vectors (one row per class), as the head stores them: not normalised.
+    /// The class-centre vectors (one row per class), as the head stores them: not normalised
+    /// (except for [`SubCenterArcFace`], whose row is the mean of the class's normalised
+    /// sub-centres; see [`SubCenterArcFace::centers`]).
     ///
     /// # Shapes
     /// - output: `[classes, embedding_dim]`
@@ -82,6 +132,11 @@ impl Head {
         match self {
             Head::Softmax(head) => head.centers(),
             Head::ArcFace(head) => head.centers(),
+            Head::NormFace(head) => head.centers(),
+            Head::CosFace(head) => head.centers(),
+            Head::SphereFace(head) => head.centers(),
+            Head::CombinedMargin(head) => head.centers(),
+            Head::SubCenterArcFace(head) => head.centers(),
         }
     }
 
