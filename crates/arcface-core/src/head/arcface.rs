@@ -197,49 +197,20 @@ pub(super) fn additive_angular(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cross_entropy;
-    use burn::tensor::TensorData;
+    use crate::head::test_util::{
+        self, at_angle, check_gradients, columns, device, rows, targets, values,
+    };
     use std::f64::consts::PI;
-
-    fn device() -> Device {
-        Device::flex().autodiff()
-    }
 
     /// A head whose class weights are the given rows (`[classes][dim]`).
     fn head(centres: &[&[f32]], margin: f64, easy: bool, overflow: ThetaOverflow) -> ArcFace {
-        let classes = centres.len();
-        let dim = centres[0].len();
-        let flat: Vec<f32> = centres.iter().flat_map(|c| c.iter().copied()).collect();
-        let w = Tensor::<2>::from_data(TensorData::new(flat, [classes, dim]), &device());
         ArcFace {
-            weight: Param::from_tensor(w.transpose()),
+            weight: columns(centres),
             scale: 15.0,
             margin,
             easy_margin: easy,
             overflow,
         }
-    }
-
-    fn rows(values: &[&[f32]], grad: bool) -> Tensor<2> {
-        let flat: Vec<f32> = values.iter().flat_map(|c| c.iter().copied()).collect();
-        let t = Tensor::<2>::from_data(
-            TensorData::new(flat, [values.len(), values[0].len()]),
-            &device(),
-        );
-        if grad { t.require_grad() } else { t }
-    }
-
-    fn targets(t: &[i64]) -> Tensor<1, Int> {
-        Tensor::from_data(TensorData::new(t.to_vec(), [t.len()]), &device())
-    }
-
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    fn at_angle(deg: f64) -> [f32; 2] {
-        let r = deg.to_radians();
-        [r.cos() as f32, r.sin() as f32]
     }
 
     #[test]
@@ -338,37 +309,6 @@ mod tests {
         );
     }
 
-    /// Loss of the head as a function of the flattened embeddings.
-    fn loss_at(h: &ArcFace, x: &[f32], dim: usize, t: &[i64]) -> f64 {
-        let rows_n = x.len() / dim;
-        let e = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [rows_n, dim]), &device());
-        let out = h.forward(e, targets(t));
-        values(cross_entropy(out.train_logits, targets(t)))[0] as f64
-    }
-
-    fn check_gradients(h: &ArcFace, x: &[f32], dim: usize, t: &[i64]) {
-        let e =
-            Tensor::<2>::from_data(TensorData::new(x.to_vec(), [x.len() / dim, dim]), &device())
-                .require_grad();
-        let out = h.forward(e.clone(), targets(t));
-        let grads = cross_entropy(out.train_logits, targets(t)).backward();
-        let analytic = values(e.grad(&grads).unwrap());
-        let step = 1e-2f32;
-        for i in 0..x.len() {
-            let mut plus = x.to_vec();
-            plus[i] += step;
-            let mut minus = x.to_vec();
-            minus[i] -= step;
-            let numeric =
-                (loss_at(h, &plus, dim, t) - loss_at(h, &minus, dim, t)) / (2.0 * step as f64);
-            let a = analytic[i] as f64;
-            assert!(
-                (a - numeric).abs() <= 2e-2 * numeric.abs().max(0.05),
-                "d loss / d x[{i}]: autodiff {a} vs finite difference {numeric}"
-            );
-        }
-    }
-
     #[test]
     fn gradients_match_finite_differences() {
         let h = head(
@@ -379,32 +319,26 @@ mod tests {
         );
         // Targets near, mid and far (theta + m > pi for the last row) from their centres.
         let x = [0.9, 0.3, -0.2, 0.5, -0.7, 0.4, -0.9, -0.3, -1.1];
-        check_gradients(&h, &x, 3, &[0, 1, 2]);
+        check_gradients(|e, t| h.forward(e, t).train_logits, &x, 3, &[0, 1, 2]);
         let h = head(
             &[&[1.0, 0.2, -0.3], &[-0.4, 1.0, 0.1], &[0.2, -0.5, 1.0]],
             0.5,
             false,
             ThetaOverflow::InsightFace,
         );
-        check_gradients(&h, &x, 3, &[0, 1, 2]);
+        check_gradients(|e, t| h.forward(e, t).train_logits, &x, 3, &[0, 1, 2]);
     }
 
     fn assert_finite_grads(centres: &[&[f32]], x: &[&[f32]], t: &[i64]) {
         for overflow in [ThetaOverflow::Exact, ThetaOverflow::InsightFace] {
             for easy in [false, true] {
                 let h = head(centres, 0.5, easy, overflow);
-                let e = rows(x, true);
-                let out = h.forward(e.clone(), targets(t));
-                let loss = cross_entropy(out.train_logits, targets(t));
-                let grads = loss.backward();
-                assert!(
-                    values(loss).iter().all(|v| v.is_finite()),
-                    "loss not finite"
+                test_util::assert_finite_grads(
+                    |e, t| h.forward(e, t).train_logits,
+                    &h.weight,
+                    x,
+                    t,
                 );
-                let gx = values(e.grad(&grads).unwrap());
-                assert!(gx.iter().all(|v| v.is_finite()), "embedding grad {gx:?}");
-                let gw = values(h.weight.val().grad(&grads).unwrap());
-                assert!(gw.iter().all(|v| v.is_finite()), "weight grad {gw:?}");
             }
         }
     }
