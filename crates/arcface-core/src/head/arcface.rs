@@ -1,9 +1,9 @@
 use burn::module::Param;
-use burn::nn::Initializer;
 use burn::prelude::*;
 
-use super::{HeadOutput, check_classes};
-use crate::{CoreError, l2_normalize};
+use super::HeadOutput;
+use super::common::{angle, check_common, cosine, with_target_margin, xavier_columns};
+use crate::CoreError;
 
 /// `cos(theta)` is clamped to `±(1 - CLAMP_EPS)` before `acos`, as in the seed: `acos` has an
 /// infinite derivative at ±1, and an embedding that lies exactly on its class centre (or on its
@@ -67,17 +67,7 @@ pub struct ArcFace {
 impl ArcFaceConfig {
     /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights as the seed.
     pub fn init(&self, device: &Device) -> Result<ArcFace, CoreError> {
-        if self.embedding_dim == 0 {
-            return Err(CoreError::ZeroEmbedding);
-        }
-        check_classes(self.num_classes)?;
-        if !(self.scale.is_finite() && self.scale > 0.0) {
-            return Err(CoreError::OutOfRange {
-                key: "scale",
-                value: self.scale,
-                expected: "a finite number > 0",
-            });
-        }
+        check_common(self.embedding_dim, self.num_classes, self.scale)?;
         if !(0.0..std::f64::consts::PI).contains(&self.margin) {
             return Err(CoreError::OutOfRange {
                 key: "margin",
@@ -85,14 +75,8 @@ impl ArcFaceConfig {
                 expected: "an angle in radians in [0, pi)",
             });
         }
-        let weight = Initializer::XavierUniform { gain: 1.0 }.init_with(
-            [self.embedding_dim, self.num_classes],
-            Some(self.embedding_dim),
-            Some(self.num_classes),
-            device,
-        );
         Ok(ArcFace {
-            weight,
+            weight: xavier_columns(self.embedding_dim, self.num_classes, device),
             scale: self.scale,
             margin: self.margin,
             easy_margin: self.easy_margin,
@@ -108,8 +92,7 @@ impl ArcFace {
     /// - embeddings: `[batch, embedding_dim]`
     /// - output: `[batch, classes]`
     pub fn cosine(&self, embeddings: Tensor<2>) -> Tensor<2> {
-        let w = l2_normalize(self.weight.val().transpose()).transpose();
-        l2_normalize(embeddings).matmul(w)
+        cosine(self.weight.val(), embeddings)
     }
 
     /// Training logits (margin on the target class) and margin-free logits.
@@ -121,16 +104,9 @@ impl ArcFace {
     /// - embeddings: `[batch, embedding_dim]`
     /// - targets: `[batch]`
     pub fn forward(&self, embeddings: Tensor<2>, targets: Tensor<1, Int>) -> HeadOutput {
-        let cos = self.cosine(embeddings);
-        let [_, classes] = cos.dims();
-        let cos_t = cos.clone().gather(1, targets.clone().unsqueeze_dim(1));
-        let delta = self.target_cosine(cos_t.clone()) - cos_t;
-        let one_hot: Tensor<2, Int> = targets.one_hot(classes);
-        let train_logits = (cos.clone() + one_hot.float() * delta) * self.scale;
-        HeadOutput {
-            train_logits,
-            logits: cos * self.scale,
-        }
+        with_target_margin(self.cosine(embeddings), targets, self.scale, |cos_t| {
+            self.target_cosine(cos_t)
+        })
     }
 
     /// Margin-free logits `s * cos(theta)`.
@@ -177,8 +153,7 @@ pub(super) fn additive_angular(
     easy_margin: bool,
     overflow: ThetaOverflow,
 ) -> Tensor<2> {
-    let clamped = cos_t.clone().clamp(-1.0 + CLAMP_EPS, 1.0 - CLAMP_EPS);
-    let phi = (clamped.acos() + margin).cos();
+    let phi = (angle(cos_t.clone()) + margin).cos();
     if easy_margin {
         let keep_plain = cos_t.clone().lower_equal_elem(0.0);
         return phi.mask_where(keep_plain, cos_t);
