@@ -5,6 +5,7 @@
 mod helpers;
 
 mod bad_input;
+mod bench_command;
 mod mnist_shared;
 mod render_and_synth;
 mod train_contract;

@@ -33,6 +33,64 @@ pub enum Command {
     Render(RenderArgs),
     /// Write the built-in synthetic face set (CelebA layout) into a folder.
     Synth(SynthArgs),
+    /// Time training steps or the head alone on random data (see benches/README.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Forward, backward and Adam update of the whole network (VGG8 + head).
+    Step(BenchStepArgs),
+    /// Forward and backward of the head alone on random embeddings.
+    Head(BenchHeadArgs),
+}
+
+/// What both benches take; the defaults are the seed's MNIST experiment.
+#[derive(Debug, Args)]
+pub struct BenchCommon {
+    /// Head to time: softmax, arcface, normface, cosface, sphereface, combined, subcenter.
+    #[arg(long, default_value = "arcface")]
+    pub head: String,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Number of classes.
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Embedding size.
+    #[arg(long, default_value_t = 3)]
+    pub dim: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Backend to time.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Override a model key as in a config, e.g. --set model.margin=0.3 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Print one JSON line instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchStepArgs {
+    /// Image shape, channels x height x width.
+    #[arg(long, default_value = "1x28x28", value_name = "CxHxW")]
+    pub input: String,
+    #[command(flatten)]
+    pub common: BenchCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHeadArgs {
+    #[command(flatten)]
+    pub common: BenchCommon,
 }
 
 #[derive(Debug, Args)]

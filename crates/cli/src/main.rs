@@ -3,6 +3,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))] // a failed unwrap is a failed test
 
 mod args;
+mod bench;
 mod config;
 mod device;
 mod render;
@@ -36,6 +37,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train_command(args),
         Command::Render(args) => render_command(args),
         Command::Synth(args) => synth_command(args),
+        Command::Bench(command) => bench::bench(command),
     }
 }
 

@@ -13,6 +13,14 @@ use crate::run_dir::{MetricsRow, RunDir, RunStatus, temp_path};
 /// What happens at the end of every epoch: the eval-mode embeddings of both splits and the
 /// class centres are written as `.npy`, the metrics row is appended, `checkpoints/last.bpk` is
 /// replaced and, when the validation loss is the lowest so far, `checkpoints/best.bpk` too.
+/// When the phases of an epoch ended, for the per-epoch line.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochClock {
+    pub started: Instant,
+    pub train_done: Instant,
+    pub val_done: Instant,
+}
+
 pub struct EpochHook {
     run: RunDir,
     /// The training split in its fixed order (no shuffle), on the non-autodiff device.
@@ -50,7 +58,7 @@ impl EpochHook {
         val_embeddings: Vec<Tensor<2>>,
         train: SplitStats,
         val: SplitStats,
-        started: Instant,
+        clock: EpochClock,
     ) -> Result<()> {
         let dim = model.head.centers().dims()[1];
         let train_points = embed_in_order(model, self.train_in_order.as_ref())?;
@@ -88,7 +96,7 @@ impl EpochHook {
             train_acc: train.accuracy,
             val_acc: val.accuracy,
             lr: self.lr,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: clock.started.elapsed().as_secs_f64(),
         };
         self.rows.push(row);
         self.run.write_metrics(&self.rows)?;
@@ -96,7 +104,7 @@ impl EpochHook {
         self.run.write_status(&self.status)?;
         if self.print_lines {
             println!(
-                "epoch {:>3}/{}  train loss {:.4} acc {:5.1}%  val loss {:.4} acc {:5.1}%  {:.1}s{}",
+                "epoch {:>3}/{}  train loss {:.4} acc {:5.1}%  val loss {:.4} acc {:5.1}%  {:.1}s (train {:.1}, val {:.1}, snapshot {:.1}){}",
                 epoch,
                 self.status.epochs,
                 row.train_loss,
@@ -104,6 +112,9 @@ impl EpochHook {
                 row.val_loss,
                 100.0 * row.val_acc,
                 row.seconds,
+                (clock.train_done - clock.started).as_secs_f64(),
+                (clock.val_done - clock.train_done).as_secs_f64(),
+                clock.val_done.elapsed().as_secs_f64(),
                 if improved { "  (best)" } else { "" }
             );
         }

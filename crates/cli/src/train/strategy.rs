@@ -8,7 +8,7 @@ use burn::train::{
     SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem, ValidLoader,
 };
 
-use super::hook::EpochHook;
+use super::hook::{EpochClock, EpochHook};
 use super::tally::Tally;
 
 /// burn-train's single-device loop with an embedding snapshot at the end of every epoch.
@@ -88,6 +88,7 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
             if interrupter.should_stop() {
                 break;
             }
+            let train_done = Instant::now();
 
             // Validation split, in eval mode, keeping the embeddings.
             interrupter.fail_on_error(processor.process_valid(LearnerEvent::StartSplit {
@@ -132,7 +133,11 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                     val_embeddings,
                     train_tally.finish(),
                     val_tally.finish(),
-                    started,
+                    EpochClock {
+                        started,
+                        train_done,
+                        val_done: Instant::now(),
+                    },
                 ),
                 Err(_) => Err(anyhow::anyhow!(
                     "the epoch hook panicked in an earlier epoch"

@@ -1,0 +1,236 @@
+//! `arcface-lab bench`: times training steps and the head alone on random data of a given shape,
+//! so that scripts (benches/peer/compare.sh, benches/gpu.sh) can compare backends and other
+//! implementations on exactly the same work.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use arcface_core::{LabelledBatch, cross_entropy};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::{Distribution, TensorData};
+use serde::Serialize;
+
+use crate::args::{BenchCommand, BenchCommon, BenchHeadArgs, BenchStepArgs};
+use crate::config::RunConfig;
+use crate::device;
+
+/// One result line.
+#[derive(Debug, Serialize)]
+struct BenchResult {
+    #[serde(rename = "impl")]
+    implementation: &'static str,
+    bench: &'static str,
+    device: String,
+    head: String,
+    batch: usize,
+    input: Option<[usize; 3]>,
+    classes: usize,
+    dim: usize,
+    steps: usize,
+    seconds: f64,
+    images_per_s: f64,
+    ms_per_step: f64,
+}
+
+pub fn bench(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Step(args) => step(args),
+        BenchCommand::Head(args) => head(args),
+    }
+}
+
+/// The model section the bench uses: the seed's MNIST experiment unless overridden.
+fn model_config(common: &BenchCommon, dim: usize) -> Result<RunConfig> {
+    let text = format!(
+        "name = \"bench\"\n[data]\nkind = \"synthetic\"\nroot = \"unused\"\n[model]\nembedding_dim = {dim}\n\
+         head = \"{}\"\nscale = 15.0\ndropout = 0.5\n",
+        common.head
+    );
+    RunConfig::parse(&text, Path::new("<bench>"), &common.set)
+}
+
+fn targets(batch: usize, classes: usize, device: &Device) -> Tensor<1, Int> {
+    // Spread over all classes so that every centre gets gradient, as in a real batch.
+    let t: Vec<i64> = (0..batch).map(|i| (i * 7919 % classes) as i64).collect();
+    Tensor::from_data(TensorData::new(t, [batch]), device)
+}
+
+fn check_counts(common: &BenchCommon) -> Result<()> {
+    if common.steps == 0 {
+        bail!("--steps 0: expected at least one timed step");
+    }
+    if common.batch == 0 {
+        bail!("--batch 0: expected at least 1");
+    }
+    if common.classes < 2 {
+        bail!("--classes {}: expected at least 2", common.classes);
+    }
+    Ok(())
+}
+
+/// Runs `warmup` untimed then `steps` timed calls of `one`, syncing the device before each
+/// clock read so that queued GPU work is counted.
+fn time_steps(
+    device: &Device,
+    warmup: usize,
+    steps: usize,
+    mut one: impl FnMut() -> Result<()>,
+) -> Result<f64> {
+    for _ in 0..warmup {
+        one()?;
+    }
+    device.sync().context("the device failed")?;
+    let started = Instant::now();
+    for _ in 0..steps {
+        one()?;
+    }
+    device.sync().context("the device failed")?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn report(result: &BenchResult, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(result)?);
+    } else {
+        println!(
+            "{} {} on {}: batch {}, {} classes, {}-D{}: {:.1} images/s ({:.2} ms/step over {} steps)",
+            result.bench,
+            result.head,
+            result.device,
+            result.batch,
+            result.classes,
+            result.dim,
+            result
+                .input
+                .map(|[c, h, w]| format!(", input {c}x{h}x{w}"))
+                .unwrap_or_default(),
+            result.images_per_s,
+            result.ms_per_step,
+            result.steps
+        );
+    }
+    Ok(())
+}
+
+fn step(args: BenchStepArgs) -> Result<()> {
+    let common = &args.common;
+    check_counts(common)?;
+    let input = parse_input(&args.input)?;
+    let config = model_config(common, common.dim)?;
+    let (choice, device) = device::open(common.device)?;
+    device.seed(58);
+    let device = device.autodiff();
+    let mut model = config
+        .network(common.classes, input)
+        .init(&device)
+        .context("the model cannot be built for these shapes")?;
+    let mut optim = AdamConfig::new().init();
+    let [c, h, w] = input;
+    let images = Tensor::<4>::random(
+        [common.batch, c, h, w],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let t = targets(common.batch, common.classes, &device);
+    let seconds = time_steps(&device, common.warmup, common.steps, || {
+        let out = model
+            .forward(LabelledBatch {
+                images: images.clone(),
+                targets: t.clone(),
+            })
+            .output;
+        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        model = optim.step(1e-3, model.clone(), grads);
+        Ok(())
+    })?;
+    report(
+        &result("step", choice, common, Some(input), seconds),
+        common.json,
+    )
+}
+
+fn head(args: BenchHeadArgs) -> Result<()> {
+    let common = &args.common;
+    check_counts(common)?;
+    let config = model_config(common, common.dim)?;
+    let (choice, device) = device::open(common.device)?;
+    device.seed(58);
+    let device = device.autodiff();
+    let head = config
+        .network(common.classes, [1, 8, 8])
+        .head
+        .init(&device)
+        .context("the head cannot be built for these shapes")?;
+    let x = Tensor::<2>::random(
+        [common.batch, common.dim],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    )
+    .require_grad();
+    let t = targets(common.batch, common.classes, &device);
+    let seconds = time_steps(&device, common.warmup, common.steps, || {
+        let out = head.forward(x.clone(), t.clone());
+        let grads = cross_entropy(out.train_logits, t.clone()).backward();
+        drop(grads);
+        Ok(())
+    })?;
+    report(&result("head", choice, common, None, seconds), common.json)
+}
+
+fn result(
+    bench: &'static str,
+    choice: device::DeviceChoice,
+    common: &BenchCommon,
+    input: Option<[usize; 3]>,
+    seconds: f64,
+) -> BenchResult {
+    let images = (common.batch * common.steps) as f64;
+    BenchResult {
+        implementation: "arcface-lab",
+        bench,
+        device: format!("{choice:?}").to_lowercase(),
+        head: common.head.clone(),
+        batch: common.batch,
+        input,
+        classes: common.classes,
+        dim: common.dim,
+        steps: common.steps,
+        seconds,
+        images_per_s: images / seconds,
+        ms_per_step: 1000.0 * seconds / common.steps as f64,
+    }
+}
+
+/// `CxHxW`, e.g. `1x28x28`.
+fn parse_input(text: &str) -> Result<[usize; 3]> {
+    let parts: Vec<&str> = text.split('x').collect();
+    let bad = || anyhow::anyhow!("--input {text:?}: expected CxHxW, e.g. 1x28x28 or 3x64x64");
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let mut dims = [0usize; 3];
+    for (dim, part) in dims.iter_mut().zip(&parts) {
+        *dim = part.trim().parse().map_err(|_| bad())?;
+        if *dim == 0 {
+            return Err(bad());
+        }
+    }
+    Ok(dims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_shapes_parse_and_bad_ones_are_named() {
+        assert_eq!(parse_input("1x28x28").unwrap(), [1, 28, 28]);
+        assert_eq!(parse_input("3x64x48").unwrap(), [3, 64, 48]);
+        for bad in ["28x28", "1x0x28", "ax28x28", ""] {
+            let err = parse_input(bad).unwrap_err().to_string();
+            assert!(err.contains("CxHxW"), "{bad}: {err}");
+        }
+    }
+}
