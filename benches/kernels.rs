@@ -1,7 +1,9 @@
-//! Kernel throughput: the ArcFace head forward+backward and one VGG8 training step.
+//! Kernel throughput: the ArcFace head forward+backward over batch 256 x classes x dims, one
+//! VGG8 training step, and drawing one frame of 8,000 points.
 //!
 //! `cargo bench -p cli --bench kernels` (flex, the default CPU backend). Every measured closure
 //! ends with `device.sync()`, so that a backend that queues work is timed to completion.
+//! A subset: `cargo bench -p cli --bench kernels -- render_frame`.
 
 #![allow(clippy::expect_used)] // a benchmark that cannot set up has nothing to report
 
@@ -32,7 +34,10 @@ fn arcface_head(c: &mut Criterion) {
     let mut group = c.benchmark_group("arcface_head_fwd_bwd");
     group.sample_size(20);
     let batch = 256;
-    for &(classes, dim) in &[(10, 2), (10, 3), (1000, 3), (1000, 128), (10177, 512)] {
+    let grid = [10usize, 1000, 10177]
+        .into_iter()
+        .flat_map(|c| [2usize, 3, 128, 512].map(|d| (c, d)));
+    for (classes, dim) in grid {
         let head = ArcFaceConfig::new(dim, classes)
             .init(&device)
             .expect("valid head");
@@ -94,5 +99,45 @@ fn vgg8_train_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, arcface_head, vgg8_train_step);
+/// One 640x640 PNG frame of 8,000 points in 10 classes (the seed's matplotlib: ~2 s here).
+fn render_frame(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let class_names: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    let mut group = c.benchmark_group("render_frame");
+    group.sample_size(20);
+    for dim in [2usize, 3] {
+        let mut seed = 1u32;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+        };
+        let labels: Vec<i64> = (0..8000).map(|i| (i % 10) as i64).collect();
+        let centers: Vec<f32> = (0..10 * dim).map(|_| rnd()).collect();
+        let points: Vec<f32> = labels
+            .iter()
+            .flat_map(|&l| {
+                (0..dim)
+                    .map(|j| centers[l as usize * dim + j] + 0.3 * rnd())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let frame = viz::FrameData {
+            points: &points,
+            dim,
+            labels: &labels,
+            centers: &centers,
+            class_names: &class_names,
+            title: "bench · train\nepoch 7/20".into(),
+        };
+        let opts = viz::RenderOptions::default();
+        let path = dir.path().join(format!("frame_{dim}d.png"));
+        group.throughput(Throughput::Elements(8000));
+        group.bench_function(format!("n8000_d{dim}_png"), |b| {
+            b.iter(|| viz::render_frame(&path, &frame, &opts).expect("frame renders"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, arcface_head, vgg8_train_step, render_frame);
 criterion_main!(benches);

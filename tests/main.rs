@@ -9,3 +9,4 @@ mod bench_command;
 mod mnist_shared;
 mod render_and_synth;
 mod train_contract;
+mod wgpu_backend;

@@ -6,8 +6,17 @@ use burn::tensor::TensorData;
 
 use crate::cross_entropy;
 
+/// flex, or the backend named by `ARCFACE_TEST_DEVICE` (`wgpu` with the `wgpu` feature), so
+/// that CI runs the same head tests on Vulkan (lavapipe) as on the CPU.
 pub(super) fn device() -> Device {
-    Device::flex().autodiff()
+    match std::env::var("ARCFACE_TEST_DEVICE").as_deref() {
+        Err(_) | Ok("") | Ok("flex") => Device::flex().autodiff(),
+        #[cfg(feature = "wgpu")]
+        Ok("wgpu") => Device::wgpu(Default::default()).autodiff(),
+        Ok(other) => panic!(
+            "ARCFACE_TEST_DEVICE={other}: expected flex, or wgpu with `--features wgpu`"
+        ),
+    }
 }
 
 /// A `[rows, dim]` tensor from its rows, optionally a gradient leaf.

@@ -114,10 +114,13 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
     let strategy = SnapshotStrategy::new(device.clone(), hook.clone());
     let learner = Learner::new(model, AdamConfig::new().init(), config.train.lr);
     let mut training = SupervisedTraining::new(run.root().join("burn"), train_loader, valid_loader)
-        .metrics((LossMetric::new(), AccuracyMetric::new()))
         .num_epochs(config.train.epochs)
         .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)));
-    if !std::io::stdout().is_terminal() {
+    if std::io::stdout().is_terminal() {
+        // The dashboard's live loss and accuracy read every step back to the host; without a
+        // terminal nobody watches them and the epoch tally (summed on the device) suffices.
+        training = training.metrics((LossMetric::new(), AccuracyMetric::new()));
+    } else {
         training = training.renderer(Box::new(QuietRenderer));
     }
 
