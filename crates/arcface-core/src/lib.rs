@@ -10,10 +10,14 @@
 //! - [`EmbeddingNet`]: backbone + head, with burn-train's `TrainStep`/`InferenceStep` so that a
 //!   `Learner` can drive it.
 //!
+//! - [`HeadConfig::advice`]: whether a head's scale and margin can work for its class count and
+//!   embedding size, with the bounds from the papers.
+//!
 //! Library code takes `&Device` and names no backend: the binary decides what is compiled in.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))] // a failed unwrap is a failed test
 
+mod advice;
 mod backbone;
 mod error;
 mod head;
@@ -21,6 +25,10 @@ mod loss;
 mod net;
 mod normalize;
 
+pub use advice::{
+    Advice, TARGET_POSTERIOR, WARN_BELOW_POSTERIOR, best_center_angle, centre_posterior,
+    cosface_scale_bound, min_scale,
+};
 pub use backbone::{Vgg8, Vgg8Config};
 pub use error::CoreError;
 pub use head::{
