@@ -114,3 +114,36 @@ fn bench_rejects_bad_shapes_and_heads_by_name() {
     ));
     assert!(err.contains("--steps"), "{err}");
 }
+
+/// 20 classes on the circle are 18 degrees apart: ArcFace's m = 0.5 rad cannot fit between them.
+#[test]
+fn train_warns_about_a_margin_the_class_count_cannot_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = synthetic_config(dir.path(), "wide", 2, 1, "arcface");
+    let out = run(
+        dir.path(),
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--no-render",
+            "--set",
+            "data.identities=20",
+            "--set",
+            "data.images_per_identity=4",
+            "--set",
+            "model.margin=0.5",
+        ],
+    );
+    let all = text(&out);
+    assert!(all.contains("warning: model.margin = 0.5"), "{all}");
+    // The suggestion is half the gap: pi / 20.
+    assert!(
+        all.contains(&format!(
+            "model.margin = {:.3}",
+            std::f64::consts::PI / 20.0
+        )),
+        "{all}"
+    );
+}

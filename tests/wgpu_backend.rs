@@ -17,7 +17,13 @@ fn a_short_run_trains_on_wgpu() {
     let config = synthetic_config(dir, "gpu", 3, 1, "arcface");
     let out = run(
         dir,
-        &["train", config.to_str().unwrap(), "--device", "wgpu", "--no-render"],
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--device",
+            "wgpu",
+            "--no-render",
+        ],
     );
     let all = text(&out);
     if !out.status.success() && all.contains("does not run here") && !required {
@@ -32,7 +38,10 @@ fn a_short_run_trains_on_wgpu() {
     assert_eq!(status["device"], "wgpu");
     let (points, shape) = npy_f32(&run_dir.join("embeddings/train/epoch_001.npy"));
     assert_eq!(shape, vec![36, 3]);
-    assert!(points.iter().all(|v| v.is_finite()), "finite embeddings from the GPU");
+    assert!(
+        points.iter().all(|v| v.is_finite()),
+        "finite embeddings from the GPU"
+    );
     // The embeddings are not all one point: the network ran, not a zero-filled buffer.
     assert!(points.chunks(3).any(|p| p != &points[..3]));
 }

@@ -241,12 +241,16 @@ mod tests {
     fn fejes_toth_bound_is_exact_where_it_is_attained() {
         // The formula past the table agrees with the icosahedron when evaluated at n = 12 ...
         let w = 12.0 / 10.0 * std::f64::consts::PI / 6.0;
-        let at12 = (((w.cos() / w.sin()).powi(2) - 1.0) / 2.0).acos().to_degrees();
+        let at12 = (((w.cos() / w.sin()).powi(2) - 1.0) / 2.0)
+            .acos()
+            .to_degrees();
         assert!((at12 - 63.4349).abs() < 1e-3);
         // ... and past the table it keeps falling, roughly as sqrt(8 pi / (sqrt 3 n)).
         let (a30, a100) = (deg(30, 3), deg(100, 3));
         assert!(a30 < deg(24, 3) && a100 < a30);
-        let approx = (8.0 * std::f64::consts::PI / (3f64.sqrt() * 100.0)).sqrt().to_degrees();
+        let approx = (8.0 * std::f64::consts::PI / (3f64.sqrt() * 100.0))
+            .sqrt()
+            .to_degrees();
         assert!((a100 - approx).abs() < 2.0, "{a100} vs {approx}");
     }
 
@@ -264,7 +268,8 @@ mod tests {
 
     #[test]
     fn the_seed_settings_get_no_advice() {
-        let mnist = HeadConfig::ArcFace(ArcFaceConfig::new(3, 10).with_scale(15.0).with_margin(0.5));
+        let mnist =
+            HeadConfig::ArcFace(ArcFaceConfig::new(3, 10).with_scale(15.0).with_margin(0.5));
         assert_eq!(mnist.advice(), vec![]);
         let demo = HeadConfig::ArcFace(ArcFaceConfig::new(2, 8).with_scale(10.0).with_margin(0.3));
         assert_eq!(demo.advice(), vec![]);
@@ -288,9 +293,8 @@ mod tests {
         let room = 1.0 - 18f64.to_radians().cos();
         assert!((advice[0].suggested - room / 2.0).abs() < 1e-9);
         // The combined margin is judged on cos(m2) - m3 at theta = 0.
-        let comb = HeadConfig::CombinedMargin(
-            CombinedMarginConfig::new(2, 20).with_m2(0.5).with_m3(0.0),
-        );
+        let comb =
+            HeadConfig::CombinedMargin(CombinedMarginConfig::new(2, 20).with_m2(0.5).with_m3(0.0));
         assert_eq!(comb.advice()[0].key, "m2");
     }
 

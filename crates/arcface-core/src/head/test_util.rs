@@ -13,9 +13,9 @@ pub(super) fn device() -> Device {
         Err(_) | Ok("") | Ok("flex") => Device::flex().autodiff(),
         #[cfg(feature = "wgpu")]
         Ok("wgpu") => Device::wgpu(Default::default()).autodiff(),
-        Ok(other) => panic!(
-            "ARCFACE_TEST_DEVICE={other}: expected flex, or wgpu with `--features wgpu`"
-        ),
+        Ok(other) => {
+            panic!("ARCFACE_TEST_DEVICE={other}: expected flex, or wgpu with `--features wgpu`")
+        }
     }
 }
 

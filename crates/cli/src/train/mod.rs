@@ -67,9 +67,15 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
         bail!("the validation split is empty: raise data.val_fraction or add images");
     }
     device.seed(config.seed);
+    let network = config.network(data.classes.len(), data.shape);
+    for advice in network.head.advice() {
+        eprintln!(
+            "warning: model.{} = {}: {}; try model.{} = {:.3}",
+            advice.key, advice.value, advice.reason, advice.key, advice.suggested
+        );
+    }
     // Parameters created on the autodiff device are the ones that track gradients.
-    let model = config
-        .network(data.classes.len(), data.shape)
+    let model = network
         .init(&device.clone().autodiff())
         .context("the [model] section cannot be built for this data set")?;
 
