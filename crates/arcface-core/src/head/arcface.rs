@@ -173,7 +173,7 @@ pub(super) fn additive_angular(
 mod tests {
     use super::*;
     use crate::head::test_util::{
-        self, at_angle, check_gradients, columns, device, rows, targets, values,
+        self, at_angle, check_gradients, columns, device, rows, targets, tolerance, values,
     };
     use std::f64::consts::PI;
 
@@ -202,13 +202,13 @@ mod tests {
         // cos(60deg + m) = cos60 cos m - sin60 sin m
         let expected_target = 15.0 * (0.5 * 0.5f64.cos() - 0.75f64.sqrt() * 0.5f64.sin());
         assert!(
-            (train[0] as f64 - expected_target).abs() < 1e-4,
+            (train[0] as f64 - expected_target).abs() < tolerance(1e-4),
             "{train:?} vs {expected_target}"
         );
-        assert!((train[1] as f64 - 15.0 * 0.75f64.sqrt()).abs() < 1e-4);
+        assert!((train[1] as f64 - 15.0 * 0.75f64.sqrt()).abs() < tolerance(1e-4));
         let plain = values(out.logits);
         assert!(
-            (plain[0] as f64 - 7.5).abs() < 1e-4,
+            (plain[0] as f64 - 7.5).abs() < tolerance(1e-4),
             "margin-free logit is s*cos60"
         );
     }
@@ -274,12 +274,12 @@ mod tests {
         );
         let train = values(out.train_logits);
         assert!(
-            (train[0] as f64 - 15.0 * -0.5).abs() < 1e-4,
+            (train[0] as f64 - 15.0 * -0.5).abs() < tolerance(1e-4),
             "cos <= 0: no margin"
         );
         let want = 15.0 * (PI / 3.0 + 0.5).cos();
         assert!(
-            (train[2] as f64 - want).abs() < 1e-4,
+            (train[2] as f64 - want).abs() < tolerance(1e-4),
             "cos > 0: margin applied"
         );
     }
