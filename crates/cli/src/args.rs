@@ -29,7 +29,9 @@ A run folder holds config.toml, classes.json, metrics.csv, embeddings/, checkpoi
 pub enum Command {
     /// Train a model from a config file, then draw its pictures.
     Train(TrainArgs),
-    /// Redraw the per-epoch frames and GIFs of a finished (or interrupted) run.
+    /// Train one run per head on the same data and draw them side by side in one grid GIF.
+    Compare(CompareArgs),
+    /// Redraw the per-epoch frames and GIFs of a finished (or interrupted) run or comparison.
     Render(RenderArgs),
     /// Write the built-in synthetic face set (CelebA layout) into a folder.
     Synth(SynthArgs),
@@ -97,10 +99,30 @@ pub struct BenchHeadArgs {
 pub struct TrainArgs {
     /// The run config, e.g. configs/demo.toml.
     pub config: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The run config, e.g. configs/compare-demo.toml; its `[compare]` table is optional.
+    pub config: PathBuf,
+    /// Heads to compare, comma-separated (default: the config's `compare.heads`, else
+    /// softmax,normface,sphereface,cosface,arcface).
+    #[arg(long, value_delimiter = ',', value_name = "HEAD,HEAD,...")]
+    pub heads: Option<Vec<String>>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How `train` and `compare` run. For `compare`, `--out` is the comparison folder and each
+/// head's run goes into a sub-folder named after the head.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// Override the number of epochs (same as --set train.epochs=N).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Run folder to write (default: <out_dir>/<name> from the config).
+    /// Folder to write (default: <out_dir>/<name> from the config).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Backend to train on; `auto` takes the best compiled-in one that works here.
@@ -109,19 +131,21 @@ pub struct TrainArgs {
     /// Override a config key, e.g. --set model.margin=0.3 --set data.root=/data/celeba (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Replace a run already in the run folder.
+    /// Replace a run (or comparison) already in the folder.
     #[arg(long)]
     pub overwrite: bool,
-    /// Train only; draw later with `arcface-lab render RUN_DIR`.
+    /// Train only; draw later with `arcface-lab render DIR`.
     #[arg(long)]
     pub no_render: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// A run folder written by `train`, e.g. runs/demo.
+    /// A run folder written by `train` (e.g. runs/demo) or a comparison folder written by
+    /// `compare` (e.g. runs/compare-demo).
     pub run_dir: PathBuf,
-    /// Side of each square frame, pixels (default: the run's render.size).
+    /// Side of each square frame, pixels (default: the run's render.size); for a comparison
+    /// folder, the width of the grid (default: its compare.size).
     #[arg(long)]
     pub size: Option<u32>,
 }

@@ -34,10 +34,42 @@ pub struct RunConfig {
     /// Pictures.
     #[serde(default)]
     pub render: RenderConfig,
+    /// `arcface-lab compare`: which heads, and how the grid is drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<CompareConfig>,
+}
+
+/// `[compare]`: one run per head on the same data, split, seed and epochs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompareConfig {
+    /// Heads to train, in grid order.
+    pub heads: Vec<HeadKind>,
+    /// Width of the comparison grid, pixels.
+    pub size: u32,
+    /// Margin per head (`cosface = 0.2`); a head not listed keeps `model.margin` when it is the
+    /// config's own head, else its paper default (ArcFace 0.5, CosFace 0.35, SphereFace 4).
+    pub margins: std::collections::BTreeMap<HeadKind, f64>,
+}
+
+impl Default for CompareConfig {
+    fn default() -> Self {
+        Self {
+            heads: vec![
+                HeadKind::Softmax,
+                HeadKind::Normface,
+                HeadKind::Sphereface,
+                HeadKind::Cosface,
+                HeadKind::Arcface,
+            ],
+            size: 960,
+            margins: Default::default(),
+        }
+    }
 }
 
 /// Which head sits on the embedding.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum HeadKind {
     /// Linear classifier, the baseline.
@@ -57,6 +89,24 @@ pub enum HeadKind {
 }
 
 impl HeadKind {
+    /// The config name of the head (`"arcface"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HeadKind::Softmax => "softmax",
+            HeadKind::Arcface => "arcface",
+            HeadKind::Normface => "normface",
+            HeadKind::Cosface => "cosface",
+            HeadKind::Sphereface => "sphereface",
+            HeadKind::Combined => "combined",
+            HeadKind::Subcenter => "subcenter",
+        }
+    }
+
+    /// Reads a head name as the config spells it.
+    pub fn parse(name: &str) -> Option<Self> {
+        toml::Value::String(name.trim().to_string()).try_into().ok()
+    }
+
     /// The margin a head gets when the config gives none: ArcFace's 0.5 rad (the seed),
     /// CosFace's 0.35 (its paper), SphereFace's 4 (its paper).
     fn default_margin(self) -> f64 {
@@ -105,6 +155,21 @@ pub struct ModelConfig {
     pub theta_overflow: Overflow,
     /// Dropout before the embedding layer.
     pub dropout: f64,
+}
+
+impl ModelConfig {
+    /// The additive angular margin the head adds to the target angle, radians: `m` of ArcFace
+    /// and sub-center ArcFace, `m2` of the combined margin, 0 for the other heads (their
+    /// margins are not added to the angle).
+    pub fn angular_margin(&self) -> f64 {
+        match self.head {
+            HeadKind::Arcface | HeadKind::Subcenter => {
+                self.margin.unwrap_or(self.head.default_margin())
+            }
+            HeadKind::Combined => self.m2,
+            _ => 0.0,
+        }
+    }
 }
 
 impl Default for ModelConfig {
@@ -162,6 +227,9 @@ pub struct RenderConfig {
     pub frame_ms: u32,
     /// How long the GIF holds its last frame, milliseconds.
     pub last_frame_ms: u32,
+    /// Draw the decision boundaries between neighbouring centres and the head's margin band
+    /// around them (2-D frames of the normalised heads).
+    pub geometry: bool,
 }
 
 impl Default for RenderConfig {
@@ -171,6 +239,7 @@ impl Default for RenderConfig {
             size: 640,
             frame_ms: 125,
             last_frame_ms: 3000,
+            geometry: true,
         }
     }
 }
@@ -254,6 +323,17 @@ impl RunConfig {
         if self.render.frame_ms == 0 {
             bail!("key `render.frame_ms` = 0: expected a frame time in milliseconds");
         }
+        if let Some(compare) = &self.compare {
+            if compare.heads.is_empty() {
+                bail!("key `compare.heads` = []: expected at least one head");
+            }
+            if compare.size < 128 {
+                bail!(
+                    "key `compare.size` = {}: expected at least 128 pixels",
+                    compare.size
+                );
+            }
+        }
         Ok(())
     }
 
@@ -309,11 +389,58 @@ impl RunConfig {
         EmbeddingNetConfig::new(backbone, head)
     }
 
+    /// This config with `head` in place of its own head, for `compare`: the margin is
+    /// `compare.margins[head]`, else `model.margin` when `head` is the config's head, else the
+    /// head's default.
+    pub fn with_head(&self, head: HeadKind) -> Self {
+        let mut config = self.clone();
+        let listed = self
+            .compare
+            .as_ref()
+            .and_then(|c| c.margins.get(&head).copied());
+        config.model.margin = listed.or(if head == self.model.head {
+            self.model.margin
+        } else {
+            None
+        });
+        config.model.head = head;
+        config.name = head.name().to_string();
+        config.out_dir = self.run_dir();
+        config.compare = None;
+        if matches!(
+            head,
+            HeadKind::Arcface | HeadKind::Cosface | HeadKind::Sphereface | HeadKind::Subcenter
+        ) {
+            config.model.margin = Some(config.margin());
+        }
+        config
+    }
+
     /// The head's margin: the configured one or the head's default.
     pub fn margin(&self) -> f64 {
         self.model
             .margin
             .unwrap_or_else(|| self.model.head.default_margin())
+    }
+
+    /// What the frames draw beside the dots: bisectors and margin bands for the normalised
+    /// heads when `render.geometry` is on; nothing for softmax, whose boundaries are not
+    /// bisectors.
+    pub fn geometry(&self) -> viz::Geometry {
+        if !self.render.geometry {
+            return viz::Geometry::default();
+        }
+        let band = match self.model.head {
+            HeadKind::Softmax => return viz::Geometry::default(),
+            HeadKind::Normface | HeadKind::Combined => viz::MarginBand::None,
+            HeadKind::Arcface | HeadKind::Subcenter => viz::MarginBand::Angular(self.margin()),
+            HeadKind::Cosface => viz::MarginBand::Cosine(self.margin()),
+            HeadKind::Sphereface => viz::MarginBand::Multiplicative(self.margin()),
+        };
+        viz::Geometry {
+            boundaries: true,
+            band,
+        }
     }
 
     /// `<out_dir>/<name>`.

@@ -4,6 +4,7 @@
 
 mod args;
 mod bench;
+mod compare;
 mod config;
 mod device;
 mod render;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use args::{Cli, Command, RenderArgs, SynthArgs, TrainArgs};
+use args::{Cli, Command, CompareArgs, RenderArgs, SynthArgs, TrainArgs};
 use config::RunConfig;
 
 fn main() -> ExitCode {
@@ -35,28 +36,64 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train_command(args),
+        Command::Compare(args) => compare_command(args),
         Command::Render(args) => render_command(args),
         Command::Synth(args) => synth_command(args),
         Command::Bench(command) => bench::bench(command),
     }
 }
 
-fn train_command(args: TrainArgs) -> Result<()> {
-    let mut overrides = args.set.clone();
-    if let Some(epochs) = args.epochs {
+/// The config with `--epochs`, `--set` and `--out` applied.
+fn load_config(
+    path: &std::path::Path,
+    set: &[String],
+    epochs: Option<usize>,
+    out: Option<&std::path::Path>,
+) -> Result<RunConfig> {
+    let mut overrides = set.to_vec();
+    if let Some(epochs) = epochs {
         overrides.push(format!("train.epochs={epochs}"));
     }
-    let mut config = RunConfig::load(&args.config, &overrides)?;
-    if let Some(out) = &args.out {
+    let mut config = RunConfig::load(path, &overrides)?;
+    if let Some(out) = out {
         let name = out
             .file_name()
             .with_context(|| format!("--out {}: expected a folder path", out.display()))?;
         config.name = name.to_string_lossy().into_owned();
         config.out_dir = out.parent().map(|p| p.to_path_buf()).unwrap_or_default();
     }
+    Ok(config)
+}
+
+fn compare_command(args: CompareArgs) -> Result<()> {
+    let config = load_config(&args.config, &args.run.set, args.run.epochs, args.run.out.as_deref())?;
+    let heads = match &args.heads {
+        None => None,
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|n| {
+                    config::HeadKind::parse(n).with_context(|| {
+                        format!(
+                            "--heads: unknown head {n:?}; expected softmax, normface, sphereface, cosface, arcface, combined or subcenter"
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
     let options = train::TrainOptions {
-        device: args.device,
-        overwrite: args.overwrite,
+        device: args.run.device,
+        overwrite: args.run.overwrite,
+    };
+    compare::compare(&config, heads, &options, !args.run.no_render && config.render.enabled)
+}
+
+fn train_command(args: TrainArgs) -> Result<()> {
+    let config = load_config(&args.config, &args.run.set, args.run.epochs, args.run.out.as_deref())?;
+    let options = train::TrainOptions {
+        device: args.run.device,
+        overwrite: args.run.overwrite,
     };
     let trained = train::train(&config, &options)?;
     eprintln!(
@@ -69,17 +106,20 @@ fn train_command(args: TrainArgs) -> Result<()> {
         100.0 * trained.last_val_acc,
         trained.images_per_second
     );
-    if args.no_render || !config.render.enabled {
+    if args.run.no_render || !config.render.enabled {
         eprintln!(
             "pictures: run `arcface-lab render {}`",
             trained.run_dir.display()
         );
         return Ok(());
     }
-    render::render(&trained.run_dir, &config.render)
+    render::render(&trained.run_dir, &config.render, config.geometry())
 }
 
 fn render_command(args: RenderArgs) -> Result<()> {
+    if args.run_dir.join("compare.json").exists() {
+        return render_compare_folder(&args);
+    }
     let run = run_dir::RunDir::open(&args.run_dir)?;
     let config_path = run.root().join("config.toml");
     let config = RunConfig::load(&config_path, &[])?;
@@ -90,7 +130,7 @@ fn render_command(args: RenderArgs) -> Result<()> {
         }
         render.size = size;
     }
-    render::render(run.root(), &render)
+    render::render(run.root(), &render, config.geometry())
 }
 
 fn synth_command(args: SynthArgs) -> Result<()> {
@@ -115,4 +155,36 @@ fn synth_command(args: SynthArgs) -> Result<()> {
         args.out_dir.display()
     );
     Ok(())
+}
+
+/// `render` of a comparison folder: every head's run, then the grid.
+fn render_compare_folder(args: &RenderArgs) -> Result<()> {
+    let root = &args.run_dir;
+    let text = std::fs::read_to_string(root.join("compare.json"))
+        .with_context(|| format!("cannot read {}", root.join("compare.json").display()))?;
+    let index: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", root.join("compare.json").display()))?;
+    let heads = index["heads"]
+        .as_array()
+        .with_context(|| format!("{}: expected a \"heads\" list", root.join("compare.json").display()))?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(config::HeadKind::parse)
+                .with_context(|| format!("{}: unknown head {h}", root.join("compare.json").display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut runs = Vec::new();
+    for head in &heads {
+        let run = root.join(head.name());
+        let config = RunConfig::load(&run.join("config.toml"), &[])?;
+        render::render(&run, &config.render, config.geometry())?;
+        runs.push(config);
+    }
+    let size = args
+        .size
+        .or(index["size"].as_u64().and_then(|s| u32::try_from(s).ok()))
+        .unwrap_or(960)
+        .max(128);
+    compare::render_comparison(root, size, &runs)
 }

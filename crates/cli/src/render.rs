@@ -5,11 +5,12 @@ use anyhow::{Context, Result};
 use crate::config::RenderConfig;
 
 /// Draws a run's frames and GIFs.
-pub fn render(run_dir: &Path, config: &RenderConfig) -> Result<()> {
+pub fn render(run_dir: &Path, config: &RenderConfig, geometry: viz::Geometry) -> Result<()> {
     let options = viz::RenderOptions {
         size: config.size,
         frame_ms: config.frame_ms,
         last_frame_ms: config.last_frame_ms,
+        geometry,
         ..viz::RenderOptions::default()
     };
     let summary = viz::render_run(run_dir, &options)
@@ -25,5 +26,16 @@ pub fn render(run_dir: &Path, config: &RenderConfig) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if !summary.charts.is_empty() {
+        eprintln!(
+            "charts: {}",
+            summary
+                .charts
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(())
 }

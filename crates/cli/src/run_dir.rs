@@ -40,6 +40,36 @@ pub struct MetricsRow {
     pub lr: f64,
     /// Wall time of the epoch (training, validation and snapshots).
     pub seconds: f64,
+    /// Angle diagnostics of the training split's snapshot.
+    pub train_angles: SplitAngles,
+    /// The same for the validation split.
+    pub val_angles: SplitAngles,
+    /// Smallest angle between two class centres, degrees.
+    pub center_min_deg: f64,
+}
+
+/// The per-split angle columns of `metrics.csv` (see `viz::angle_stats`).
+#[derive(Debug, Clone, Copy)]
+pub struct SplitAngles {
+    /// Mean angle between a sample and its class centre, degrees.
+    pub mean_deg: f64,
+    /// Its 95th percentile, degrees.
+    pub p95_deg: f64,
+    /// Share of samples whose target angle plus the margin exceeds pi.
+    pub overflow: f64,
+    /// Leave-one-out 1-NN accuracy (cosine).
+    pub knn_acc: f64,
+}
+
+impl From<&viz::AngleStats> for SplitAngles {
+    fn from(s: &viz::AngleStats) -> Self {
+        Self {
+            mean_deg: s.mean_deg,
+            p95_deg: s.p95_deg,
+            overflow: s.overflow_share,
+            knn_acc: s.knn_acc,
+        }
+    }
 }
 
 /// A run folder, `<out_dir>/<name>`.
@@ -155,14 +185,41 @@ impl RunDir {
 
     /// Rewrites `metrics.csv` with all rows so far.
     pub fn write_metrics(&self, rows: &[MetricsRow]) -> Result<()> {
-        let mut text = String::from("epoch,train_loss,val_loss,train_acc,val_acc,lr,seconds\n");
+        let mut text = String::from(
+            "epoch,train_loss,val_loss,train_acc,val_acc,lr,seconds,\
+             train_angle_mean_deg,train_angle_p95_deg,val_angle_mean_deg,val_angle_p95_deg,\
+             center_angle_min_deg,train_overflow,val_overflow,train_knn_acc,val_knn_acc\n",
+        );
         for r in rows {
+            let (t, v) = (r.train_angles, r.val_angles);
             text.push_str(&format!(
-                "{},{:.6},{:.6},{:.6},{:.6},{},{:.3}\n",
-                r.epoch, r.train_loss, r.val_loss, r.train_acc, r.val_acc, r.lr, r.seconds
+                "{},{:.6},{:.6},{:.6},{:.6},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.6},{:.6},{:.6},{:.6}\n",
+                r.epoch,
+                r.train_loss,
+                r.val_loss,
+                r.train_acc,
+                r.val_acc,
+                r.lr,
+                r.seconds,
+                t.mean_deg,
+                t.p95_deg,
+                v.mean_deg,
+                v.p95_deg,
+                r.center_min_deg,
+                t.overflow,
+                v.overflow,
+                t.knn_acc,
+                v.knn_acc
             ));
         }
         write_atomic(&self.root.join("metrics.csv"), text.as_bytes())
+    }
+
+    /// Rewrites `angles.csv` (the target-angle histogram of each split and epoch, one column
+    /// per 5-degree bin) and `class_angles.csv` (per class mean and 95th percentile).
+    pub fn write_angle_tables(&self, histograms: &str, classes: &str) -> Result<()> {
+        write_atomic(&self.root.join("angles.csv"), histograms.as_bytes())?;
+        write_atomic(&self.root.join("class_angles.csv"), classes.as_bytes())
     }
 
     /// `checkpoints/<name>.bpk`.

@@ -8,6 +8,7 @@ use plotters::backend::{BitMapBackend, DrawingBackend};
 use crate::atomic::PendingFile;
 use crate::canvas::{Canvas, Rgb};
 use crate::error::VizError;
+use crate::geometry::Geometry;
 use crate::palette::class_color;
 use crate::pca::Pca;
 use crate::project::Viewport;
@@ -39,6 +40,8 @@ pub struct RenderOptions {
     pub last_frame_ms: u32,
     /// Most class names listed in the legend; the rest are counted as "+N more".
     pub max_legend: usize,
+    /// Decision boundaries and margin bands between neighbouring centres (2-D frames).
+    pub geometry: Geometry,
 }
 
 impl Default for RenderOptions {
@@ -48,6 +51,7 @@ impl Default for RenderOptions {
             frame_ms: 125,
             last_frame_ms: 3000,
             max_legend: 20,
+            geometry: Geometry::default(),
         }
     }
 }
@@ -115,6 +119,7 @@ pub(crate) fn draw_frame(
             frame.labels,
             centers,
             layout.scale,
+            &opts.geometry,
         );
     } else {
         frame3d::draw(
@@ -320,12 +325,16 @@ impl Legend {
 
 /// Writes the canvas as a PNG through plotters' bitmap backend.
 pub(crate) fn write_png(path: &Path, canvas: &Canvas) -> Result<(), VizError> {
+    write_png_rgb(path, &canvas.buf, (canvas.size, canvas.size))
+}
+
+/// Writes an RGB buffer of `size` = (width, height) as a PNG.
+pub(crate) fn write_png_rgb(path: &Path, rgb: &[u8], size: (u32, u32)) -> Result<(), VizError> {
     let pending = PendingFile::new(path)?;
-    let size = (canvas.size, canvas.size);
     {
         let mut backend = BitMapBackend::new(pending.path(), size);
         backend
-            .blit_bitmap((0, 0), size, &canvas.buf)
+            .blit_bitmap((0, 0), size, rgb)
             .map_err(|e| VizError::draw(path, e))?;
         backend.present().map_err(|e| VizError::draw(path, e))?;
     }

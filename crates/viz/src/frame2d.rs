@@ -1,6 +1,7 @@
 //! Embeddings on the unit circle.
 
 use crate::canvas::{Canvas, Rgb};
+use crate::geometry::{Geometry, band_half_width, neighbour_bisectors};
 use crate::palette::class_color;
 use crate::project::{Viewport, unit};
 
@@ -25,6 +26,7 @@ pub(crate) fn draw(
     labels: &[i64],
     centers: &[f32],
     scale: f32,
+    geometry: &Geometry,
 ) {
     let (cx, cy) = (vp.cx, vp.cy);
     let axis = [232, 232, 232];
@@ -42,6 +44,9 @@ pub(crate) fn draw(
         axis,
         1.0,
     );
+    if geometry.boundaries {
+        draw_boundaries(canvas, vp, centers, scale, geometry);
+    }
     canvas.ring(cx, cy, vp.radius, 1.3 * scale, [150, 150, 150]);
 
     let dot_r = (2.4 * scale).max(1.0);
@@ -84,4 +89,37 @@ pub(crate) fn ray(
     canvas.disc(to.0, to.1, 4.5 * scale, outline, 1.0);
     canvas.line(from, to, 2.6 * scale, color, 1.0);
     canvas.disc(to.0, to.1, 3.2 * scale, color, 1.0);
+}
+
+/// The margin band of each pair of neighbouring centres as a grey arc over the dots' ring,
+/// and their bisector as a thin line from the centre.
+fn draw_boundaries(
+    canvas: &mut Canvas,
+    vp: &Viewport,
+    centers: &[f32],
+    scale: f32,
+    geometry: &Geometry,
+) {
+    let band_px = 2.0 * (SPREAD + 0.02) * vp.radius;
+    for (mid, gap) in neighbour_bisectors(centers) {
+        let half = band_half_width(geometry.band, gap);
+        if half > 0.0 {
+            let steps = ((half * 2.0 * vp.radius as f64 / 3.0).ceil() as usize).clamp(2, 400);
+            let arc: Vec<(f32, f32)> = (0..=steps)
+                .map(|k| {
+                    let a = mid - half + 2.0 * half * k as f64 / steps as f64;
+                    vp.to_pixel(a.cos() as f32, a.sin() as f32)
+                })
+                .collect();
+            canvas.polyline(&arc, band_px, [226, 226, 226]);
+        }
+        let (s, c) = (mid.sin() as f32, mid.cos() as f32);
+        canvas.line(
+            vp.to_pixel(0.0, 0.0),
+            vp.to_pixel(1.12 * c, 1.12 * s),
+            1.2 * scale,
+            [170, 170, 170],
+            1.0,
+        );
+    }
 }

@@ -16,14 +16,23 @@ pub(crate) struct GifWriter {
     // Declared first so it is dropped (and the file closed) before `file`.
     backend: Option<BitMapBackend<'static>>,
     file: PendingFile,
-    size: u32,
+    size: (u32, u32),
     frames: usize,
 }
 
 impl GifWriter {
     pub(crate) fn create(path: &Path, size: u32, frame_ms: u32) -> Result<Self, VizError> {
+        Self::create_rect(path, (size, size), frame_ms)
+    }
+
+    /// A GIF of `size` = (width, height) pixels.
+    pub(crate) fn create_rect(
+        path: &Path,
+        size: (u32, u32),
+        frame_ms: u32,
+    ) -> Result<Self, VizError> {
         let file = PendingFile::new(path)?;
-        let backend = BitMapBackend::gif(file.path(), (size, size), frame_ms)
+        let backend = BitMapBackend::gif(file.path(), size, frame_ms)
             .map_err(|e| VizError::draw(path, e))?;
         Ok(Self {
             backend: Some(backend),
@@ -35,12 +44,19 @@ impl GifWriter {
 
     /// Appends `canvas` (same size as the GIF) as the next frame.
     pub(crate) fn push(&mut self, canvas: &Canvas) -> Result<(), VizError> {
+        self.push_rgb(&canvas.buf, (canvas.size, canvas.size))
+    }
+
+    /// Appends an RGB buffer of `size` = (width, height) as the next frame.
+    pub(crate) fn push_rgb(&mut self, rgb: &[u8], size: (u32, u32)) -> Result<(), VizError> {
         let path = self.file.target().to_path_buf();
-        let size = (self.size, self.size);
-        if canvas.size != self.size {
+        if size != self.size || rgb.len() != size.0 as usize * size.1 as usize * 3 {
             return Err(VizError::frame(
                 &path,
-                format!("frame of {} px in a {} px GIF", canvas.size, self.size),
+                format!(
+                    "frame of {}x{} px in a {}x{} px GIF",
+                    size.0, size.1, self.size.0, self.size.1
+                ),
             ));
         }
         let backend = self
@@ -48,7 +64,7 @@ impl GifWriter {
             .as_mut()
             .ok_or_else(|| VizError::frame(&path, "GIF already finished"))?;
         backend
-            .blit_bitmap((0, 0), size, &canvas.buf)
+            .blit_bitmap((0, 0), size, rgb)
             .map_err(|e| VizError::draw(&path, e))?;
         backend.present().map_err(|e| VizError::draw(&path, e))?;
         self.frames += 1;

@@ -13,13 +13,17 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))] // a failed unwrap is a failed test
 
+mod angles;
 mod atomic;
 mod canvas;
+mod compare;
+mod curves;
 mod error;
 mod font;
 mod frame;
 mod frame2d;
 mod frame3d;
+mod geometry;
 mod gif;
 mod metrics;
 mod npy;
@@ -30,8 +34,12 @@ mod run;
 mod text;
 
 pub use crate::{
+    angles::{AngleStats, ClassAngles, HIST_BINS, HIST_STEP_DEG, angle_stats, min_center_angle_deg},
+    compare::{ComparedRun, ComparisonSummary, render_comparison},
+    curves::render_comparison_curves,
     error::VizError,
     frame::{FrameData, RenderOptions, render_frame},
+    geometry::{Geometry, MarginBand, band_half_width},
     npy::{read_npy_f32, read_npy_i64, write_npy_f32, write_npy_i64},
     run::{RenderSummary, render_run},
 };

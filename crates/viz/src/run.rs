@@ -20,9 +20,11 @@ pub struct RenderSummary {
     pub frames_written: usize,
     /// The animations written, one per split.
     pub gifs: Vec<PathBuf>,
+    /// Charts: `plots/diagnostics.png` and `plots/angles.png` when the run has angle data.
+    pub charts: Vec<PathBuf>,
 }
 
-const SPLITS: [&str; 2] = ["train", "val"];
+pub(crate) const SPLITS: [&str; 2] = ["train", "val"];
 
 /// Renders `run_dir` (the layout the training loop writes: `classes.json`,
 /// `metrics.csv`, `embeddings/{train,val,centers}/epoch_NNN.npy`,
@@ -76,6 +78,7 @@ pub fn render_run(run_dir: &Path, opts: &RenderOptions) -> Result<RenderSummary,
         epochs: epochs.len(),
         frames_written: 0,
         gifs: Vec::new(),
+        charts: Vec::new(),
     };
     for plan in &plans {
         let titles = |e: u32| {
@@ -88,12 +91,21 @@ pub fn render_run(run_dir: &Path, opts: &RenderOptions) -> Result<RenderSummary,
         summary.frames_written +=
             plan.render(run_dir, &classes, opts, &titles, &mut summary.gifs)?;
     }
+    let plots = run_dir.join("plots");
+    summary.charts.extend(crate::curves::render_diagnostics(
+        run_dir,
+        &plots.join("diagnostics.png"),
+    )?);
+    summary.charts.extend(crate::curves::render_angle_histograms(
+        run_dir,
+        &plots.join("angles.png"),
+    )?);
     Ok(summary)
 }
 
 /// "epoch 7/20 · loss 0.41 · acc 93.1%", with the split's own loss and
 /// accuracy; parts without a number are left out.
-fn epoch_line(epoch: u32, total: u32, m: Option<&EpochMetrics>, split: &str) -> String {
+pub(crate) fn epoch_line(epoch: u32, total: u32, m: Option<&EpochMetrics>, split: &str) -> String {
     let mut line = format!("epoch {epoch}/{total}");
     let m = m.copied().unwrap_or_default();
     let (loss, acc) = if split == "train" {
@@ -119,7 +131,7 @@ fn fmt_loss(l: f64) -> String {
     }
 }
 
-fn run_name(run_dir: &Path) -> String {
+pub(crate) fn run_name(run_dir: &Path) -> String {
     run_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -133,28 +145,28 @@ fn run_name(run_dir: &Path) -> String {
         .unwrap_or_else(|| "run".to_string())
 }
 
-fn read_classes(path: &Path) -> Result<Vec<String>, VizError> {
+pub(crate) fn read_classes(path: &Path) -> Result<Vec<String>, VizError> {
     let text = std::fs::read_to_string(path).map_err(|e| VizError::io("read", path, e))?;
     serde_json::from_str(&text)
         .map_err(|e| VizError::format(path, "a JSON array of class names (strings)", e.to_string()))
 }
 
-struct Epoch {
-    number: u32,
-    points: PathBuf,
-    centers: PathBuf,
+pub(crate) struct Epoch {
+    pub number: u32,
+    pub points: PathBuf,
+    pub centers: PathBuf,
 }
 
 /// One split's checked inputs.
-struct SplitPlan {
-    split: &'static str,
-    labels: Vec<i64>,
-    dim: usize,
-    epochs: Vec<Epoch>,
+pub(crate) struct SplitPlan {
+    pub split: &'static str,
+    pub labels: Vec<i64>,
+    pub dim: usize,
+    pub epochs: Vec<Epoch>,
 }
 
 impl SplitPlan {
-    fn scan(
+    pub(crate) fn scan(
         split: &'static str,
         dir: &Path,
         centers_dir: &Path,
@@ -294,7 +306,7 @@ impl SplitPlan {
     }
 
     /// The points of one epoch file, re-checked in case it changed since the scan.
-    fn read_points(&self, path: &Path) -> Result<Vec<f32>, VizError> {
+    pub(crate) fn read_points(&self, path: &Path) -> Result<Vec<f32>, VizError> {
         let (points, shape) = read_npy_f32(path)?;
         if shape != [self.labels.len(), self.dim] {
             return Err(VizError::format(

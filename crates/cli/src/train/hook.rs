@@ -7,6 +7,7 @@ use arcface_core::{EmbeddingNet, LabelledBatch};
 use burn::data::dataloader::DataLoader;
 use burn::prelude::*;
 
+use super::guard::{FIXES, first_non_finite, kept, non_finite_parameter};
 use super::tally::SplitStats;
 use crate::run_dir::{MetricsRow, RunDir, RunStatus, temp_path};
 
@@ -30,6 +31,20 @@ pub struct EpochHook {
     status: RunStatus,
     print_lines: bool,
     error: Option<anyhow::Error>,
+    /// Class labels of the training split (in order) and of the validation split.
+    labels: [Vec<i64>; 2],
+    /// The head's additive angular margin, for the `theta + m > pi` share.
+    margin: f64,
+    /// `angles.csv` and `class_angles.csv` so far.
+    angle_table: String,
+    class_table: String,
+}
+
+/// Labels and margin the angle diagnostics need.
+pub struct AngleInputs {
+    pub train_labels: Vec<i64>,
+    pub val_labels: Vec<i64>,
+    pub margin: f64,
 }
 
 impl EpochHook {
@@ -38,8 +53,16 @@ impl EpochHook {
         train_in_order: Arc<dyn DataLoader<LabelledBatch>>,
         lr: f64,
         status: RunStatus,
+        angles: AngleInputs,
     ) -> Self {
+        let bins: Vec<String> = (0..viz::HIST_BINS)
+            .map(|b| format!("deg_{}", b as f64 * viz::HIST_STEP_DEG))
+            .collect();
         Self {
+            labels: [angles.train_labels, angles.val_labels],
+            margin: angles.margin,
+            angle_table: format!("epoch,split,{}\n", bins.join(",")),
+            class_table: "epoch,split,class,count,mean_deg,p95_deg\n".into(),
             run,
             train_in_order,
             lr,
@@ -69,6 +92,12 @@ impl EpochHook {
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        if let Some(what) = self.non_finite(model, &train_points, &val_points, &centers, dim, val)
+        {
+            let message = format!("{what} at the end of epoch {epoch}; {} ({FIXES})", kept(epoch));
+            self.diverged(anyhow::anyhow!(message.clone()));
+            bail!(message);
+        }
         self.run
             .write_embeddings("train", epoch, &train_points, dim)?;
         self.run.write_embeddings("val", epoch, &val_points, dim)?;
@@ -89,6 +118,23 @@ impl EpochHook {
             self.status.best_val_loss = Some(val.loss);
         }
 
+        let train_angles =
+            viz::angle_stats(&train_points, &self.labels[0], &centers, dim, self.margin);
+        let val_angles = viz::angle_stats(&val_points, &self.labels[1], &centers, dim, self.margin);
+        for (split, stats) in [("train", &train_angles), ("val", &val_angles)] {
+            let counts: Vec<String> = stats.histogram.iter().map(u64::to_string).collect();
+            self.angle_table
+                .push_str(&format!("{epoch},{split},{}\n", counts.join(",")));
+            for (class, c) in stats.per_class.iter().enumerate() {
+                self.class_table.push_str(&format!(
+                    "{epoch},{split},{class},{},{:.3},{:.3}\n",
+                    c.count, c.mean_deg, c.p95_deg
+                ));
+            }
+        }
+        self.run
+            .write_angle_tables(&self.angle_table, &self.class_table)?;
+
         let row = MetricsRow {
             epoch,
             train_loss: train.loss,
@@ -97,6 +143,9 @@ impl EpochHook {
             val_acc: val.accuracy,
             lr: self.lr,
             seconds: clock.started.elapsed().as_secs_f64(),
+            train_angles: (&train_angles).into(),
+            val_angles: (&val_angles).into(),
+            center_min_deg: viz::min_center_angle_deg(&centers, dim),
         };
         self.rows.push(row);
         self.run.write_metrics(&self.rows)?;
@@ -119,6 +168,42 @@ impl EpochHook {
             );
         }
         Ok(())
+    }
+
+    /// What turned NaN or infinite this epoch, if anything: the validation loss, a weight, an
+    /// embedding or a class centre.
+    fn non_finite(
+        &self,
+        model: &EmbeddingNet,
+        train_points: &[f32],
+        val_points: &[f32],
+        centers: &[f32],
+        dim: usize,
+        val: SplitStats,
+    ) -> Option<String> {
+        let row = |i: usize| i / dim.max(1);
+        if let Some(i) = first_non_finite(train_points) {
+            return Some(format!("the embedding of training image {} is not finite", row(i)));
+        }
+        if let Some(i) = first_non_finite(val_points) {
+            return Some(format!("the embedding of validation image {} is not finite", row(i)));
+        }
+        if let Some(i) = first_non_finite(centers) {
+            return Some(format!("the centre of class {} is not finite", row(i)));
+        }
+        if let Some(path) = non_finite_parameter(model) {
+            return Some(format!("the weight {path} is not finite"));
+        }
+        (!val.loss.is_finite()).then(|| format!("the validation loss is {}", val.loss))
+    }
+
+    /// Marks the run `diverged` in run.json and keeps `err` for the caller.
+    pub fn diverged(&mut self, err: anyhow::Error) {
+        self.status.status = "diverged".into();
+        if let Err(write) = self.run.write_status(&self.status) {
+            eprintln!("warning: {write:#}");
+        }
+        self.fail(err);
     }
 
     /// Keeps the error that stopped training, for the caller of `launch`.

@@ -1,6 +1,7 @@
 //! `arcface-lab train`: data, network, burn-train's `Learner`, the per-epoch snapshot hook.
 
 mod batches;
+mod guard;
 mod hook;
 mod quiet_renderer;
 mod strategy;
@@ -18,9 +19,9 @@ use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
 
 use crate::config::RunConfig;
 use crate::device::{self, DeviceChoice};
-use crate::run_dir::{RunDir, RunStatus};
+use crate::run_dir::{MetricsRow, RunDir, RunStatus};
 use batches::LabelledBatcher;
-use hook::EpochHook;
+use hook::{AngleInputs, EpochHook};
 use quiet_renderer::QuietRenderer;
 use strategy::SnapshotStrategy;
 
@@ -48,6 +49,8 @@ pub struct Trained {
     pub last_val_acc: f64,
     /// Training images per second over all epochs (training, validation and snapshots).
     pub images_per_second: f64,
+    /// The last epoch's row of metrics.csv.
+    pub last: Option<MetricsRow>,
 }
 
 /// Trains `config` and leaves a run folder; pictures are drawn by the caller.
@@ -116,8 +119,13 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
         train_in_order,
         config.train.lr,
         status,
+        AngleInputs {
+            train_labels: data.train.labels(),
+            val_labels: data.val.labels(),
+            margin: config.model.angular_margin(),
+        },
     )));
-    let strategy = SnapshotStrategy::new(device.clone(), hook.clone());
+    let strategy = SnapshotStrategy::new(device.clone(), hook.clone(), config.train.batch_size);
     let learner = Learner::new(model, AdamConfig::new().init(), config.train.lr);
     let mut training = SupervisedTraining::new(run.root().join("burn"), train_loader, valid_loader)
         .num_epochs(config.train.epochs)
@@ -168,5 +176,6 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
         best: status.best_epoch.zip(status.best_val_loss),
         last_val_acc: hook.rows().last().map(|r| r.val_acc).unwrap_or(f64::NAN),
         images_per_second: images / seconds.max(1e-9),
+        last: hook.rows().last().copied(),
     })
 }

@@ -8,6 +8,7 @@ use burn::train::{
     SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem, ValidLoader,
 };
 
+use super::guard::{FIXES, LossWatch, kept};
 use super::hook::{EpochClock, EpochHook};
 use super::tally::Tally;
 
@@ -22,11 +23,26 @@ use super::tally::Tally;
 pub struct SnapshotStrategy {
     device: Device,
     hook: Arc<Mutex<EpochHook>>,
+    batch_size: usize,
 }
 
 impl SnapshotStrategy {
-    pub fn new(device: Device, hook: Arc<Mutex<EpochHook>>) -> Self {
-        Self { device, hook }
+    pub fn new(device: Device, hook: Arc<Mutex<EpochHook>>, batch_size: usize) -> Self {
+        Self {
+            device,
+            hook,
+            batch_size,
+        }
+    }
+
+    /// Stops training because something turned NaN or infinite; the hook marks the run
+    /// `diverged` and keeps the message for the caller.
+    fn diverge(&self, interrupter: &burn::train::Interrupter, what: String, epoch: usize) {
+        let message = format!("{what}; {} ({FIXES})", kept(epoch));
+        if let Ok(mut hook) = self.hook.lock() {
+            hook.diverged(anyhow::anyhow!(message.clone()));
+        }
+        interrupter.stop(Some(&message));
     }
 }
 
@@ -56,6 +72,8 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                 total_items: dataloader_train.num_items(),
             }));
             let mut train_tally = Tally::default();
+            let mut watch = LossWatch::default();
+            let steps = dataloader_train.num_items().div_ceil(self.batch_size.max(1));
             let mut iterator = dataloader_train.iter();
             let mut iteration = 0;
             while let Some(batch) = iterator.next() {
@@ -72,6 +90,16 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                 learner.lr_step();
                 learner.optimizer_step(step.grads);
                 train_tally.add(&step.item);
+                if let Some((bad_step, value)) = watch.push(&step.item, iteration) {
+                    self.diverge(
+                        &interrupter,
+                        format!(
+                            "the training loss became {value} at epoch {epoch}, step {bad_step} of {steps}"
+                        ),
+                        epoch,
+                    );
+                    break;
+                }
                 let item = TrainingItem::new(
                     step.item,
                     progress,
@@ -83,6 +111,17 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                 if interrupter.should_stop() {
                     break;
                 }
+            }
+            if !interrupter.should_stop()
+                && let Some((bad_step, value)) = watch.check()
+            {
+                self.diverge(
+                    &interrupter,
+                    format!(
+                        "the training loss became {value} at epoch {epoch}, step {bad_step} of {steps}"
+                    ),
+                    epoch,
+                );
             }
             interrupter.fail_on_error(processor.process_train(LearnerEvent::EndSplit(epoch)));
             if interrupter.should_stop() {

@@ -1,0 +1,171 @@
+//! `arcface-lab compare`: one run per head on the same data, split, seed and epochs, then one
+//! grid GIF per split with every head at the same epoch and the heads' curves overlaid.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::config::{HeadKind, RunConfig};
+use crate::run_dir::write_atomic;
+use crate::train::{self, TrainOptions, Trained};
+
+/// `compare.json` in the comparison folder: which runs it holds, for `render --compare` and
+/// the viewer.
+#[derive(Debug, Serialize)]
+struct CompareIndex {
+    status: String,
+    heads: Vec<String>,
+    runs: Vec<String>,
+    /// Width of the grid, pixels.
+    size: u32,
+}
+
+/// Trains every head of `compare` (heads from `--heads` replace the config's), renders each
+/// run, then the comparison.
+pub fn compare(
+    config: &RunConfig,
+    heads: Option<Vec<HeadKind>>,
+    options: &TrainOptions,
+    render: bool,
+) -> Result<()> {
+    let mut config = config.clone();
+    let mut settings = config.compare.clone().unwrap_or_default();
+    if let Some(heads) = heads {
+        settings.heads = heads;
+    }
+    if settings.heads.is_empty() {
+        bail!("--heads: expected at least one head, e.g. --heads softmax,arcface");
+    }
+    let mut seen = Vec::new();
+    for head in &settings.heads {
+        if seen.contains(head) {
+            bail!("head {:?} is listed twice", head.name());
+        }
+        seen.push(*head);
+    }
+    config.compare = Some(settings.clone());
+    let root = config.run_dir();
+    prepare_root(&root, options.overwrite)?;
+
+    let runs: Vec<RunConfig> = settings.heads.iter().map(|&h| config.with_head(h)).collect();
+    let mut index = CompareIndex {
+        status: "running".into(),
+        heads: settings.heads.iter().map(|h| h.name().to_string()).collect(),
+        runs: runs.iter().map(|r| r.name.clone()).collect(),
+        size: settings.size,
+    };
+    write_index(&root, &index)?;
+    let mut results: Vec<(HeadKind, Trained)> = Vec::new();
+    for (head, run) in settings.heads.iter().zip(&runs) {
+        eprintln!("== {} ({} of {})", head.name(), results.len() + 1, runs.len());
+        let trained = train::train(run, options)
+            .with_context(|| format!("the {} run of the comparison failed", head.name()))?;
+        if render {
+            crate::render::render(&trained.run_dir, &run.render, run.geometry())?;
+        }
+        results.push((*head, trained));
+    }
+    index.status = "finished".into();
+    write_index(&root, &index)?;
+    print_table(&results);
+    if render {
+        render_comparison(&root, settings.size, &runs)?;
+    } else {
+        eprintln!(
+            "pictures: run `arcface-lab render {}`",
+            root.display()
+        );
+    }
+    Ok(())
+}
+
+/// Draws the comparison of `runs` (each head's resolved config) in `root`, `size` px wide.
+pub fn render_comparison(root: &Path, size: u32, runs: &[RunConfig]) -> Result<()> {
+    let first = runs.first().context("a comparison needs at least one run")?;
+    let compared: Vec<viz::ComparedRun> = runs
+        .iter()
+        .map(|run| viz::ComparedRun {
+            label: run.name.clone(),
+            dir: root.join(&run.name),
+            geometry: run.geometry(),
+        })
+        .collect();
+    let options = viz::RenderOptions {
+        size,
+        frame_ms: first.render.frame_ms,
+        last_frame_ms: first.render.last_frame_ms,
+        ..viz::RenderOptions::default()
+    };
+    let summary = viz::render_comparison(&compared, root, &options)
+        .with_context(|| format!("cannot draw the comparison in {}", root.display()))?;
+    eprintln!(
+        "comparison of {} heads over {} epochs: {}",
+        runs.len(),
+        summary.epochs,
+        summary
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+/// The comparison folder must be new, empty, or (with `--overwrite`) an earlier comparison;
+/// every run folder is checked before the first head trains, so a clash never costs a run.
+fn prepare_root(root: &Path, overwrite: bool) -> Result<()> {
+    if root.exists() {
+        let is_compare = root.join("compare.json").exists();
+        let empty = std::fs::read_dir(root)
+            .with_context(|| format!("cannot list {}", root.display()))?
+            .next()
+            .is_none();
+        if is_compare && !overwrite {
+            bail!(
+                "{} already holds a comparison; pass --overwrite to replace it, or choose another folder with --out",
+                root.display()
+            );
+        }
+        if !is_compare && !empty {
+            bail!(
+                "{} exists, is not empty and is not a comparison folder (no compare.json): refusing to write into it",
+                root.display()
+            );
+        }
+        if is_compare {
+            std::fs::remove_dir_all(root)
+                .with_context(|| format!("cannot remove the old comparison {}", root.display()))?;
+        }
+    }
+    std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+    Ok(())
+}
+
+fn write_index(root: &Path, index: &CompareIndex) -> Result<()> {
+    let text = serde_json::to_string_pretty(index).context("cannot serialise compare.json")?;
+    write_atomic(&root.join("compare.json"), text.as_bytes())
+}
+
+/// One line per head: the last epoch's validation figures.
+fn print_table(results: &[(HeadKind, Trained)]) {
+    eprintln!(
+        "{:<11} {:>8} {:>10} {:>12} {:>12} {:>10}",
+        "head", "val acc", "val 1-NN", "val angle", "min centre", "best epoch"
+    );
+    for (head, t) in results {
+        let (angle, centre, knn) = t.last.map_or((f64::NAN, f64::NAN, f64::NAN), |r| {
+            (r.val_angles.mean_deg, r.center_min_deg, r.val_angles.knn_acc)
+        });
+        eprintln!(
+            "{:<11} {:>7.1}% {:>9.1}% {:>11.1}° {:>11.1}° {:>10}",
+            head.name(),
+            100.0 * t.last_val_acc,
+            100.0 * knn,
+            angle,
+            centre,
+            t.best.map_or("-".to_string(), |(e, _)| e.to_string())
+        );
+    }
+}
