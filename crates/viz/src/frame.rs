@@ -119,7 +119,12 @@ pub(crate) fn draw_frame(
             frame.labels,
             centers,
             layout.scale,
-            &opts.geometry,
+            // Margins live in the full space: on a PCA view they would be drawn wrong.
+            &if frame.dim == 3 {
+                opts.geometry
+            } else {
+                Geometry::default()
+            },
         );
     } else {
         frame3d::draw(
@@ -129,6 +134,12 @@ pub(crate) fn draw_frame(
             frame.labels,
             centers,
             layout.scale,
+            // Margins live in the full space: on a PCA view they would be drawn wrong.
+            &if frame.dim == 3 {
+                opts.geometry
+            } else {
+                Geometry::default()
+            },
         );
     }
 

@@ -2,6 +2,7 @@
 
 use crate::canvas::Canvas;
 use crate::frame2d::{RAY_OUTLINE, ray};
+use crate::geometry::{Geometry, Mark, sphere_marks};
 use crate::palette::{class_color, faded};
 use crate::project::{Camera, Projected, Viewport, unit};
 
@@ -18,6 +19,7 @@ pub(crate) fn draw(
     labels: &[i64],
     centers: &[f32],
     scale: f32,
+    geometry: &Geometry,
 ) {
     let cam = Camera::fixed();
     let mut dots: Vec<(Projected, usize)> = points
@@ -68,6 +70,21 @@ pub(crate) fn draw(
             faded(RAY_OUTLINE, 0.6),
             scale * 0.8,
         );
+    }
+
+    // Boundaries and bands on the front face only: behind the dots, over the sphere.
+    let marks = sphere_marks(centers, geometry, 12_000);
+    let mark_r = (1.6 * scale).max(0.8);
+    for (p, mark) in &marks {
+        let q = cam.project(*p);
+        if !q.is_front() {
+            continue;
+        }
+        let (x, y) = vp.to_pixel(q.x, q.y);
+        match mark {
+            Mark::Band => canvas.disc(x, y, mark_r, [200, 200, 200], 0.35),
+            Mark::Boundary => canvas.disc(x, y, mark_r * 0.8, [120, 120, 120], 0.8),
+        }
     }
 
     // The origin is inside the sphere: behind everything on the front face.

@@ -79,6 +79,77 @@ pub(crate) fn neighbour_bisectors(centers: &[f32]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Whether a sample whose nearest centre is `t1` radians away and second-nearest `t2` lies in
+/// the band where it does not meet its margin against that neighbour (the same conditions as
+/// above, for any dimension).
+pub fn in_band(band: MarginBand, t1: f64, t2: f64) -> bool {
+    match band {
+        MarginBand::None => false,
+        MarginBand::Angular(m) => t1 + m >= t2,
+        MarginBand::Cosine(m) => t1.cos() - m <= t2.cos(),
+        MarginBand::Multiplicative(m) => m * t1 >= t2,
+    }
+}
+
+/// A sampled point of the sphere's decision geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// Within a degree of equidistance from its two nearest centres.
+    Boundary,
+    /// Inside the margin band.
+    Band,
+}
+
+/// Above this many classes the sphere's geometry is not sampled: the bands would cover it.
+pub(crate) const MAX_SPHERE_CLASSES: usize = 200;
+
+/// Samples the unit sphere (a Fibonacci lattice of `n` points) and marks the points on a
+/// boundary between their two nearest centres or inside the margin band. `centers` are
+/// row-major 3-column; zero rows are skipped.
+pub(crate) fn sphere_marks(centers: &[f32], geometry: &Geometry, n: usize) -> Vec<([f32; 3], Mark)> {
+    let units: Vec<[f64; 3]> = centers
+        .chunks_exact(3)
+        .filter_map(|c| {
+            let v = [f64::from(c[0]), f64::from(c[1]), f64::from(c[2])];
+            let norm = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+            (norm > 1e-12 && norm.is_finite()).then(|| v.map(|x| x / norm))
+        })
+        .collect();
+    if !geometry.boundaries || units.len() < 2 || units.len() > MAX_SPHERE_CLASSES {
+        return Vec::new();
+    }
+    let golden = std::f64::consts::PI * (3.0 - 5f64.sqrt());
+    let mut marks = Vec::new();
+    for k in 0..n {
+        let z = 1.0 - 2.0 * (k as f64 + 0.5) / n as f64;
+        let r = (1.0 - z * z).sqrt();
+        let phi = golden * k as f64;
+        let p = [r * phi.cos(), r * phi.sin(), z];
+        let (mut c1, mut c2) = (f64::MIN, f64::MIN);
+        for u in &units {
+            let c = p[0] * u[0] + p[1] * u[1] + p[2] * u[2];
+            if c > c1 {
+                c2 = c1;
+                c1 = c;
+            } else if c > c2 {
+                c2 = c;
+            }
+        }
+        let (t1, t2) = (c1.clamp(-1.0, 1.0).acos(), c2.clamp(-1.0, 1.0).acos());
+        let mark = if t2 - t1 < 1f64.to_radians() {
+            Some(Mark::Boundary)
+        } else if in_band(geometry.band, t1, t2) {
+            Some(Mark::Band)
+        } else {
+            None
+        };
+        if let Some(mark) = mark {
+            marks.push((p.map(|x| x as f32), mark));
+        }
+    }
+    marks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +173,46 @@ mod tests {
     fn a_margin_wider_than_the_gap_fills_it() {
         assert_eq!(band_half_width(MarginBand::Angular(2.0), 1.0), 0.5);
         assert_eq!(band_half_width(MarginBand::Cosine(0.9), 0.2), 0.1);
+    }
+
+    #[test]
+    fn the_band_test_agrees_with_the_half_widths_on_the_circle() {
+        // Two centres 90 degrees apart; a sample at angle a from the nearer one is in the band
+        // exactly when a > gap/2 - half-width.
+        let gap = FRAC_PI_2;
+        for band in [
+            MarginBand::Angular(0.3),
+            MarginBand::Cosine(0.2),
+            MarginBand::Multiplicative(2.0),
+        ] {
+            let edge = gap / 2.0 - band_half_width(band, gap);
+            assert!(!in_band(band, edge - 1e-6, gap - (edge - 1e-6)), "{band:?}");
+            assert!(in_band(band, edge + 1e-6, gap - (edge + 1e-6)), "{band:?}");
+        }
+        assert!(!in_band(MarginBand::None, 0.7, 0.71));
+    }
+
+    #[test]
+    fn two_opposite_centres_put_the_boundary_on_the_equator() {
+        // Centres at the poles: the boundary is the equator, the ArcFace band of m = 0.2 rad is
+        // the belt |latitude| < 0.1 rad, and nothing else is marked.
+        let centers = [0.0, 0.0, 1.0, 0.0, 0.0, -2.0];
+        let geometry = Geometry {
+            boundaries: true,
+            band: MarginBand::Angular(0.2),
+        };
+        let marks = sphere_marks(&centers, &geometry, 4000);
+        assert!(!marks.is_empty());
+        for (p, mark) in &marks {
+            let lat = f64::from(p[2]).asin().abs();
+            match mark {
+                Mark::Boundary => assert!(lat < 0.5f64.to_radians() + 1e-6, "{p:?}"),
+                Mark::Band => assert!(lat <= 0.1 + 1e-6, "{p:?}"),
+            }
+        }
+        // The belt |lat| < 0.1 holds sin(0.1) = 9.98% of the sphere's area.
+        let share = marks.len() as f64 / 4000.0;
+        assert!((share - 0.1f64.sin()).abs() < 0.005, "{share}");
     }
 
     #[test]
