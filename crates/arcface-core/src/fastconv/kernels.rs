@@ -30,6 +30,15 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     out
 }
 
+/// Images whose im2col matrices sit side by side in one gemm: small images (deep layers) make
+/// too narrow a matrix for gemm's kernels on their own.
+fn images_per_gemm(pixels: usize, per_task: usize) -> usize {
+    const MIN_COLUMNS: usize = 384;
+    MIN_COLUMNS
+        .div_ceil(pixels.max(1))
+        .clamp(1, per_task.max(1))
+}
+
 /// Images per rayon task: a few tasks per thread, so that work stealing can even out a thread
 /// slowed by other processes.
 fn images_per_task(batch: usize) -> usize {
@@ -127,16 +136,17 @@ impl ConvGeom {
     }
 }
 
-/// Rearranges one image `[c_in, h, w]` into `col[k, p]`: row `(ci, ki, kj)` holds the input
-/// pixel each output pixel multiplies with weight `(ci, ki, kj)`, zero in the padding.
-fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+/// Rearranges one image `[c_in, h, w]` into columns `offset..offset + p` of `col[k, ld]`: row
+/// `(ci, ki, kj)` holds the input pixel each output pixel multiplies with weight `(ci, ki, kj)`,
+/// zero in the padding.
+fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize, offset: usize) {
     let (p, ow) = (g.p(), g.out_w);
     for ci in 0..g.c_in {
         let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (ci * g.kh + ki) * g.kw + kj;
-                let dst = &mut col[row * p..(row + 1) * p];
+                let dst = &mut col[row * ld + offset..row * ld + offset + p];
                 let (lo, hi) = g.valid_cols(kj);
                 for oy in 0..g.out_h {
                     let drow = &mut dst[oy * ow..(oy + 1) * ow];
@@ -161,16 +171,16 @@ fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
     }
 }
 
-/// The adjoint of [`im2col`]: adds every `col[k, p]` back onto the input pixel it came from.
-/// `dx` must start zeroed.
-fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
+/// The adjoint of [`im2col`]: adds every value of columns `offset..offset + p` of `col[k, ld]`
+/// back onto the input pixel it came from. `dx` must start zeroed.
+fn col2im(g: &ConvGeom, col: &[f32], ld: usize, offset: usize, dx: &mut [f32]) {
     let (p, ow) = (g.p(), g.out_w);
     for ci in 0..g.c_in {
         let plane = &mut dx[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (ci * g.kh + ki) * g.kw + kj;
-                let src = &col[row * p..(row + 1) * p];
+                let src = &col[row * ld + offset..row * ld + offset + p];
                 let (lo, hi) = g.valid_cols(kj);
                 for oy in 0..g.out_h {
                     let Some(iy) = g.in_row(oy, ki) else {
@@ -210,21 +220,50 @@ pub(crate) fn conv_forward(
     }
     let w = Mat::rows(weight, g.c_out, k);
     let per_task = images_per_task(g.batch);
+    let group = images_per_gemm(p, per_task);
     y.par_chunks_mut(per_task * g.out_image())
         .zip(x.par_chunks(per_task * g.in_image().max(1)))
         .for_each(|(ys, xs)| {
-            with_scratch(k * p, |col| {
-                for (yi, xi) in ys
-                    .chunks_mut(g.out_image())
-                    .zip(xs.chunks(g.in_image().max(1)))
+            let cols = group * p;
+            let staging = if group > 1 { g.c_out * cols } else { 0 };
+            with_scratch(k * cols + staging, |buf| {
+                let (col, out) = buf.split_at_mut(k * cols);
+                for (yg, xg) in ys
+                    .chunks_mut(group * g.out_image())
+                    .zip(xs.chunks(group * g.in_image().max(1)))
                 {
-                    im2col(g, xi, col);
-                    if let Some(bias) = bias {
-                        for (row, &b) in yi.chunks_mut(p).zip(bias) {
-                            row.fill(b);
+                    let m = yg.len() / g.out_image();
+                    let ld = m * p;
+                    for (j, xi) in xg.chunks(g.in_image().max(1)).enumerate() {
+                        im2col(g, xi, col, ld, j * p);
+                    }
+                    let col = Mat {
+                        data: col,
+                        rows: k,
+                        cols: ld,
+                        row_stride: ld,
+                        col_stride: 1,
+                    };
+                    if m == 1 {
+                        if let Some(bias) = bias {
+                            for (row, &b) in yg.chunks_mut(p).zip(bias) {
+                                row.fill(b);
+                            }
+                        }
+                        matmul(yg, bias.is_some(), w, col);
+                    } else {
+                        // [c_out, m * p] -> m images of [c_out, p].
+                        matmul(out, false, w, col);
+                        for (j, yi) in yg.chunks_mut(g.out_image()).enumerate() {
+                            for (co, row) in yi.chunks_mut(p).enumerate() {
+                                let b = bias.map_or(0.0, |b| b[co]);
+                                let src = &out[co * ld + j * p..co * ld + (j + 1) * p];
+                                for (d, v) in row.iter_mut().zip(src) {
+                                    *d = v + b;
+                                }
+                            }
                         }
                     }
-                    matmul(yi, bias.is_some(), w, Mat::rows(col, k, p));
                 }
             })
         });
@@ -268,33 +307,56 @@ pub(crate) fn conv_backward(
             let mut db = vec![0.0; if need_b { g.c_out } else { 0 }];
             let first = task * images_per_task;
             let last = (first + images_per_task).min(g.batch);
-            with_scratch(if need_w || need_x { k * p } else { 0 }, |col| {
-                for (i, n) in (first..last).enumerate() {
-                    let dyi = &dy[n * g.out_image()..(n + 1) * g.out_image()];
+            let group = images_per_gemm(p, images_per_task);
+            let cols = group * p;
+            let staging = if group > 1 { g.c_out * cols } else { 0 };
+            let col_len = if need_w || need_x { k * cols } else { 0 };
+            with_scratch(col_len + staging, |buf| {
+                let (col, gathered) = buf.split_at_mut(col_len);
+                for group_first in (first..last).step_by(group) {
+                    let m = group.min(last - group_first);
+                    let ld = m * p;
+                    let dyg = &dy[group_first * g.out_image()..(group_first + m) * g.out_image()];
                     if need_b {
-                        for (acc, row) in db.iter_mut().zip(dyi.chunks(p)) {
-                            *acc += row.iter().sum::<f32>();
+                        for dyi in dyg.chunks(g.out_image()) {
+                            for (acc, row) in db.iter_mut().zip(dyi.chunks(p)) {
+                                *acc += row.iter().sum::<f32>();
+                            }
                         }
                     }
+                    // The output gradient as one [c_out, m * p] matrix.
+                    let dy_mat = if m == 1 {
+                        Mat::rows(dyg, g.c_out, p)
+                    } else {
+                        for (j, dyi) in dyg.chunks(g.out_image()).enumerate() {
+                            for (co, row) in dyi.chunks(p).enumerate() {
+                                gathered[co * ld + j * p..co * ld + (j + 1) * p]
+                                    .copy_from_slice(row);
+                            }
+                        }
+                        Mat::rows(&gathered[..g.c_out * ld], g.c_out, ld)
+                    };
                     if need_w {
-                        im2col(g, &x[n * g.in_image()..(n + 1) * g.in_image()], col);
+                        for j in 0..m {
+                            let n = group_first + j;
+                            let xi = &x[n * g.in_image()..(n + 1) * g.in_image()];
+                            im2col(g, xi, col, ld, j * p);
+                        }
                         matmul(
                             &mut dw,
-                            i > 0,
-                            Mat::rows(dyi, g.c_out, p),
-                            Mat::transposed(col, k, p),
+                            group_first > first,
+                            dy_mat,
+                            Mat::transposed(&col[..k * ld], k, ld),
                         );
                     }
                     if let Some(dx_chunk) = dx_chunk.as_deref_mut() {
                         // dcol = weight^T * dy, reusing the im2col buffer.
-                        matmul(
-                            col,
-                            false,
-                            Mat::transposed(weight, g.c_out, k),
-                            Mat::rows(dyi, g.c_out, p),
-                        );
-                        let dxi = &mut dx_chunk[i * g.in_image()..(i + 1) * g.in_image()];
-                        col2im(g, col, dxi);
+                        matmul(col, false, Mat::transposed(weight, g.c_out, k), dy_mat);
+                        for j in 0..m {
+                            let i = group_first - first + j;
+                            let dxi = &mut dx_chunk[i * g.in_image()..(i + 1) * g.in_image()];
+                            col2im(g, col, ld, j * p, dxi);
+                        }
                     }
                 }
             });

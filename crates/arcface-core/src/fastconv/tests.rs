@@ -322,6 +322,46 @@ fn conv_matches_burn() {
 }
 
 #[test]
+fn conv_grouped_images_match_burn() {
+    // Enough images per rayon task (3) for small images to share one gemm (and a remainder
+    // group), on a machine with any number of threads.
+    let threads = rayon::current_num_threads();
+    for (batch, h, w) in [(12 * threads, 4, 3), (12 * threads - 1, 7, 7)] {
+        let c = Case {
+            batch,
+            c_in: 2,
+            h,
+            w,
+            c_out: 3,
+            kernel: [3, 3],
+            stride: [1, 1],
+            pad: [1, 1, 1, 1],
+            bias: true,
+        };
+        let x = noise(c.x_len(), 41);
+        let wt = noise(c.w_len(), 42);
+        let b = noise(c.c_out, 43);
+        let r = noise(c.y_len(), 44);
+        let fast = run_conv(&c, &x, &wt, &b, &r, true);
+        let burn = run_conv(&c, &x, &wt, &b, &r, false);
+        assert_close(
+            &fast[0],
+            &ref_conv(&c, &widen(&x), &widen(&wt), &widen(&b)),
+            1e-5,
+            "y vs reference",
+        );
+        for (k, what) in ["y", "dx", "dw", "db"].iter().enumerate() {
+            assert_close(
+                &fast[k],
+                &widen(&burn[k]),
+                1e-5,
+                &format!("batch {batch} {what}"),
+            );
+        }
+    }
+}
+
+#[test]
 fn conv_without_autodiff_matches_burn() {
     let c = &CASES[1];
     let x = noise(c.x_len(), 5);
