@@ -135,6 +135,7 @@ impl Vgg8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EmbeddingNet;
 
     #[test]
     fn embeds_digits_and_faces() {
@@ -161,34 +162,17 @@ mod tests {
     }
 
     /// Loss, then every backbone parameter's gradient and the running statistics, after one
-    /// forward and backward of backbone + ArcFace head.
-    fn training_step(
-        fast: bool,
-        c: usize,
-        h: usize,
-        w: usize,
-        batch: usize,
-    ) -> Vec<(String, Vec<f32>)> {
-        use crate::{ArcFaceConfig, EmbeddingNetConfig, HeadConfig, LabelledBatch};
+    /// forward and backward of `net` (backbone + ArcFace head).
+    fn training_step(fast: bool, net: EmbeddingNet, images: Tensor<4>) -> Vec<(String, Vec<f32>)> {
+        use crate::LabelledBatch;
         use burn::tensor::TensorData;
 
-        let device = Device::flex().autodiff();
-        device.seed(5);
-        let config = EmbeddingNetConfig::new(
-            Vgg8Config::new(c, h, w, 3).with_dropout(0.0),
-            HeadConfig::ArcFace(ArcFaceConfig::new(3, 5)),
-        );
-        let images: Vec<f32> = (0..batch * c * h * w)
-            .map(|i| (i as f32 * 0.37).sin() + (i as f32 * 0.011).cos())
-            .collect();
+        let device = images.device();
+        let batch = images.dims()[0];
         let targets: Vec<i64> = (0..batch as i64).map(|i| i % 5).collect();
-        // Initialised once and loaded from its record: lazy initialisation could otherwise draw
-        // parameters in a different order on the two paths.
-        let record = config.init(&device).unwrap().into_record();
         fastconv::with_kernels(fast, || {
-            let net = config.init(&device).unwrap().load_record(record);
             let out = net.forward(LabelledBatch {
-                images: Tensor::from_data(TensorData::new(images, [batch, c, h, w]), &device),
+                images,
                 targets: Tensor::from_data(TensorData::new(targets, [batch]), &device),
             });
             let loss = out.output.loss;
@@ -235,9 +219,28 @@ mod tests {
 
     #[test]
     fn fastconv_training_step_matches_burn() {
+        use crate::{ArcFaceConfig, EmbeddingNetConfig, HeadConfig};
+        use burn::tensor::TensorData;
+
+        let device = Device::flex().autodiff();
         for (c, h, w, batch) in [(1, 28, 28, 4), (3, 20, 12, 3)] {
-            let fast = training_step(true, c, h, w, batch);
-            let burn = training_step(false, c, h, w, batch);
+            let config = EmbeddingNetConfig::new(
+                Vgg8Config::new(c, h, w, 3).with_dropout(0.0),
+                HeadConfig::ArcFace(ArcFaceConfig::new(3, 5)),
+            );
+            // One set of initial parameters, loaded into two networks with their own running
+            // statistics (the device's RNG is shared with tests running in parallel).
+            let net = config.init(&device).unwrap();
+            let twin = config
+                .init(&device)
+                .unwrap()
+                .load_record(net.clone().into_record());
+            let images: Vec<f32> = (0..batch * c * h * w)
+                .map(|i| (i as f32 * 0.37).sin() + (i as f32 * 0.011).cos())
+                .collect();
+            let images = Tensor::<4>::from_data(TensorData::new(images, [batch, c, h, w]), &device);
+            let fast = training_step(true, net, images.clone());
+            let burn = training_step(false, twin, images);
             let mut scale = 1f32;
             for ((name, a), (_, b)) in fast.iter().zip(&burn) {
                 // Conv biases in front of a batch norm get (near-)zero gradients, compared at

@@ -6,6 +6,7 @@
 //!
 //! `ARCFACE_BENCH_ROUNDS` (default 7) sets how many times each variant is timed; the two
 //! variants alternate round by round so that load from other processes hits both alike.
+//! `ARCFACE_BENCH_ONLY=on` (or `off`) times one variant only, e.g. under a profiler.
 
 use std::time::Instant;
 
@@ -39,7 +40,18 @@ fn compare(label: &str, iters: usize, mut run: impl FnMut()) -> [f64; 2] {
     let mut samples = [Vec::new(), Vec::new()];
     for _ in 0..rounds() {
         for (i, fast) in [false, true].into_iter().enumerate() {
-            samples[i].push(with_kernels(fast, || time_ms(iters, &mut run)));
+            let only = std::env::var("ARCFACE_BENCH_ONLY").ok();
+            let skip = match only.as_deref() {
+                Some("on") => !fast,
+                Some("off") => fast,
+                _ => false,
+            };
+            let ms = if skip {
+                f64::NAN
+            } else {
+                with_kernels(fast, || time_ms(iters, &mut run))
+            };
+            samples[i].push(ms);
         }
     }
     let stats = samples.map(|mut s| {

@@ -31,6 +31,7 @@ use burn::nn::{BatchNorm, Relu, conv::Conv2d};
 use burn::prelude::*;
 
 /// The two kernels, each with its own switch.
+#[cfg_attr(not(feature = "fastconv"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
     /// [`conv2d`]; `ARCFACE_FASTCONV`.
@@ -45,6 +46,7 @@ thread_local! {
     static FORCED: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
+#[cfg_attr(not(feature = "fastconv"), allow(dead_code))]
 impl Kernel {
     fn env_name(self) -> &'static str {
         match self {
