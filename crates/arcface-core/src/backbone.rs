@@ -6,7 +6,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
-use crate::CoreError;
+use crate::{CoreError, fastconv};
 
 /// The seed's VGG8: three VGG blocks of 2 x (3x3 conv + BatchNorm + ReLU), each followed by a
 /// 2x2 max-pool; then BatchNorm2d, dropout, flatten, a linear layer to the embedding and
@@ -61,8 +61,10 @@ impl VggBlock {
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h / 2, w / 2]` (rounded down)
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
-        let x = self.relu.forward(self.bn2.forward(self.conv2.forward(x)));
+        let x = fastconv::conv2d(&self.conv1, x);
+        let x = fastconv::batch_norm_relu(&self.bn1, &self.relu, x);
+        let x = fastconv::conv2d(&self.conv2, x);
+        let x = fastconv::batch_norm_relu(&self.bn2, &self.relu, x);
         self.pool.forward(x)
     }
 }
@@ -133,6 +135,7 @@ impl Vgg8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EmbeddingNet;
 
     #[test]
     fn embeds_digits_and_faces() {
@@ -156,6 +159,105 @@ mod tests {
         // 28 -> 14 -> 7 -> 3: the linear layer sees 64 * 3 * 3 = 576 features, as in the seed.
         let net = Vgg8Config::new(1, 28, 28, 2).init(&Device::flex()).unwrap();
         assert_eq!(net.embed.weight.dims(), [576, 2]);
+    }
+
+    /// Loss, then every backbone parameter's gradient and the running statistics, after one
+    /// forward and backward of `net` (backbone + ArcFace head).
+    fn training_step(fast: bool, net: EmbeddingNet, images: Tensor<4>) -> Vec<(String, Vec<f32>)> {
+        use crate::LabelledBatch;
+        use burn::tensor::TensorData;
+
+        let device = images.device();
+        let batch = images.dims()[0];
+        let targets: Vec<i64> = (0..batch as i64).map(|i| i % 5).collect();
+        fastconv::with_kernels(fast, || {
+            let out = net.forward(LabelledBatch {
+                images,
+                targets: Tensor::from_data(TensorData::new(targets, [batch]), &device),
+            });
+            let loss = out.output.loss;
+            let grads = loss.clone().backward();
+            let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+            let g = |t: Tensor<4>| v(t.grad(&grads).unwrap().flatten(0, 3));
+            let mut got = vec![("loss".to_string(), v(loss))];
+            for (i, block) in net.backbone.blocks.iter().enumerate() {
+                for (j, conv) in [&block.conv1, &block.conv2].into_iter().enumerate() {
+                    got.push((format!("block {i} conv{j} weight"), g(conv.weight.val())));
+                    let bias = conv.bias.as_ref().unwrap().val();
+                    got.push((
+                        format!("block {i} conv{j} bias"),
+                        v(bias.grad(&grads).unwrap()),
+                    ));
+                }
+                for (j, bn) in [&block.bn1, &block.bn2].into_iter().enumerate() {
+                    got.push((
+                        format!("block {i} bn{j} gamma"),
+                        v(bn.gamma.val().grad(&grads).unwrap()),
+                    ));
+                    got.push((
+                        format!("block {i} bn{j} beta"),
+                        v(bn.beta.val().grad(&grads).unwrap()),
+                    ));
+                    got.push((
+                        format!("block {i} bn{j} running mean"),
+                        v(bn.running_mean.value_sync()),
+                    ));
+                    got.push((
+                        format!("block {i} bn{j} running var"),
+                        v(bn.running_var.value_sync()),
+                    ));
+                }
+            }
+            let embed = net.backbone.embed.weight.val();
+            got.push((
+                "embed weight".to_string(),
+                v(embed.grad(&grads).unwrap().flatten(0, 1)),
+            ));
+            got
+        })
+    }
+
+    #[test]
+    fn fastconv_training_step_matches_burn() {
+        use crate::{ArcFaceConfig, EmbeddingNetConfig, HeadConfig};
+        use burn::tensor::TensorData;
+
+        let device = Device::flex().autodiff();
+        for (c, h, w, batch) in [(1, 28, 28, 4), (3, 20, 12, 3)] {
+            let config = EmbeddingNetConfig::new(
+                Vgg8Config::new(c, h, w, 3).with_dropout(0.0),
+                HeadConfig::ArcFace(ArcFaceConfig::new(3, 5)),
+            );
+            // One set of initial parameters, loaded into two networks with their own running
+            // statistics (the device's RNG is shared with tests running in parallel).
+            let net = config.init(&device).unwrap();
+            let twin = config
+                .init(&device)
+                .unwrap()
+                .load_record(net.clone().into_record());
+            let images: Vec<f32> = (0..batch * c * h * w)
+                .map(|i| (i as f32 * 0.37).sin() + (i as f32 * 0.011).cos())
+                .collect();
+            let images = Tensor::<4>::from_data(TensorData::new(images, [batch, c, h, w]), &device);
+            let fast = training_step(true, net, images.clone());
+            let burn = training_step(false, twin, images);
+            let mut scale = 1f32;
+            for ((name, a), (_, b)) in fast.iter().zip(&burn) {
+                // Conv biases in front of a batch norm get (near-)zero gradients, compared at
+                // their layer's weight gradient's scale; the last batch norm's gamma gradient is
+                // a near-cancelling sum (~1e-5), compared at a floor of 1.
+                if !name.ends_with("bias") {
+                    scale = b.iter().fold(1.0, |m, x| m.max(x.abs()));
+                }
+                assert_eq!(a.len(), b.len(), "{name}");
+                for (k, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 2e-4 * scale,
+                        "{c}x{h}x{w} {name}[{k}]: fastconv {x}, burn {y} (scale {scale})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@
 mod advice;
 mod backbone;
 mod error;
+mod fastconv;
 mod head;
 mod loss;
 mod net;

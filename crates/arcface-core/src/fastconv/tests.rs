@@ -1,0 +1,582 @@
+//! The kernels against independent references: a hand-computed case, naive f64 loops with
+//! central finite differences, and burn's own ops on flex (the kernels switched off).
+
+use burn::module::Param;
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu, conv::Conv2dConfig};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+use super::{batch_norm_relu, conv2d, with_kernels};
+
+fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+/// Deterministic values in [-1, 1) (no `rand` dependency in this crate).
+pub(super) fn noise(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f64 / (1u64 << 24) as f64 * 2.0 - 1.0) as f32
+        })
+        .collect()
+}
+
+fn tensor<const D: usize>(values: &[f32], shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+}
+
+fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+#[track_caller]
+fn assert_close(got: &[f32], want: &[f64], rel: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let scale = want.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (*g as f64 - w).abs() <= rel * scale,
+            "{what}[{i}]: got {g}, want {w} (scale {scale})"
+        );
+    }
+}
+
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv2d
+
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    batch: usize,
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    /// top, left, bottom, right
+    pad: [usize; 4],
+    bias: bool,
+}
+
+impl Case {
+    fn out(&self) -> [usize; 2] {
+        let [t, l, b, r] = self.pad;
+        [
+            (self.h + t + b - self.kernel[0]) / self.stride[0] + 1,
+            (self.w + l + r - self.kernel[1]) / self.stride[1] + 1,
+        ]
+    }
+    fn x_len(&self) -> usize {
+        self.batch * self.c_in * self.h * self.w
+    }
+    fn w_len(&self) -> usize {
+        self.c_out * self.c_in * self.kernel[0] * self.kernel[1]
+    }
+    fn y_len(&self) -> usize {
+        let [oh, ow] = self.out();
+        self.batch * self.c_out * oh * ow
+    }
+}
+
+/// Naive f64 convolution, straight from the definition.
+fn ref_conv(c: &Case, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
+    let [oh, ow] = c.out();
+    let [kh, kw] = c.kernel;
+    let mut y = vec![0.0; c.y_len()];
+    for n in 0..c.batch {
+        for co in 0..c.c_out {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = if c.bias { b[co] } else { 0.0 };
+                    for ci in 0..c.c_in {
+                        for ki in 0..kh {
+                            for kj in 0..kw {
+                                let iy = (oy * c.stride[0] + ki) as isize - c.pad[0] as isize;
+                                let ix = (ox * c.stride[1] + kj) as isize - c.pad[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= c.h as isize || ix >= c.w as isize {
+                                    continue;
+                                }
+                                let xv =
+                                    x[((n * c.c_in + ci) * c.h + iy as usize) * c.w + ix as usize];
+                                acc += xv * w[((co * c.c_in + ci) * kh + ki) * kw + kj];
+                            }
+                        }
+                    }
+                    y[((n * c.c_out + co) * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Gradient of `L = sum(r * ref_conv(...))` in each input by central differences (f64).
+fn ref_conv_grads(c: &Case, x: &[f64], w: &[f64], b: &[f64], r: &[f64]) -> [Vec<f64>; 3] {
+    let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+        ref_conv(c, x, w, b).iter().zip(r).map(|(y, r)| y * r).sum()
+    };
+    let eps = 1e-3; // the loss is linear in each input: differences are exact up to rounding
+    let fd = |v: &[f64], f: &dyn Fn(&[f64]) -> f64| -> Vec<f64> {
+        (0..v.len())
+            .map(|i| {
+                let (mut p, mut m) = (v.to_vec(), v.to_vec());
+                p[i] += eps;
+                m[i] -= eps;
+                (f(&p) - f(&m)) / (2.0 * eps)
+            })
+            .collect()
+    };
+    [
+        fd(x, &|x| loss(x, w, b)),
+        fd(w, &|w| loss(x, w, b)),
+        fd(b, &|b| loss(x, w, b)),
+    ]
+}
+
+/// Output and input, weight and bias gradients of `sum(r * conv(x))` through [`conv2d`].
+fn run_conv(c: &Case, x: &[f32], w: &[f32], b: &[f32], r: &[f32], fast: bool) -> [Vec<f32>; 4] {
+    with_kernels(fast, || {
+        let device = device();
+        let mut conv = Conv2dConfig::new([c.c_in, c.c_out], c.kernel)
+            .with_stride(c.stride)
+            .with_padding(PaddingConfig2d::Explicit(
+                c.pad[0], c.pad[1], c.pad[2], c.pad[3],
+            ))
+            .with_bias(c.bias)
+            .init(&device);
+        conv.weight = Param::from_tensor(tensor(
+            w,
+            [c.c_out, c.c_in, c.kernel[0], c.kernel[1]],
+            &device,
+        ));
+        if c.bias {
+            conv.bias = Some(Param::from_tensor(tensor(b, [c.c_out], &device)));
+        }
+        let xt = tensor(x, [c.batch, c.c_in, c.h, c.w], &device).require_grad();
+        let [oh, ow] = c.out();
+        let y = conv2d(&conv, xt.clone());
+        let loss = (y.clone() * tensor(r, [c.batch, c.c_out, oh, ow], &device)).sum();
+        let grads = loss.backward();
+        let gb = match &conv.bias {
+            Some(bias) => vals(bias.val().grad(&grads).unwrap()),
+            None => Vec::new(),
+        };
+        [
+            vals(y),
+            vals(xt.grad(&grads).unwrap()),
+            vals(conv.weight.val().grad(&grads).unwrap()),
+            gb,
+        ]
+    })
+}
+
+const CASES: [Case; 5] = [
+    // The VGG block's conv: 3x3, padding 1, stride 1; batch 1, one channel, non-square.
+    Case {
+        batch: 1,
+        c_in: 1,
+        h: 5,
+        w: 7,
+        c_out: 2,
+        kernel: [3, 3],
+        stride: [1, 1],
+        pad: [1, 1, 1, 1],
+        bias: true,
+    },
+    // Three channels, batch > 1, taller than wide.
+    Case {
+        batch: 3,
+        c_in: 3,
+        h: 6,
+        w: 4,
+        c_out: 4,
+        kernel: [3, 3],
+        stride: [1, 1],
+        pad: [1, 1, 1, 1],
+        bias: true,
+    },
+    // No padding, no bias.
+    Case {
+        batch: 2,
+        c_in: 2,
+        h: 5,
+        w: 6,
+        c_out: 3,
+        kernel: [3, 3],
+        stride: [1, 1],
+        pad: [0, 0, 0, 0],
+        bias: false,
+    },
+    // Stride 2, non-square kernel, asymmetric padding.
+    Case {
+        batch: 2,
+        c_in: 3,
+        h: 7,
+        w: 5,
+        c_out: 2,
+        kernel: [3, 2],
+        stride: [2, 2],
+        pad: [1, 0, 2, 1],
+        bias: true,
+    },
+    // Mixed strides, padding wider than the kernel overlap.
+    Case {
+        batch: 2,
+        c_in: 1,
+        h: 4,
+        w: 9,
+        c_out: 3,
+        kernel: [2, 3],
+        stride: [1, 3],
+        pad: [2, 2, 1, 2],
+        bias: true,
+    },
+];
+
+#[test]
+fn conv_by_hand() {
+    // x = [[1, 2], [3, 4]], a 2x2 kernel of ones, bias 0.5, padding 1: each output sums the
+    // input pixels under the window, so y = [[1, 3, 2], [4, 10, 6], [3, 7, 4]] + 0.5. With
+    // L = sum(y): every input pixel is under 4 windows (dx = 4), every weight sees every pixel
+    // once (dw = 1 + 2 + 3 + 4 = 10), and the bias is added to 9 outputs (db = 9).
+    let c = Case {
+        batch: 1,
+        c_in: 1,
+        h: 2,
+        w: 2,
+        c_out: 1,
+        kernel: [2, 2],
+        stride: [1, 1],
+        pad: [1, 1, 1, 1],
+        bias: true,
+    };
+    for fast in [true, false] {
+        let [y, dx, dw, db] = run_conv(
+            &c,
+            &[1.0, 2.0, 3.0, 4.0],
+            &[1.0; 4],
+            &[0.5],
+            &[1.0; 9],
+            fast,
+        );
+        let want_y = [1.0, 3.0, 2.0, 4.0, 10.0, 6.0, 3.0, 7.0, 4.0].map(|v| v + 0.5);
+        assert_close(&y, &want_y, 1e-6, "y");
+        assert_close(&dx, &[4.0; 4], 1e-6, "dx");
+        assert_close(&dw, &[10.0; 4], 1e-6, "dw");
+        assert_close(&db, &[9.0], 1e-6, "db");
+    }
+}
+
+#[test]
+fn conv_matches_finite_differences() {
+    for (i, c) in CASES.iter().enumerate() {
+        let x = noise(c.x_len(), 1 + i as u64);
+        let w = noise(c.w_len(), 100 + i as u64);
+        let b = noise(c.c_out, 200 + i as u64);
+        let r = noise(c.y_len(), 300 + i as u64);
+        let [y, dx, dw, db] = run_conv(c, &x, &w, &b, &r, true);
+        let (x64, w64, b64, r64) = (widen(&x), widen(&w), widen(&b), widen(&r));
+        assert_close(
+            &y,
+            &ref_conv(c, &x64, &w64, &b64),
+            1e-5,
+            &format!("case {i} y"),
+        );
+        let [gx, gw, gb] = ref_conv_grads(c, &x64, &w64, &b64, &r64);
+        assert_close(&dx, &gx, 1e-5, &format!("case {i} dx"));
+        assert_close(&dw, &gw, 1e-5, &format!("case {i} dw"));
+        if c.bias {
+            assert_close(&db, &gb, 1e-5, &format!("case {i} db"));
+        }
+    }
+}
+
+#[test]
+fn conv_matches_burn() {
+    for (i, c) in CASES.iter().enumerate() {
+        let x = noise(c.x_len(), 11 + i as u64);
+        let w = noise(c.w_len(), 111 + i as u64);
+        let b = noise(c.c_out, 211 + i as u64);
+        let r = noise(c.y_len(), 311 + i as u64);
+        let fast = run_conv(c, &x, &w, &b, &r, true);
+        let burn = run_conv(c, &x, &w, &b, &r, false);
+        for (k, what) in ["y", "dx", "dw", "db"].iter().enumerate() {
+            assert_close(
+                &fast[k],
+                &widen(&burn[k]),
+                1e-5,
+                &format!("case {i} {what}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn conv_grouped_images_match_burn() {
+    // Enough images per rayon task (3) for small images to share one gemm (and a remainder
+    // group), on a machine with any number of threads.
+    let threads = rayon::current_num_threads();
+    for (batch, h, w) in [(12 * threads, 4, 3), (12 * threads - 1, 7, 7)] {
+        let c = Case {
+            batch,
+            c_in: 2,
+            h,
+            w,
+            c_out: 3,
+            kernel: [3, 3],
+            stride: [1, 1],
+            pad: [1, 1, 1, 1],
+            bias: true,
+        };
+        let x = noise(c.x_len(), 41);
+        let wt = noise(c.w_len(), 42);
+        let b = noise(c.c_out, 43);
+        let r = noise(c.y_len(), 44);
+        let fast = run_conv(&c, &x, &wt, &b, &r, true);
+        let burn = run_conv(&c, &x, &wt, &b, &r, false);
+        assert_close(
+            &fast[0],
+            &ref_conv(&c, &widen(&x), &widen(&wt), &widen(&b)),
+            1e-5,
+            "y vs reference",
+        );
+        for (k, what) in ["y", "dx", "dw", "db"].iter().enumerate() {
+            assert_close(
+                &fast[k],
+                &widen(&burn[k]),
+                1e-5,
+                &format!("batch {batch} {what}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn conv_without_autodiff_matches_burn() {
+    let c = &CASES[1];
+    let x = noise(c.x_len(), 5);
+    let w = noise(c.w_len(), 6);
+    let b = noise(c.c_out, 7);
+    let device = Device::flex();
+    let run = |fast| {
+        with_kernels(fast, || {
+            let mut conv = Conv2dConfig::new([c.c_in, c.c_out], c.kernel)
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(&device);
+            conv.weight = Param::from_tensor(tensor(&w, [c.c_out, c.c_in, 3, 3], &device));
+            conv.bias = Some(Param::from_tensor(tensor(&b, [c.c_out], &device)));
+            vals(conv2d(
+                &conv,
+                tensor(&x, [c.batch, c.c_in, c.h, c.w], &device),
+            ))
+        })
+    };
+    assert_close(&run(true), &widen(&run(false)), 1e-5, "y");
+}
+
+// ---------------------------------------------------------------------------------------------
+// batch norm + ReLU
+
+/// Naive f64 `relu(batch_norm(x))` with batch statistics; `[n, c, p]`.
+fn ref_bn_relu(shape: [usize; 3], x: &[f64], gamma: &[f64], beta: &[f64], eps: f64) -> Vec<f64> {
+    let [n, c, p] = shape;
+    let mut y = vec![0.0; x.len()];
+    for ch in 0..c {
+        let idx = |i: usize, j: usize| (i * c + ch) * p + j;
+        let m = (n * p) as f64;
+        let mean: f64 = (0..n)
+            .flat_map(|i| (0..p).map(move |j| (i, j)))
+            .map(|(i, j)| x[idx(i, j)])
+            .sum::<f64>()
+            / m;
+        let var: f64 = (0..n)
+            .flat_map(|i| (0..p).map(move |j| (i, j)))
+            .map(|(i, j)| (x[idx(i, j)] - mean).powi(2))
+            .sum::<f64>()
+            / m;
+        for i in 0..n {
+            for j in 0..p {
+                let v = (x[idx(i, j)] - mean) / (var + eps).sqrt() * gamma[ch] + beta[ch];
+                y[idx(i, j)] = v.max(0.0);
+            }
+        }
+    }
+    y
+}
+
+struct BnRun {
+    y: Vec<f32>,
+    dx: Vec<f32>,
+    dgamma: Vec<f32>,
+    dbeta: Vec<f32>,
+    running_mean: Vec<f32>,
+    running_var: Vec<f32>,
+}
+
+fn bn_module(c: usize, gamma: &[f32], beta: &[f32], device: &Device) -> BatchNorm {
+    let mut bn = BatchNormConfig::new(c).init(device);
+    bn.gamma = Param::from_tensor(tensor(gamma, [c], device));
+    bn.beta = Param::from_tensor(tensor(beta, [c], device));
+    bn
+}
+
+fn run_bn(
+    dims: [usize; 4],
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    r: &[f32],
+    fast: bool,
+) -> BnRun {
+    with_kernels(fast, || {
+        let device = device();
+        let bn = bn_module(dims[1], gamma, beta, &device);
+        let xt = tensor(x, dims, &device).require_grad();
+        let y = batch_norm_relu(&bn, &Relu::new(), xt.clone());
+        let grads = (y.clone() * tensor(r, dims, &device)).sum().backward();
+        BnRun {
+            y: vals(y),
+            dx: vals(xt.grad(&grads).unwrap()),
+            dgamma: vals(bn.gamma.val().grad(&grads).unwrap()),
+            dbeta: vals(bn.beta.val().grad(&grads).unwrap()),
+            running_mean: vals(bn.running_mean.value_sync()),
+            running_var: vals(bn.running_var.value_sync()),
+        }
+    })
+}
+
+const BN_SHAPES: [[usize; 4]; 3] = [[1, 1, 3, 4], [3, 2, 2, 5], [4, 3, 5, 3]];
+
+#[test]
+fn bn_relu_matches_finite_differences() {
+    let eps = 1e-5; // BatchNormConfig's default
+    for (i, dims) in BN_SHAPES.iter().enumerate() {
+        let [n, c, h, w] = *dims;
+        let shape = [n, c, h * w];
+        let len = n * c * h * w;
+        let x: Vec<f32> = noise(len, 7 + i as u64)
+            .iter()
+            .map(|v| 3.0 * v + 0.5)
+            .collect();
+        let gamma: Vec<f32> = noise(c, 17 + i as u64)
+            .iter()
+            .map(|v| 1.0 + 0.5 * v)
+            .collect();
+        let beta = noise(c, 27 + i as u64);
+        let r = noise(len, 37 + i as u64);
+        let got = run_bn(*dims, &x, &gamma, &beta, &r, true);
+        let (x64, g64, b64, r64) = (widen(&x), widen(&gamma), widen(&beta), widen(&r));
+        assert_close(
+            &got.y,
+            &ref_bn_relu(shape, &x64, &g64, &b64, eps),
+            1e-5,
+            "y",
+        );
+        let loss = |x: &[f64], g: &[f64], b: &[f64]| -> f64 {
+            ref_bn_relu(shape, x, g, b, eps)
+                .iter()
+                .zip(&r64)
+                .map(|(y, r)| y * r)
+                .sum()
+        };
+        let h = 1e-6;
+        let fd = |v: &[f64], f: &dyn Fn(&[f64]) -> f64| -> Vec<f64> {
+            (0..v.len())
+                .map(|k| {
+                    let (mut p, mut m) = (v.to_vec(), v.to_vec());
+                    p[k] += h;
+                    m[k] -= h;
+                    (f(&p) - f(&m)) / (2.0 * h)
+                })
+                .collect()
+        };
+        let what = |s: &str| format!("shape {dims:?} {s}");
+        assert_close(
+            &got.dx,
+            &fd(&x64, &|x| loss(x, &g64, &b64)),
+            1e-4,
+            &what("dx"),
+        );
+        assert_close(
+            &got.dgamma,
+            &fd(&g64, &|g| loss(&x64, g, &b64)),
+            1e-4,
+            &what("dgamma"),
+        );
+        assert_close(
+            &got.dbeta,
+            &fd(&b64, &|b| loss(&x64, &g64, b)),
+            1e-4,
+            &what("dbeta"),
+        );
+    }
+}
+
+#[test]
+fn bn_relu_matches_burn() {
+    for (i, dims) in BN_SHAPES.iter().enumerate() {
+        let len = dims.iter().product();
+        let x: Vec<f32> = noise(len, 70 + i as u64)
+            .iter()
+            .map(|v| 2.0 * v - 0.3)
+            .collect();
+        let gamma: Vec<f32> = noise(dims[1], 71 + i as u64)
+            .iter()
+            .map(|v| 1.0 + v)
+            .collect();
+        let beta = noise(dims[1], 72 + i as u64);
+        let r = noise(len, 73 + i as u64);
+        let fast = run_bn(*dims, &x, &gamma, &beta, &r, true);
+        let burn = run_bn(*dims, &x, &gamma, &beta, &r, false);
+        // The running statistics moved away from their initial 0 and 1.
+        assert!(burn.running_mean.iter().any(|v| v.abs() > 1e-3));
+        assert!(burn.running_var.iter().any(|v| (v - 1.0).abs() > 1e-3));
+        let what = |s: &str| format!("shape {dims:?} {s}");
+        assert_close(&fast.y, &widen(&burn.y), 1e-5, &what("y"));
+        assert_close(&fast.dx, &widen(&burn.dx), 1e-4, &what("dx"));
+        assert_close(&fast.dgamma, &widen(&burn.dgamma), 1e-4, &what("dgamma"));
+        assert_close(&fast.dbeta, &widen(&burn.dbeta), 1e-4, &what("dbeta"));
+        assert_close(
+            &fast.running_mean,
+            &widen(&burn.running_mean),
+            1e-5,
+            &what("running mean"),
+        );
+        assert_close(
+            &fast.running_var,
+            &widen(&burn.running_var),
+            1e-5,
+            &what("running var"),
+        );
+    }
+}
+
+#[test]
+fn bn_relu_outside_training_is_burns() {
+    // Without autodiff the batch norm uses its running statistics: the fused kernel must stay
+    // out of the way.
+    let device = Device::flex();
+    let dims = [2, 3, 2, 2];
+    let x = noise(24, 3);
+    let bn = bn_module(3, &[1.5, 0.5, 1.0], &[0.1, -0.2, 0.3], &device);
+    let run = |fast| {
+        with_kernels(fast, || {
+            vals(batch_norm_relu(
+                &bn,
+                &Relu::new(),
+                tensor(&x, dims, &device),
+            ))
+        })
+    };
+    assert_eq!(run(true), run(false));
+}
