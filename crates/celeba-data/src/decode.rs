@@ -1,61 +1,169 @@
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, GenericImageView};
 
-use crate::error::DataError;
+/// Records handed to a thread at a time: small enough to balance the load, large enough that
+/// the queue's lock is not contended.
+const CHUNK: usize = 16;
+/// Sets at least this large get a progress line even without a cache build.
+pub(crate) const PROGRESS_FROM: usize = 2000;
 
-/// Decodes every image straight into its slot of one preallocated CHW buffer, so the set is
-/// never held twice (no per-image `Vec`s gathered and then concatenated). The work is spread
-/// over all cores in contiguous chunks.
-pub(crate) fn decode_all(paths: &[PathBuf], shape: [usize; 3]) -> Result<Vec<u8>, DataError> {
+/// How the crop and resize are done; recorded in the cache header, so changing this changes
+/// the cache key.
+pub(crate) const CROP: &str = "centre-square, triangle filter";
+
+/// Decodes every image into its record of `out` (`paths.len()` records of `shape`, CHW), in
+/// parallel on all cores. Never stops at a bad file: returns, per record, why it could not be
+/// used (and leaves that record zeroed). `progress` labels a progress line on stderr.
+pub(crate) fn decode_records(
+    paths: &[PathBuf],
+    shape: [usize; 3],
+    out: &mut [u8],
+    progress: Option<&str>,
+) -> Vec<Option<String>> {
     let per_image = shape.iter().product::<usize>();
-    let mut data = vec![0u8; paths.len() * per_image];
+    debug_assert_eq!(out.len(), paths.len() * per_image);
+    let mut failures = vec![None; paths.len()];
     if paths.is_empty() {
-        return Ok(data);
+        return failures;
     }
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(paths.len());
-    let per_thread = paths.len().div_ceil(threads);
+        .min(paths.len().div_ceil(CHUNK));
+    let queue = Mutex::new(out.chunks_mut(CHUNK * per_image).enumerate());
+    let done = AtomicUsize::new(0);
+    let reporter = progress.map(|label| Reporter::new(label, paths.len(), threads));
 
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .chunks(per_thread)
-            .zip(data.chunks_mut(per_thread * per_image))
-            .map(|(chunk_paths, chunk_data)| {
-                scope.spawn(move || {
-                    for (path, out) in chunk_paths.iter().zip(chunk_data.chunks_mut(per_image)) {
-                        decode_into(path, shape, out)?;
+    let found: Vec<Vec<(usize, String)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut bad = Vec::new();
+                    loop {
+                        // A poisoned lock means another worker panicked; its panic is
+                        // re-raised at the join below, so this one just stops.
+                        let next = match queue.lock() {
+                            Ok(mut q) => q.next(),
+                            Err(_) => None,
+                        };
+                        let Some((chunk, records)) = next else { break };
+                        let first = chunk * CHUNK;
+                        for (k, record) in records.chunks_mut(per_image).enumerate() {
+                            if let Err(reason) = decode_into(&paths[first + k], shape, record) {
+                                record.fill(0);
+                                bad.push((first + k, reason));
+                            }
+                        }
+                        let now = done.fetch_add(records.len() / per_image, Ordering::Relaxed)
+                            + records.len() / per_image;
+                        if let Some(r) = &reporter {
+                            r.tick(now);
+                        }
                     }
-                    Ok(())
+                    bad
                 })
             })
             .collect();
-        // Join every thread before reporting, and report the first failure in file order.
-        let results: Vec<Result<(), DataError>> = handles
+        handles
             .into_iter()
             .map(|h| {
                 h.join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
-            .collect();
-        results.into_iter().collect::<Result<(), DataError>>()
-    })?;
-    Ok(data)
+            .collect()
+    });
+    if let Some(r) = &reporter {
+        r.finish();
+    }
+    for (index, reason) in found.into_iter().flatten() {
+        failures[index] = Some(reason);
+    }
+    failures
+}
+
+/// A progress line on stderr: rewritten in place on a terminal, else one line per ~10%.
+struct Reporter {
+    label: String,
+    total: usize,
+    start: Instant,
+    terminal: bool,
+    /// Milliseconds since `start` of the last line, and the last tenth printed.
+    last: Mutex<(u128, usize)>,
+}
+
+impl Reporter {
+    fn new(label: &str, total: usize, threads: usize) -> Self {
+        eprintln!("{label}: decoding {total} images on {threads} thread(s)");
+        Self {
+            label: label.to_owned(),
+            total,
+            start: Instant::now(),
+            terminal: std::io::stderr().is_terminal(),
+            last: Mutex::new((0, 0)),
+        }
+    }
+
+    fn tick(&self, done: usize) {
+        let elapsed = self.start.elapsed();
+        let Ok(mut last) = self.last.try_lock() else {
+            return;
+        };
+        let tenth = done * 10 / self.total;
+        let due = if self.terminal {
+            elapsed.as_millis() >= last.0 + 250
+        } else {
+            tenth > last.1 && done < self.total
+        };
+        if !due {
+            return;
+        }
+        *last = (elapsed.as_millis(), tenth);
+        let rate = done as f64 / elapsed.as_secs_f64().max(1e-3);
+        let left = Duration::from_secs_f64((self.total - done) as f64 / rate.max(1e-3));
+        let line = format!(
+            "{}: {done}/{} images ({}%), {rate:.0} images/s, about {}s left",
+            self.label,
+            self.total,
+            done * 100 / self.total,
+            left.as_secs()
+        );
+        let mut err = std::io::stderr().lock();
+        // Progress is best effort: a closed stderr must not fail the load.
+        let _ = if self.terminal {
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "{line}")
+        };
+    }
+
+    fn finish(&self) {
+        let secs = self.start.elapsed().as_secs_f64();
+        let end = if self.terminal { "\r" } else { "" };
+        eprintln!(
+            "{end}{}: {} images in {secs:.1}s ({:.0} images/s)\x1b[K",
+            self.label,
+            self.total,
+            self.total as f64 / secs.max(1e-3)
+        );
+    }
 }
 
 /// Reads one image, centre-crops it to a square, resizes it to `shape`'s side and writes it
-/// as CHW (1 channel: luma, 3: RGB) into `out`.
-fn decode_into(path: &Path, shape: [usize; 3], out: &mut [u8]) -> Result<(), DataError> {
+/// as CHW (1 channel: luma, 3: RGB) into `out`. The error is the reason, for a message that
+/// also names the path.
+pub(crate) fn decode_into(path: &Path, shape: [usize; 3], out: &mut [u8]) -> Result<(), String> {
     let [channels, height, width] = shape;
-    let bytes = std::fs::read(path).map_err(|e| DataError::io("read image", path, e))?;
-    let decode_error = |reason: String| DataError::Decode {
-        path: path.to_owned(),
-        reason,
-    };
-    check_jpeg_complete(&bytes).map_err(|reason| decode_error(reason.to_owned()))?;
-    let image = image::load_from_memory(&bytes).map_err(|e| decode_error(e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "file not found".to_owned(),
+        _ => format!("cannot read: {e}"),
+    })?;
+    check_jpeg_complete(&bytes).map_err(|reason| format!("cannot decode: {reason}"))?;
+    let image = image::load_from_memory(&bytes).map_err(|e| format!("cannot decode: {e}"))?;
     let image = centre_square(image);
     let (w, h) = (width as u32, height as u32);
 

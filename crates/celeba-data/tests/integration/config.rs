@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use celeba_data::{CelebaConfig, DataConfig, MnistConfig, SyntheticConfig};
+use celeba_data::{CelebaConfig, DataConfig, MnistConfig, MnistSplit, SyntheticConfig};
 
 #[test]
 fn kind_tag_selects_the_variant_and_defaults_fill_in() {
@@ -36,7 +36,8 @@ fn kind_tag_selects_the_variant_and_defaults_fill_in() {
         DataConfig::Mnist(MnistConfig {
             root: PathBuf::from("m"),
             val_fraction: 0.2,
-            limit: Some(100)
+            limit: Some(100),
+            split: MnistSplit::Auto,
         })
     );
 }
