@@ -4,5 +4,8 @@
 mod batcher;
 mod celeba;
 mod config;
+mod fixtures;
 mod mnist;
+mod robust;
+mod selection;
 mod synthetic;
