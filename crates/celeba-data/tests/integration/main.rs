@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 mod batcher;
+mod cache;
 mod celeba;
 mod config;
 mod fixtures;
