@@ -8,6 +8,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))] // a failed unwrap is a failed test
 
+mod augment;
 mod batcher;
 mod cache;
 mod catalog;
@@ -21,6 +22,7 @@ mod split;
 mod store;
 mod synth;
 
+pub use augment::{AugmentParams, augment_pixels};
 pub use batcher::{ImageBatch, ImageBatcher, PIXEL_MEAN, PIXEL_STD, normalize_pixel};
 pub use cache::{CacheInfo, default_cache_dir};
 pub use config::{

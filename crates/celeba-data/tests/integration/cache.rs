@@ -93,7 +93,10 @@ fn cached_pixels_equal_direct_decode_and_the_second_run_maps_the_file() {
     assert_eq!(second.val.names(), direct.val.names());
     // One finished file, no temporaries; its size is the header page plus 9 records of
     // 3 x 8 x 8 plus the trailer.
-    assert_eq!(cache_files(cache_dir.path()), std::slice::from_ref(&info.path));
+    assert_eq!(
+        cache_files(cache_dir.path()),
+        std::slice::from_ref(&info.path)
+    );
     assert!(info.bytes > 9 * 192 && info.bytes < 4096 + 9 * 192 + 4096);
 }
 
