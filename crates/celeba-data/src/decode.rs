@@ -143,14 +143,34 @@ impl Reporter {
 
     fn finish(&self) {
         let secs = self.start.elapsed().as_secs_f64();
-        let end = if self.terminal { "\r" } else { "" };
+        let (start, end) = if self.terminal {
+            ("\r", "\x1b[K")
+        } else {
+            ("", "")
+        };
         eprintln!(
-            "{end}{}: {} images in {secs:.1}s ({:.0} images/s)\x1b[K",
+            "{start}{}: {} images in {secs:.1}s ({:.0} images/s){end}",
             self.label,
             self.total,
             self.total as f64 / secs.max(1e-3)
         );
     }
+}
+
+/// Decodes one image file exactly as the loaders do: centre-cropped to a square, resized to
+/// `image_size` (triangle filter), as CHW `u8` with 1 (luma) or 3 (RGB) channels.
+pub fn decode_image(
+    path: &Path,
+    image_size: usize,
+    grayscale: bool,
+) -> Result<Vec<u8>, crate::DataError> {
+    let shape = [if grayscale { 1 } else { 3 }, image_size, image_size];
+    let mut out = vec![0u8; shape.iter().product()];
+    decode_into(path, shape, &mut out).map_err(|reason| crate::DataError::Decode {
+        path: path.to_owned(),
+        reason,
+    })?;
+    Ok(out)
 }
 
 /// Reads one image, centre-crops it to a square, resizes it to `shape`'s side and writes it

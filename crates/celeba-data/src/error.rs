@@ -42,7 +42,7 @@ pub enum DataError {
         first: Vec<String>,
     },
 
-    #[error("cannot decode image {path} (expected a readable JPEG/PNG/BMP/PNM image): {reason}")]
+    #[error("image {path} (expected a readable JPEG/PNG/BMP/PNM image): {reason}")]
     Decode { path: PathBuf, reason: String },
 
     #[error("cannot write image {path}: {source}")]

@@ -29,6 +29,7 @@ pub use config::{
     AugmentConfig, CelebaConfig, DataConfig, FolderConfig, HeldOut, MnistConfig, MnistSplit,
     OnBadImage, SyntheticConfig, describe,
 };
+pub use decode::decode_image;
 pub use error::DataError;
 pub use load::{LoadedData, SkippedImage, Split, SplitRecord, load};
 pub use split::{ImageItem, SplitDataset};
