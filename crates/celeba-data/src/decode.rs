@@ -4,8 +4,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use image::imageops::{self, FilterType};
-use image::{DynamicImage, GenericImageView};
+use image::GenericImageView;
 
 /// Records handed to a thread at a time: small enough to balance the load, large enough that
 /// the queue's lock is not contended.
@@ -184,37 +183,113 @@ pub(crate) fn decode_into(path: &Path, shape: [usize; 3], out: &mut [u8]) -> Res
     })?;
     check_jpeg_complete(&bytes).map_err(|reason| format!("cannot decode: {reason}"))?;
     let image = image::load_from_memory(&bytes).map_err(|e| format!("cannot decode: {e}"))?;
-    let image = centre_square(image);
-    let (w, h) = (width as u32, height as u32);
-
+    let (w, h) = image.dimensions();
+    let side = w.min(h) as usize;
+    let (x0, y0) = (((w as usize) - side) / 2, ((h as usize) - side) / 2);
+    let region = Region {
+        stride: w as usize,
+        x0,
+        y0,
+        side,
+    };
+    debug_assert_eq!(height, width);
     if channels == 1 {
-        let mut gray = image.into_luma8();
-        if gray.dimensions() != (w, h) {
-            gray = imageops::resize(&gray, w, h, FilterType::Triangle);
-        }
-        out.copy_from_slice(gray.as_raw());
+        let gray = image.into_luma8();
+        resize_square(gray.as_raw(), 1, &region, width, out);
     } else {
-        let mut rgb = image.into_rgb8();
-        if rgb.dimensions() != (w, h) {
-            rgb = imageops::resize(&rgb, w, h, FilterType::Triangle);
-        }
-        let plane = width * height;
-        for (i, pixel) in rgb.pixels().enumerate() {
-            for c in 0..3 {
-                out[c * plane + i] = pixel.0[c];
-            }
-        }
+        let rgb = image.into_rgb8();
+        resize_square(rgb.as_raw(), 3, &region, width, out);
     }
     Ok(())
 }
 
-fn centre_square(image: DynamicImage) -> DynamicImage {
-    let (w, h) = image.dimensions();
-    if w == h {
-        return image;
+/// The centre square of an interleaved image: `side` x `side` pixels from (`x0`, `y0`) of
+/// rows `stride` pixels long.
+struct Region {
+    stride: usize,
+    x0: usize,
+    y0: usize,
+    side: usize,
+}
+
+/// For each output pixel along one axis: the first input pixel and the normalised weights.
+///
+/// The triangle filter exactly as `image::imageops::resize` (`FilterType::Triangle`) computes
+/// it: support widened by the downscaling ratio, centres at pixel middles.
+fn taps(src: usize, dst: usize) -> Vec<(usize, Vec<f32>)> {
+    let ratio = src as f32 / dst as f32;
+    let sratio = ratio.max(1.0);
+    let support = sratio; // the triangle's support is 1
+    (0..dst)
+        .map(|o| {
+            let centre = (o as f32 + 0.5) * ratio;
+            let left = ((centre - support).floor() as i64).clamp(0, src as i64 - 1) as usize;
+            let right =
+                ((centre + support).ceil() as i64).clamp(left as i64 + 1, src as i64) as usize;
+            let centre = centre - 0.5;
+            let mut weights: Vec<f32> = (left..right)
+                .map(|i| (1.0 - ((i as f32 - centre) / sratio).abs()).max(0.0))
+                .collect();
+            let sum: f32 = weights.iter().sum();
+            for w in &mut weights {
+                *w /= sum;
+            }
+            (left, weights)
+        })
+        .collect()
+}
+
+/// Resizes the `region` of an interleaved `u8` image with `channels` channels to `out_side`
+/// squared and writes it as CHW into `out`: a vertical then a horizontal triangle-filter pass
+/// in `f32`, rounded to the nearest value. Matches `image::imageops::resize` with
+/// `FilterType::Triangle` on the cropped image (a unit test checks it), at a fraction of its
+/// cost, since that function is generic over pixel types and converts through RGBA `f32`.
+fn resize_square(src: &[u8], channels: usize, region: &Region, out_side: usize, out: &mut [u8]) {
+    let Region {
+        stride,
+        x0,
+        y0,
+        side,
+    } = *region;
+    let plane = out_side * out_side;
+    let row_len = side * channels;
+    if side == out_side {
+        for y in 0..side {
+            let row = &src[((y0 + y) * stride + x0) * channels..][..row_len];
+            for (x, px) in row.chunks_exact(channels).enumerate() {
+                for (c, &v) in px.iter().enumerate() {
+                    out[c * plane + y * out_side + x] = v;
+                }
+            }
+        }
+        return;
     }
-    let side = w.min(h);
-    image.crop_imm((w - side) / 2, (h - side) / 2, side, side)
+    let taps_y = taps(side, out_side);
+    let taps_x = taps(side, out_side);
+    // Vertical pass: out_side rows of `side` pixels.
+    let mut tmp = vec![0f32; out_side * row_len];
+    for (oy, (start, weights)) in taps_y.iter().enumerate() {
+        let acc = &mut tmp[oy * row_len..(oy + 1) * row_len];
+        for (k, &w) in weights.iter().enumerate() {
+            let row = &src[((y0 + start + k) * stride + x0) * channels..][..row_len];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += w * f32::from(v);
+            }
+        }
+    }
+    // Horizontal pass, straight into the CHW output.
+    for oy in 0..out_side {
+        let row = &tmp[oy * row_len..(oy + 1) * row_len];
+        for (ox, (start, weights)) in taps_x.iter().enumerate() {
+            for c in 0..channels {
+                let mut t = 0.0;
+                for (k, &w) in weights.iter().enumerate() {
+                    t += w * row[(start + k) * channels + c];
+                }
+                out[c * plane + oy * out_side + ox] = t.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
 }
 
 /// The JPEG decoder fills a cut-off scan with grey instead of failing, which would quietly
@@ -234,7 +309,7 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_jpeg_complete;
+    use super::{Region, check_jpeg_complete, resize_square};
 
     fn jpeg() -> Vec<u8> {
         let img = image::RgbImage::from_fn(32, 32, |x, y| {
@@ -261,6 +336,60 @@ mod tests {
         // The reason for the check: the decoder itself accepts the cut file.
         assert!(image::load_from_memory(cut).is_ok());
         assert!(check_jpeg_complete(cut).is_err());
+    }
+
+    #[test]
+    fn resize_matches_the_image_crate_triangle_filter() {
+        use image::imageops::{self, FilterType};
+        let mut state = 99u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        for (w, h, out_side) in [
+            (178, 218, 64),
+            (40, 30, 16),
+            (20, 20, 32),
+            (9, 13, 9),
+            (50, 50, 7),
+        ] {
+            let src: Vec<u8> = (0..w * h * 3).map(|_| (next() % 256) as u8).collect();
+            let side = w.min(h);
+            let (x0, y0) = ((w - side) / 2, (h - side) / 2);
+            let region = Region {
+                stride: w,
+                x0,
+                y0,
+                side,
+            };
+            let mut ours = vec![0u8; 3 * out_side * out_side];
+            resize_square(&src, 3, &region, out_side, &mut ours);
+
+            let image = image::RgbImage::from_raw(w as u32, h as u32, src).unwrap();
+            let crop = imageops::crop_imm(&image, x0 as u32, y0 as u32, side as u32, side as u32)
+                .to_image();
+            let theirs = if side == out_side {
+                crop
+            } else {
+                imageops::resize(
+                    &crop,
+                    out_side as u32,
+                    out_side as u32,
+                    FilterType::Triangle,
+                )
+            };
+            let plane = out_side * out_side;
+            let mut worst = 0;
+            for (i, px) in theirs.pixels().enumerate() {
+                for c in 0..3 {
+                    worst = worst.max(px.0[c].abs_diff(ours[c * plane + i]));
+                }
+            }
+            // Same filter and rounding; only the f32 summation order may differ.
+            assert!(worst <= 1, "{w}x{h} -> {out_side}: off by {worst}");
+        }
     }
 
     #[test]
