@@ -50,6 +50,9 @@ pub(crate) struct ImageRequest {
     pub on_bad_image: OnBadImage,
     /// `None`: decode straight to memory.
     pub cache_dir: Option<PathBuf>,
+    /// Whether `cache_dir` was given by the user: if not (the default folder), a cache that
+    /// cannot be written is a warning and the images are decoded to memory instead.
+    pub cache_dir_explicit: bool,
 }
 
 /// One selected image: which identity it belongs to and where it is.
@@ -261,10 +264,10 @@ pub(crate) fn load_images(
     let channels = if request.grayscale { 1 } else { 3 };
     let shape = [channels, request.image_size, request.image_size];
     let paths: Vec<PathBuf> = records.iter().map(|r| r.path.clone()).collect();
-    let (backing, failures, cache) = match &request.cache_dir {
+    let cached = match &request.cache_dir {
         Some(dir) => {
             let base = std::fs::canonicalize(&catalog.base).unwrap_or(catalog.base.clone());
-            let cached = open_or_build(
+            let result = open_or_build(
                 CacheRequest {
                     dir,
                     kind: request.kind,
@@ -274,9 +277,23 @@ pub(crate) fn load_images(
                     shape,
                 },
                 &mut warnings,
-            )?;
-            (cached.backing, cached.failures, Some(cached.info))
+            );
+            match result {
+                Ok(cached) => Some(cached),
+                Err(e) if !request.cache_dir_explicit => {
+                    warnings.push(format!(
+                        "no image cache ({e}); decoding to memory instead (set data.cache_dir \
+                         to a writable folder, or data.cache = false)"
+                    ));
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         }
+        None => None,
+    };
+    let (backing, failures, cache) = match cached {
+        Some(cached) => (cached.backing, cached.failures, Some(cached.info)),
         None => {
             let mut data = vec![0u8; records.len() * shape.iter().product::<usize>()];
             let progress = (records.len() >= PROGRESS_FROM).then_some("decode");
@@ -421,4 +438,58 @@ fn parallel_stat(paths: &[PathBuf]) -> Vec<Option<[u64; 2]>> {
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::folder_catalog;
+
+    fn request(cache_dir: PathBuf, explicit: bool) -> ImageRequest {
+        ImageRequest {
+            kind: "folder",
+            selection: Selection::All,
+            numeric_ids: false,
+            min_images: 1,
+            image_size: 8,
+            grayscale: false,
+            val_fraction: 0.0,
+            held_out: HeldOut::None,
+            held_out_fraction: 0.0,
+            on_bad_image: OnBadImage::Error,
+            cache_dir: Some(cache_dir),
+            cache_dir_explicit: explicit,
+        }
+    }
+
+    #[test]
+    fn an_unwritable_default_cache_folder_falls_back_to_memory_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("set");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        image::RgbImage::from_pixel(8, 8, image::Rgb([5, 6, 7]))
+            .save(root.join("a/x.png"))
+            .unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "x").unwrap();
+        let blocked = blocker.join("cache");
+
+        let data = load_images(
+            folder_catalog(&root).unwrap(),
+            &request(blocked.clone(), false),
+            0,
+        )
+        .unwrap();
+        assert!(data.cache.is_none());
+        assert!(!data.train.store().is_memory_mapped());
+        assert_eq!(data.train.item(0).pixels()[..64], [5; 64]);
+        assert!(
+            data.warnings.iter().any(|w| w.contains("no image cache")),
+            "{:?}",
+            data.warnings
+        );
+
+        let err = load_images(folder_catalog(&root).unwrap(), &request(blocked, true), 0);
+        assert!(err.is_err());
+    }
 }

@@ -182,6 +182,7 @@ pub fn load(config: &DataConfig, split_seed: u64) -> Result<LoadedData, DataErro
                 held_out_fraction: 0.0,
                 on_bad_image: OnBadImage::Error,
                 cache_dir: None,
+                cache_dir_explicit: false,
             };
             load_images(celeba_catalog(&c.root)?, &request, split_seed)
         }
@@ -199,6 +200,7 @@ pub fn load(config: &DataConfig, split_seed: u64) -> Result<LoadedData, DataErro
                 held_out_fraction: c.held_out_fraction,
                 on_bad_image: c.on_bad_image,
                 cache_dir: cache_dir(c.cache, c.cache_dir.as_deref(), &mut warnings),
+                cache_dir_explicit: c.cache_dir.is_some(),
             };
             let mut data = load_images(celeba_catalog(&c.root)?, &request, split_seed)?;
             warnings.append(&mut data.warnings);
@@ -219,6 +221,7 @@ pub fn load(config: &DataConfig, split_seed: u64) -> Result<LoadedData, DataErro
                 held_out_fraction: c.held_out_fraction,
                 on_bad_image: c.on_bad_image,
                 cache_dir: cache_dir(c.cache, c.cache_dir.as_deref(), &mut warnings),
+                cache_dir_explicit: c.cache_dir.is_some(),
             };
             let mut data = load_images(folder_catalog(&c.root)?, &request, split_seed)?;
             warnings.append(&mut data.warnings);
