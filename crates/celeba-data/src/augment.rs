@@ -87,18 +87,27 @@ pub fn augment_pixels(
 ) {
     let [channels, height, width] = shape;
     let start = out.len();
+    out.reserve(channels * height * width);
+    // Source column of every output column (None: padding), worked out once per image.
+    let columns: Vec<Option<usize>> = (0..width)
+        .map(|x| {
+            let wx = if params.flip { width - 1 - x } else { x };
+            (wx + params.dx).checked_sub(padding).filter(|&v| v < width)
+        })
+        .collect();
+    let brightness = params.brightness;
     for c in 0..channels {
         let plane = &pixels[c * height * width..(c + 1) * height * width];
         for y in 0..height {
-            let sy = (y + params.dy).checked_sub(padding).filter(|&v| v < height);
-            for x in 0..width {
-                let wx = if params.flip { width - 1 - x } else { x };
-                let sx = (wx + params.dx).checked_sub(padding).filter(|&v| v < width);
-                let value = match (sy, sx) {
-                    (Some(sy), Some(sx)) => f32::from(plane[sy * width + sx]),
-                    _ => 0.0,
-                };
-                out.push((value * params.brightness).clamp(0.0, 255.0));
+            match (y + params.dy).checked_sub(padding).filter(|&v| v < height) {
+                Some(sy) => {
+                    let row = &plane[sy * width..(sy + 1) * width];
+                    out.extend(columns.iter().map(|column| match column {
+                        Some(sx) => (f32::from(row[*sx]) * brightness).clamp(0.0, 255.0),
+                        None => 0.0,
+                    }));
+                }
+                None => out.extend(std::iter::repeat_n(0.0, width)),
             }
         }
     }
