@@ -113,7 +113,16 @@ pub fn augment_pixels(
     }
     if params.contrast != 1.0 {
         let image = &mut out[start..];
-        let mean = image.iter().sum::<f32>() / image.len().max(1) as f32;
+        // Eight running sums: a single one would serialise every add on its latency.
+        let mut sums = [0f32; 8];
+        let chunks = image.chunks_exact(8);
+        let tail: f32 = chunks.remainder().iter().sum();
+        for chunk in chunks {
+            for (s, v) in sums.iter_mut().zip(chunk) {
+                *s += v;
+            }
+        }
+        let mean = (sums.iter().sum::<f32>() + tail) / image.len().max(1) as f32;
         for v in image {
             *v = ((*v - mean) * params.contrast + mean).clamp(0.0, 255.0);
         }
