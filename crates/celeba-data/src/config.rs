@@ -103,7 +103,8 @@ pub struct CelebaConfig {
     pub held_out_fraction: f64,
     #[serde(default)]
     pub on_bad_image: OnBadImage,
-    /// Decode once into a memory-mapped cache (see [`crate::cache_dir`]).
+    /// Decode once into a memory-mapped cache (in `cache_dir`, default
+    /// [`crate::default_cache_dir`]).
     #[serde(default = "default_true")]
     pub cache: bool,
     /// Folder for the cache; default `$XDG_CACHE_HOME/arcface-lab/data`, else
