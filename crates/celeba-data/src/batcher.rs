@@ -1,6 +1,11 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::augment::augment_pixels;
+use crate::config::AugmentConfig;
 use crate::split::ImageItem;
 
 /// Per-channel mean subtracted after scaling pixels to [0, 1].
@@ -21,8 +26,48 @@ pub struct ImageBatch {
 }
 
 /// Turns [`ImageItem`]s into an [`ImageBatch`]; the only place pixels become `f32`.
+///
+/// `ImageBatcher::default()` passes pixels through unchanged (validation, evaluation);
+/// [`ImageBatcher::with_augment`] augments each item on the fly (training).
 #[derive(Clone, Debug, Default)]
-pub struct ImageBatcher;
+pub struct ImageBatcher {
+    augment: Option<Arc<Augmenter>>,
+}
+
+/// Augmentation state shared by the clones of one batcher (one per loader worker).
+#[derive(Debug)]
+struct Augmenter {
+    config: AugmentConfig,
+    seed: u64,
+    /// How many times each item (store address, store index) has been batched: the epoch
+    /// of its next augmentation.
+    visits: Mutex<HashMap<(usize, usize), u64>>,
+}
+
+impl ImageBatcher {
+    /// A batcher that augments every item with `config`, seeded: item `i`'s `n`-th
+    /// appearance (its epoch `n`, counting from 0) always gets
+    /// `config.draw(seed, n, i)`, whatever the batch order or the number of loader workers.
+    /// Use it for the training loader only: every batch of an item advances that item's epoch.
+    /// A config that switches nothing on gives a plain batcher.
+    pub fn with_augment(config: AugmentConfig, seed: u64) -> Self {
+        if !config.is_active() {
+            return Self::default();
+        }
+        Self {
+            augment: Some(Arc::new(Augmenter {
+                config,
+                seed,
+                visits: Mutex::new(HashMap::new()),
+            })),
+        }
+    }
+
+    /// Whether this batcher augments.
+    pub fn augments(&self) -> bool {
+        self.augment.is_some()
+    }
+}
 
 /// The normalised value of a `u8` pixel.
 pub fn normalize_pixel(value: u8) -> f32 {
@@ -45,8 +90,48 @@ impl Batcher<ImageItem, ImageBatch> for ImageBatcher {
                 shape,
                 "ImageBatcher: items of one batch must share an image shape"
             );
-            pixels.extend(item.pixels().iter().map(|&v| table[usize::from(v)]));
             targets.push(i64::from(item.label));
+        }
+        match &self.augment {
+            None => {
+                for item in &items {
+                    pixels.extend(item.pixels().iter().map(|&v| table[usize::from(v)]));
+                }
+            }
+            Some(augmenter) => {
+                let epochs: Vec<u64> = {
+                    // A poisoned lock only means another worker panicked mid-update; the
+                    // counts are still usable.
+                    let mut visits = augmenter
+                        .visits
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    items
+                        .iter()
+                        .map(|item| {
+                            let key = (Arc::as_ptr(&item.store) as usize, item.index);
+                            let count = visits.entry(key).or_insert(0);
+                            *count += 1;
+                            *count - 1
+                        })
+                        .collect()
+                };
+                let config = &augmenter.config;
+                for (item, epoch) in items.iter().zip(epochs) {
+                    let params = config.draw(augmenter.seed, epoch, item.index as u64);
+                    let start = pixels.len();
+                    augment_pixels(
+                        &params,
+                        config.crop_padding,
+                        shape,
+                        item.pixels(),
+                        &mut pixels,
+                    );
+                    for v in &mut pixels[start..] {
+                        *v = (*v / 255.0 - PIXEL_MEAN) / PIXEL_STD;
+                    }
+                }
+            }
         }
 
         let n = items.len();

@@ -29,15 +29,20 @@ pub enum DataError {
         expected: &'static str,
     },
 
-    #[error("{list} names {count} image(s) missing from {dir}, first: {}", first.join(", "))]
-    MissingImages {
-        list: PathBuf,
-        dir: PathBuf,
+    #[error(
+        "{count} of the {total} selected image(s) cannot be used, first: {}{}; fix or remove \
+         them, or set on_bad_image = \"skip\" to train without them",
+        first.join("; "),
+        more_text(*count, first.len())
+    )]
+    BadImages {
         count: usize,
+        total: usize,
+        /// `"<path>: <reason>"` for the first few.
         first: Vec<String>,
     },
 
-    #[error("cannot decode image {path} (expected a readable JPEG/PNG/BMP/PNM image): {reason}")]
+    #[error("image {path} (expected a readable JPEG/PNG/BMP/PNM image): {reason}")]
     Decode { path: PathBuf, reason: String },
 
     #[error("cannot write image {path}: {source}")]
@@ -47,12 +52,30 @@ pub enum DataError {
         source: image::ImageError,
     },
 
-    #[error("top_k = {requested} but {path} lists only {available} identities")]
+    #[error("top_k = {requested} but {path} has only {available} eligible identities{detail}")]
     TopKTooLarge {
         requested: usize,
         available: usize,
         path: PathBuf,
+        /// Why identities were not eligible (held out, too few images), or empty.
+        detail: String,
     },
+
+    #[error("class folder(s) {} requested in `ids` do not exist in {root}", names.join(", "))]
+    UnknownClasses { names: Vec<String>, root: PathBuf },
+
+    #[error(
+        "`ids` asks for {} but they are held out for open-set evaluation ({why}); set \
+         held_out = \"fraction\" or \"none\", or drop them from `ids`",
+        names.join(", ")
+    )]
+    IdsHeldOut { names: Vec<String>, why: String },
+
+    #[error("image cache {path}: {problem}")]
+    Cache { path: PathBuf, problem: String },
+
+    #[error("no identity is left to train on in {path}: {why}")]
+    NothingSelected { path: PathBuf, why: String },
 
     #[error(
         "identity id(s) {} requested in `ids` do not appear in {path}",
@@ -86,6 +109,14 @@ pub enum DataError {
         expected: String,
         found: String,
     },
+}
+
+fn more_text(count: usize, shown: usize) -> String {
+    if count > shown {
+        format!(" (and {} more)", count - shown)
+    } else {
+        String::new()
+    }
 }
 
 fn format_ids(ids: &[u32]) -> String {

@@ -1,13 +1,11 @@
+use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use flate2::read::GzDecoder;
-
-use crate::config::MnistConfig;
+use crate::config::{MnistConfig, MnistSplit};
 use crate::error::DataError;
 use crate::load::LoadedData;
-use crate::split::{SplitDataset, split_all};
+use crate::split::split_all;
 use crate::store::ImageStore;
 
 const IMAGES_MAGIC: u32 = 2051;
@@ -17,7 +15,8 @@ const LABELS_HEADER: usize = 8;
 /// Preferred first: the 60,000-digit training files, then the 10,000-digit test files.
 const PREFIXES: [&str; 2] = ["train", "t10k"];
 
-/// Loads one MNIST pair (train if present, else t10k) and splits all its digits at random.
+/// Loads MNIST: with the standard split, the training pair for train and the t10k pair for
+/// val; with the random split, one pair (train if present, else t10k) split at random.
 pub(crate) fn load_mnist(config: &MnistConfig, split_seed: u64) -> Result<LoadedData, DataError> {
     let dir = &config.root;
     if !dir.is_dir() {
@@ -27,29 +26,73 @@ pub(crate) fn load_mnist(config: &MnistConfig, split_seed: u64) -> Result<Loaded
             expected: "a folder holding the IDX files, e.g. t10k-images-idx3-ubyte.gz".to_owned(),
         });
     }
-    let (prefix, images_path, labels_path) = PREFIXES
-        .iter()
-        .find_map(|prefix| {
-            let images = find_idx(dir, &format!("{prefix}-images-idx3-ubyte"))?;
-            let labels = find_idx(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
-            Some((*prefix, images, labels))
-        })
-        .ok_or_else(|| DataError::NoMnistPair { dir: dir.clone() })?;
+    let pair = |prefix: &str| {
+        let images = find_idx(dir, &format!("{prefix}-images-idx3-ubyte"))?;
+        let labels = find_idx(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+        Some((images, labels))
+    };
+    let (train_pair, test_pair) = (pair(PREFIXES[0]), pair(PREFIXES[1]));
+    let classes: Vec<String> = (0..10).map(|d: u32| d.to_string()).collect();
+    let standard = match config.split {
+        MnistSplit::Standard => match (&train_pair, &test_pair) {
+            (Some(_), Some(_)) => true,
+            _ => {
+                return Err(DataError::config(
+                    "split",
+                    format!(
+                        "= \"standard\" needs both the train and the t10k IDX pair in {}",
+                        dir.display()
+                    ),
+                ));
+            }
+        },
+        MnistSplit::Auto => train_pair.is_some() && test_pair.is_some(),
+        MnistSplit::Random => false,
+    };
 
+    if let (true, Some((train_images, train_labels)), Some((test_images, test_labels))) =
+        (standard, &train_pair, &test_pair)
+    {
+        let (rows, cols, mut pixels, count) = read_images(train_images, config.limit)?;
+        let mut labels = read_labels(train_labels, count, config.limit)?;
+        let (t_rows, t_cols, t_pixels, t_count) = read_images(test_images, config.limit)?;
+        if (t_rows, t_cols) != (rows, cols) {
+            return Err(idx_error(
+                test_images,
+                format!(
+                    "images are {t_rows}x{t_cols}, but {} holds {rows}x{cols}",
+                    train_images.display()
+                ),
+            ));
+        }
+        let t_labels = read_labels(test_labels, t_count, config.limit)?;
+        let n_train = labels.len();
+        let mut names: Vec<String> = (0..n_train).map(|i| format!("train#{i}")).collect();
+        names.extend((0..t_labels.len()).map(|i| format!("t10k#{i}")));
+        pixels.extend_from_slice(&t_pixels);
+        labels.extend_from_slice(&t_labels);
+        let total = labels.len();
+        let store = ImageStore::from_parts([1, rows, cols], pixels, labels, names)?;
+        return LoadedData::closed(
+            store,
+            (0..n_train).collect(),
+            (n_train..total).collect(),
+            classes,
+        );
+    }
+
+    let (prefix, (images_path, labels_path)) = match (train_pair, test_pair) {
+        (Some(p), _) => (PREFIXES[0], p),
+        (None, Some(p)) => (PREFIXES[1], p),
+        (None, None) => return Err(DataError::NoMnistPair { dir: dir.clone() }),
+    };
     let (rows, cols, pixels, count) = read_images(&images_path, config.limit)?;
     let labels = read_labels(&labels_path, count, config.limit)?;
     let kept = labels.len();
     let names = (0..kept).map(|i| format!("{prefix}#{i}")).collect();
-    let shape = [1, rows, cols];
-    let store = Arc::new(ImageStore::from_parts(shape, pixels, labels, names)?);
-
+    let store = ImageStore::from_parts([1, rows, cols], pixels, labels, names)?;
     let (train, val) = split_all(kept, config.val_fraction, split_seed);
-    Ok(LoadedData {
-        train: SplitDataset::new(Arc::clone(&store), train)?,
-        val: SplitDataset::new(store, val)?,
-        classes: (0..10).map(|d: u32| d.to_string()).collect(),
-        shape,
-    })
+    LoadedData::closed(store, train, val, classes)
 }
 
 /// The raw file if present, else its `.gz`.

@@ -122,12 +122,13 @@ pub(crate) fn val_count(n: usize, val_fraction: f64) -> usize {
 
 /// Splits each class separately so that every class keeps the same train/val proportion.
 ///
-/// `classes` holds, per class, its identity id and the store indices of its images. Each
-/// class is shuffled by its own ChaCha8 stream (seed `seed`, stream = id), so the split of an
-/// identity does not change when other identities are added to or removed from the selection.
+/// `classes` holds, per class, its shuffle stream (the identity id for CelebA) and the store
+/// indices of its images. Each class is shuffled by its own ChaCha8 stream (seed `seed`), so
+/// the split of an identity does not change when other identities are added to or removed
+/// from the selection.
 /// Returns (train, val) store indices, each ascending.
 pub(crate) fn split_per_class(
-    classes: &[(u32, Vec<usize>)],
+    classes: &[(u64, Vec<usize>)],
     val_fraction: f64,
     seed: u64,
 ) -> (Vec<usize>, Vec<usize>) {
@@ -135,7 +136,7 @@ pub(crate) fn split_per_class(
     let mut val = Vec::new();
     for (id, members) in classes {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(u64::from(*id));
+        rng.set_stream(*id);
         let mut shuffled = members.clone();
         shuffled.shuffle(&mut rng);
         let n_val = val_count(shuffled.len(), val_fraction);

@@ -1,8 +1,30 @@
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::DataError;
 
-/// Every decoded image of the selected set, held once, as `u8` in CHW order.
+/// Where a store's pixels live: decoded onto the heap, or a memory-mapped cache file.
+pub(crate) enum Backing {
+    Heap(Vec<u8>),
+    /// The whole cache file, with the records starting at `offset`.
+    Mapped {
+        map: memmap2::Mmap,
+        offset: usize,
+    },
+}
+
+impl Backing {
+    /// The records, one after another.
+    pub(crate) fn records(&self) -> &[u8] {
+        match self {
+            Self::Heap(data) => data,
+            Self::Mapped { map, offset } => &map[*offset..],
+        }
+    }
+}
+
+/// Every decoded image of the selected set, held once, as `u8` in CHW order: on the heap, or
+/// in a memory-mapped cache file (never copied to the heap).
 ///
 /// Splits and batch items refer to images by index, so neither decoding nor splitting ever
 /// copies pixels; only the batcher converts the few images of one batch to `f32`.
@@ -10,7 +32,9 @@ pub struct ImageStore {
     channels: usize,
     height: usize,
     width: usize,
-    data: Vec<u8>,
+    backing: Arc<Backing>,
+    /// Store index -> record of `backing`; `None` means the identity.
+    slots: Option<Vec<usize>>,
     labels: Vec<u32>,
     names: Vec<String>,
 }
@@ -48,10 +72,38 @@ impl ImageStore {
             channels,
             height,
             width,
-            data,
+            backing: Arc::new(Backing::Heap(data)),
+            slots: None,
             labels,
             names,
         })
+    }
+
+    /// A store of some records of a shared backing: image `i` is record `slots[i]`.
+    pub(crate) fn from_records(
+        shape: [usize; 3],
+        backing: Arc<Backing>,
+        slots: Vec<usize>,
+        labels: Vec<u32>,
+        names: Vec<String>,
+    ) -> Self {
+        let [channels, height, width] = shape;
+        debug_assert_eq!(slots.len(), labels.len());
+        debug_assert_eq!(slots.len(), names.len());
+        Self {
+            channels,
+            height,
+            width,
+            backing,
+            slots: Some(slots),
+            labels,
+            names,
+        }
+    }
+
+    /// Whether the pixels are a memory-mapped cache file (rather than heap memory).
+    pub fn is_memory_mapped(&self) -> bool {
+        matches!(*self.backing, Backing::Mapped { .. })
     }
 
     pub fn len(&self) -> usize {
@@ -80,7 +132,11 @@ impl ImageStore {
     /// The CHW pixels of image `i`. Panics if `i >= len()`.
     pub fn pixels(&self, i: usize) -> &[u8] {
         let per_image = self.channels * self.height * self.width;
-        &self.data[i * per_image..(i + 1) * per_image]
+        let record = match &self.slots {
+            Some(slots) => slots[i],
+            None => i,
+        };
+        &self.backing.records()[record * per_image..(record + 1) * per_image]
     }
 }
 
@@ -90,6 +146,7 @@ impl fmt::Debug for ImageStore {
         f.debug_struct("ImageStore")
             .field("len", &self.len())
             .field("shape", &self.shape())
+            .field("memory_mapped", &self.is_memory_mapped())
             .finish_non_exhaustive()
     }
 }

@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::celeba::{IDENTITY_FILE, IMAGE_DIR};
+use crate::catalog::{IDENTITY_FILE, IMAGE_DIR};
 use crate::config::{DataConfig, SyntheticConfig};
 use crate::error::DataError;
 use face::{Identity, Strata};
@@ -55,6 +55,7 @@ impl SynthSpec {
             image_size: self.image_size,
             generator_seed: self.seed,
             val_fraction: 0.0,
+            augment: None,
         })
     }
 }

@@ -19,7 +19,7 @@ fn batch_normalises_pixels_and_keeps_labels() {
     let items = vec![split.get(1).unwrap(), split.get(0).unwrap()];
     assert_eq!(items[0].label, 3);
 
-    let batch = ImageBatcher.batch(items, &Device::flex());
+    let batch = ImageBatcher::default().batch(items, &Device::flex());
     assert_eq!(batch.images.dims(), [2, 1, 2, 2]);
     assert_eq!(batch.targets.dims(), [2]);
     let values = batch.images.into_data().try_to_vec::<f32>().unwrap();
@@ -31,7 +31,7 @@ fn batch_normalises_pixels_and_keeps_labels() {
     let targets: Vec<i64> = batch.targets.into_data().iter::<i64>().collect();
     assert_eq!(targets, [3, 1]);
 
-    let empty = ImageBatcher.batch(Vec::new(), &Device::flex());
+    let empty = ImageBatcher::default().batch(Vec::new(), &Device::flex());
     assert_eq!(empty.images.dims(), [0, 0, 0, 0]);
     assert_eq!(empty.targets.dims(), [0]);
 }

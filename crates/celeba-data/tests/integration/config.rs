@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use celeba_data::{CelebaConfig, DataConfig, MnistConfig, SyntheticConfig};
+use celeba_data::{CelebaConfig, DataConfig, MnistConfig, MnistSplit, SyntheticConfig};
 
 #[test]
 fn kind_tag_selects_the_variant_and_defaults_fill_in() {
@@ -36,7 +36,8 @@ fn kind_tag_selects_the_variant_and_defaults_fill_in() {
         DataConfig::Mnist(MnistConfig {
             root: PathBuf::from("m"),
             val_fraction: 0.2,
-            limit: Some(100)
+            limit: Some(100),
+            split: MnistSplit::Auto,
         })
     );
 }
@@ -69,4 +70,95 @@ fn validate_checks_ranges() {
     let mut m = MnistConfig::new("m");
     m.limit = Some(0);
     assert!(DataConfig::Mnist(m).validate().is_err());
+}
+
+#[test]
+fn new_keys_parse_with_their_defaults() {
+    use celeba_data::{AugmentConfig, FolderConfig, HeldOut, OnBadImage};
+    let cfg: DataConfig = serde_json::from_str(r#"{"kind": "celeba", "root": "c"}"#).unwrap();
+    let DataConfig::Celeba(c) = cfg else {
+        unreachable!()
+    };
+    assert_eq!((c.top_k, c.ids.clone()), (None, None));
+    assert_eq!(c.min_images_per_identity, 1);
+    assert_eq!((c.held_out, c.held_out_fraction), (HeldOut::Auto, 0.1));
+    assert_eq!(c.on_bad_image, OnBadImage::Error);
+    assert!(c.cache && c.cache_dir.is_none() && c.augment.is_none());
+    assert!(DataConfig::Celeba(c).validate().is_ok());
+
+    let cfg: DataConfig = serde_json::from_str(
+        r#"{"kind": "folder", "root": "f", "ids": ["cat", "dog"], "held_out": "none",
+            "on_bad_image": "skip", "cache": false, "cache_dir": "/tmp/x",
+            "augment": {"horizontal_flip": true, "crop_padding": 4, "brightness": 0.2}}"#,
+    )
+    .unwrap();
+    let DataConfig::Folder(f) = &cfg else {
+        unreachable!()
+    };
+    assert_eq!(
+        f,
+        &FolderConfig {
+            ids: Some(vec!["cat".into(), "dog".into()]),
+            held_out: HeldOut::None,
+            on_bad_image: OnBadImage::Skip,
+            cache: false,
+            cache_dir: Some(PathBuf::from("/tmp/x")),
+            augment: Some(AugmentConfig {
+                horizontal_flip: true,
+                crop_padding: 4,
+                brightness: 0.2,
+                contrast: 0.0,
+            }),
+            ..FolderConfig::new("f")
+        }
+    );
+    assert_eq!(cfg.augment().unwrap().crop_padding, 4);
+    assert!(celeba_data::describe(&cfg).contains("2 listed classes"));
+
+    let cfg: DataConfig =
+        serde_json::from_str(r#"{"kind": "mnist", "root": "m", "split": "standard"}"#).unwrap();
+    assert!(matches!(
+        cfg,
+        DataConfig::Mnist(MnistConfig {
+            split: MnistSplit::Standard,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn new_keys_reject_typos_and_bad_values() {
+    for text in [
+        r#"{"kind": "celeba", "root": "c", "held_out": "some"}"#,
+        r#"{"kind": "celeba", "root": "c", "on_bad_image": "ignore"}"#,
+        r#"{"kind": "folder", "root": "f", "augment": {"hflip": true}}"#,
+        r#"{"kind": "mnist", "root": "m", "split": "half"}"#,
+    ] {
+        assert!(serde_json::from_str::<DataConfig>(text).is_err(), "{text}");
+    }
+    let bad = |text: &str, field: &str| {
+        let cfg: DataConfig = serde_json::from_str(text).unwrap();
+        let msg = cfg.validate().unwrap_err().to_string();
+        assert!(msg.contains(field), "{msg}");
+    };
+    bad(
+        r#"{"kind": "celeba", "root": "c", "held_out_fraction": 1.0}"#,
+        "held_out_fraction",
+    );
+    bad(
+        r#"{"kind": "celeba", "root": "c", "min_images_per_identity": 0}"#,
+        "min_images",
+    );
+    bad(
+        r#"{"kind": "folder", "root": "f", "held_out": "partition"}"#,
+        "held_out",
+    );
+    bad(
+        r#"{"kind": "folder", "root": "f", "image_size": 16, "augment": {"crop_padding": 9}}"#,
+        "augment.crop_padding",
+    );
+    bad(
+        r#"{"kind": "celeba", "root": "c", "augment": {"contrast": 1.5}}"#,
+        "augment.contrast",
+    );
 }

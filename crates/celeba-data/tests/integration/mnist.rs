@@ -1,7 +1,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use celeba_data::{DataConfig, MnistConfig, load};
+use celeba_data::{DataConfig, MnistConfig, MnistSplit, load};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
@@ -48,6 +48,7 @@ fn config(root: &Path, val_fraction: f64, limit: Option<usize>) -> DataConfig {
         root: root.to_owned(),
         val_fraction,
         limit,
+        split: MnistSplit::Auto,
     })
 }
 
@@ -94,7 +95,7 @@ fn raw_and_gzip_pairs_load_the_same_digits() {
 }
 
 #[test]
-fn train_pair_is_preferred_and_limit_applies() {
+fn both_pairs_give_the_standard_split_and_limit_applies_to_each() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "t10k-images-idx3-ubyte", &idx_images(2), false);
     write(
@@ -115,10 +116,48 @@ fn train_pair_is_preferred_and_limit_applies() {
         &idx_labels(&LABELS),
         true,
     );
-    let data = load(&config(dir.path(), 0.0, Some(4)), 0).unwrap();
-    assert_eq!((data.train.len(), data.val.len()), (4, 0));
+    // Auto: both pairs present, so train = the training file, val = the t10k file.
+    let data = load(&config(dir.path(), 0.5, Some(4)), 0).unwrap();
+    assert_eq!((data.train.len(), data.val.len()), (4, 2));
     assert_eq!(data.train.labels(), [7, 2, 1, 0]);
     assert_eq!(data.train.names()[3], "train#3");
+    assert_eq!(data.val.labels(), [3, 3]);
+    assert_eq!(data.val.names(), ["t10k#0", "t10k#1"]);
+    // t10k image 1 is pixel(1, p) = 20 + p.
+    let val_pixels = data.val.item(1).pixels().to_vec();
+    assert_eq!(
+        val_pixels,
+        (0..ROWS * COLS).map(|p| pixel(1, p)).collect::<Vec<_>>()
+    );
+    assert!(data.held_out.is_empty());
+
+    // Random: the training pair alone, split by val_fraction (0: all train).
+    let DataConfig::Mnist(mut cfg) = config(dir.path(), 0.0, Some(4)) else {
+        unreachable!()
+    };
+    cfg.split = MnistSplit::Random;
+    let data = load(&DataConfig::Mnist(cfg.clone()), 0).unwrap();
+    assert_eq!((data.train.len(), data.val.len()), (4, 0));
+    assert_eq!(data.train.labels(), [7, 2, 1, 0]);
+
+    // Standard without the training pair is refused, naming the key.
+    let only_test = tempfile::tempdir().unwrap();
+    write(
+        only_test.path(),
+        "t10k-images-idx3-ubyte",
+        &idx_images(2),
+        false,
+    );
+    write(
+        only_test.path(),
+        "t10k-labels-idx1-ubyte",
+        &idx_labels(&[3, 3]),
+        false,
+    );
+    cfg.root = only_test.path().to_owned();
+    cfg.split = MnistSplit::Standard;
+    let msg = load(&DataConfig::Mnist(cfg), 0).unwrap_err().to_string();
+    assert!(msg.contains("split") && msg.contains("train"), "{msg}");
 }
 
 fn error_text(cfg: &DataConfig) -> String {
