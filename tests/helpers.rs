@@ -2,10 +2,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the binary with `args` in `cwd`.
+/// The image cache goes into `cwd/.cache`, never into the user's own.
 pub fn run(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_arcface-lab"))
         .args(args)
         .current_dir(cwd)
+        .env("XDG_CACHE_HOME", cwd.join(".cache"))
         .output()
         .expect("the arcface-lab binary runs")
 }

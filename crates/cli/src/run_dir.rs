@@ -222,6 +222,16 @@ impl RunDir {
         write_atomic(&self.root.join("class_angles.csv"), classes.as_bytes())
     }
 
+    /// Writes `splits.json`: every image with its class and split (train, val, held_out).
+    pub fn write_splits(&self, json: &str) -> Result<()> {
+        write_atomic(&self.root.join("splits.json"), json.as_bytes())
+    }
+
+    /// Writes `skipped.json`: the images left out (`on_bad_image = "skip"`) and why.
+    pub fn write_skipped(&self, json: &str) -> Result<()> {
+        write_atomic(&self.root.join("skipped.json"), json.as_bytes())
+    }
+
     /// `checkpoints/<name>.bpk`.
     pub fn checkpoint(&self, name: &str) -> PathBuf {
         self.root.join("checkpoints").join(format!("{name}.bpk"))

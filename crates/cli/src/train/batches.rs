@@ -7,6 +7,13 @@ use celeba_data::{ImageBatch, ImageBatcher, ImageItem};
 #[derive(Clone, Debug, Default)]
 pub struct LabelledBatcher(ImageBatcher);
 
+impl LabelledBatcher {
+    /// A batcher that augments every item (`[data.augment]`), for the training loader only.
+    pub fn augmenting(config: &celeba_data::AugmentConfig, seed: u64) -> Self {
+        Self(ImageBatcher::with_augment(config.clone(), seed))
+    }
+}
+
 impl Batcher<ImageItem, LabelledBatch> for LabelledBatcher {
     fn batch(&self, items: Vec<ImageItem>, device: &Device) -> LabelledBatch {
         let ImageBatch { images, targets } = self.0.batch(items, device);

@@ -66,6 +66,23 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
         data.val.len(),
         data.shape
     );
+    for warning in &data.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(cache) = &data.cache {
+        eprintln!(
+            "  image cache: {} ({})",
+            cache.path.display(),
+            if cache.built { "built now" } else { "reused" }
+        );
+    }
+    if !data.held_out.is_empty() {
+        eprintln!(
+            "  held out for open-set evaluation: {} images of {} identities",
+            data.held_out.len(),
+            data.held_out_classes.len()
+        );
+    }
     if data.val.is_empty() {
         bail!("the validation split is empty: raise data.val_fraction or add images");
     }
@@ -97,8 +114,18 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
     run.write_classes(&data.classes)?;
     run.write_labels("train", &data.train.labels())?;
     run.write_labels("val", &data.val.labels())?;
+    run.write_splits(&data.splits_json())?;
+    if !data.skipped.is_empty() {
+        run.write_skipped(
+            &serde_json::to_string_pretty(&data.skipped).context("cannot serialise skipped.json")?,
+        )?;
+    }
 
-    let train_loader = DataLoaderBuilder::new(LabelledBatcher::default())
+    let train_batcher = match config.data.augment() {
+        Some(augment) => LabelledBatcher::augmenting(augment, config.seed),
+        None => LabelledBatcher::default(),
+    };
+    let train_loader = DataLoaderBuilder::new(train_batcher)
         .batch_size(config.train.batch_size)
         .shuffle(config.seed)
         .num_workers(config.train.num_workers.max(1))
