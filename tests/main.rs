@@ -7,6 +7,7 @@ mod helpers;
 mod bad_input;
 mod bench_command;
 mod compare_and_guard;
+mod data_sets;
 mod mnist_shared;
 mod render_and_synth;
 mod train_contract;
