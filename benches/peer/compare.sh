@@ -176,7 +176,7 @@ else
     check_busy "before the epochs"
     log "epoch: arcface-lab train configs/mnist.toml --epochs 1 (data.root=$mnist)"
     started=$(date +%s.%N)
-    if ! (cd "$repo" && RAYON_NUM_THREADS="$threads" "$bin" train configs/mnist.toml \
+    if ! (cd "$repo" && RAYON_NUM_THREADS="$threads" "$bin" train configs/mnist.toml --device flex \
         --set "data.root=\"$mnist\"" --epochs 1 --out "$work/ours-run" --no-render) \
         >"$work/ours-epoch.txt" 2>&1; then
         log "arcface-lab train failed:"; cat "$work/ours-epoch.txt" >&2; exit 1

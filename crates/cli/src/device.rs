@@ -8,7 +8,8 @@ use clap::ValueEnum;
 /// Backends `--device` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DeviceChoice {
-    /// The best compiled-in backend that works here: CUDA, then wgpu, then flex, then ndarray.
+    /// The best compiled-in backend that works here: CUDA, then wgpu on a real GPU (not a
+    /// software Vulkan driver), then flex, then ndarray.
     Auto,
     /// Pure-Rust CPU backend (the default build).
     Flex,
@@ -55,7 +56,12 @@ pub fn open(choice: DeviceChoice) -> Result<(DeviceChoice, Device)> {
     if choice == DeviceChoice::Auto {
         let mut failures = Vec::new();
         for candidate in DeviceChoice::compiled() {
-            match open(candidate) {
+            let opened = if candidate == DeviceChoice::Wgpu {
+                open_wgpu_hardware()
+            } else {
+                open(candidate)
+            };
+            match opened {
                 Ok(found) => return Ok(found),
                 Err(err) => failures.push(format!("{}: {err:#}", candidate.feature())),
             }
@@ -73,6 +79,31 @@ pub fn open(choice: DeviceChoice) -> Result<(DeviceChoice, Device)> {
         )
     })?;
     Ok((choice, device))
+}
+
+/// wgpu on a real GPU only: `auto` must not pick a software Vulkan driver (lavapipe,
+/// llvmpipe), which trains tens of times slower than flex on the same cores. `--device wgpu`
+/// takes whatever adapter wgpu prefers, software ones included.
+fn open_wgpu_hardware() -> Result<(DeviceChoice, Device)> {
+    #[cfg(feature = "wgpu")]
+    {
+        use burn::tensor::DeviceKind;
+        let mut failures = Vec::new();
+        for kind in [
+            DeviceKind::DiscreteGpu(0),
+            DeviceKind::IntegratedGpu(0),
+            DeviceKind::VirtualGpu(0),
+        ] {
+            let device = Device::wgpu(kind.clone());
+            match probe(&device) {
+                Ok(()) => return Ok((DeviceChoice::Wgpu, device)),
+                Err(reason) => failures.push(format!("{kind:?}: {reason}")),
+            }
+        }
+        bail!("no GPU adapter ({})", failures.join("; "))
+    }
+    #[cfg(not(feature = "wgpu"))]
+    construct(DeviceChoice::Wgpu).map(|d| (DeviceChoice::Wgpu, d))
 }
 
 fn construct(choice: DeviceChoice) -> Result<Device> {
