@@ -71,3 +71,68 @@ fn help_explains_the_commands() {
         assert!(help.contains(word), "{help}");
     }
 }
+
+/// `export`: the CSV repeats the .npy values with the file names of splits.json; the projector
+/// TSVs have one line per point; numpy itself reads the .npz (skipped, saying why, without it).
+#[test]
+fn export_writes_csv_projector_and_npz() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = synthetic_config(dir, "exp", 3, 2, "arcface");
+    ok(&run(dir, &["train", config.to_str().unwrap(), "--device", "flex", "--no-render"]));
+    let run_dir = dir.join("runs/exp");
+    let rd = run_dir.to_str().unwrap();
+
+    ok(&run(dir, &["export", rd, "--format", "csv", "--epoch", "1"]));
+    let csv = std::fs::read_to_string(run_dir.join("export/epoch_001.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "split,index,label,class,file,e0,e1,e2");
+    assert_eq!(lines.len(), 1 + 36 + 12);
+    let (train, _) = npy_f32(&run_dir.join("embeddings/train/epoch_001.npy"));
+    let first: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(first[0], "train");
+    assert!(first[4].ends_with(".jpg"), "the file name from splits.json: {}", lines[1]);
+    for d in 0..3 {
+        assert_eq!(first[5 + d].parse::<f32>().unwrap(), train[d]);
+    }
+
+    ok(&run(dir, &["export", rd, "--format", "projector"]));
+    let best = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(run_dir.join("run.json")).unwrap(),
+    )
+    .unwrap()["best_epoch"]
+        .as_u64()
+        .unwrap();
+    let proj = run_dir.join(format!("export/projector-epoch_{best:03}"));
+    let tensors = std::fs::read_to_string(proj.join("tensors.tsv")).unwrap();
+    let metadata = std::fs::read_to_string(proj.join("metadata.tsv")).unwrap();
+    assert_eq!(tensors.lines().count(), 48);
+    assert!(tensors.lines().all(|l| l.split('\t').count() == 3));
+    assert_eq!(metadata.lines().count(), 49, "a header and one line per point");
+
+    ok(&run(dir, &["export", rd, "--format", "npz"]));
+    let npz = run_dir.join("export/embeddings.npz");
+    let script = format!(
+        "import numpy as np; d = np.load({:?}); print(sorted(d.keys())); print(d['train_epoch_002'].shape, d['centers_epoch_001'].shape, d['val_labels'].shape)",
+        npz.to_str().unwrap()
+    );
+    let has_numpy = std::process::Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_numpy {
+        let out = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let text = text(&out);
+        assert!(out.status.success(), "numpy cannot read the .npz:\n{text}");
+        assert!(text.contains("(36, 3) (4, 3) (12,)"), "{text}");
+        assert!(text.contains("'val_epoch_001'") && text.contains("'train_labels'"), "{text}");
+    } else {
+        println!("skipped the numpy check of the .npz: python3 with numpy is not installed");
+    }
+
+    let err = fails(&run(dir, &["export", rd, "--epoch", "9"]));
+    assert!(err.contains("epoch 9"), "{err}");
+}

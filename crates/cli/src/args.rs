@@ -33,6 +33,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Redraw the per-epoch frames and GIFs of a finished (or interrupted) run or comparison.
     Render(RenderArgs),
+    /// Export a run's embeddings: TensorBoard projector TSVs, CSV, or a numpy .npz of all epochs.
+    Export(ExportArgs),
     /// Write the built-in synthetic face set (CelebA layout) into a folder.
     Synth(SynthArgs),
     /// Time training steps or the head alone on random data (see benches/README.md).
@@ -148,6 +150,32 @@ pub struct RenderArgs {
     /// folder, the width of the grid (default: its compare.size).
     #[arg(long)]
     pub size: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run folder written by `train`.
+    pub run_dir: PathBuf,
+    /// What to write.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// Epoch to export for csv and projector (default: the best epoch); npz holds all epochs.
+    #[arg(long)]
+    pub epoch: Option<usize>,
+    /// Folder to write into (default: RUN_DIR/export).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// `epoch_NNN.csv`: split, index, label, class, file, e0, e1, ...
+    Csv,
+    /// `projector-epoch_NNN/{tensors,metadata}.tsv` for projector.tensorflow.org / TensorBoard.
+    Projector,
+    /// `embeddings.npz`: every epoch's train, val and centre arrays and the labels.
+    Npz,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod bench;
 mod compare;
 mod config;
 mod device;
+mod export;
 mod render;
 mod run_dir;
 mod train;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use args::{Cli, Command, CompareArgs, RenderArgs, SynthArgs, TrainArgs};
+use args::{Cli, Command, CompareArgs, ExportArgs, RenderArgs, SynthArgs, TrainArgs};
 use config::RunConfig;
 
 fn main() -> ExitCode {
@@ -39,6 +40,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare_command(args),
         Command::Render(args) => render_command(args),
         Command::Synth(args) => synth_command(args),
+        Command::Export(args) => export_command(args),
         Command::Bench(command) => bench::bench(command),
     }
 }
@@ -187,4 +189,12 @@ fn render_compare_folder(args: &RenderArgs) -> Result<()> {
         .unwrap_or(960)
         .max(128);
     compare::render_comparison(root, size, &runs)
+}
+
+fn export_command(args: ExportArgs) -> Result<()> {
+    let files = export::export(&args.run_dir, args.format, args.epoch, args.out.as_deref())?;
+    for file in files {
+        eprintln!("wrote {}", file.display());
+    }
+    Ok(())
 }

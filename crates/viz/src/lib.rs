@@ -27,6 +27,7 @@ mod geometry;
 mod gif;
 mod metrics;
 mod npy;
+mod npz;
 mod palette;
 mod pca;
 mod project;
@@ -41,5 +42,6 @@ pub use crate::{
     frame::{FrameData, RenderOptions, render_frame},
     geometry::{Geometry, MarginBand, band_half_width},
     npy::{read_npy_f32, read_npy_i64, write_npy_f32, write_npy_i64},
+    npz::write_npz,
     run::{RenderSummary, render_run},
 };

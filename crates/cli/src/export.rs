@@ -1,0 +1,234 @@
+//! `arcface-lab export`: a run's embeddings for the tools people already use: TensorBoard's
+//! projector (tensors + metadata TSV), CSV, or one numpy `.npz` of every epoch.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::args::ExportFormat;
+use crate::run_dir::write_atomic;
+
+const SPLITS: [&str; 2] = ["train", "val"];
+
+/// One row of `splits.json`.
+#[derive(Debug, Deserialize)]
+struct SplitRecord {
+    file: String,
+    split: String,
+}
+
+/// Writes the export of `run` into `out` (default `<run>/export`); returns the files written.
+pub fn export(
+    run: &Path,
+    format: ExportFormat,
+    epoch: Option<usize>,
+    out: Option<&Path>,
+) -> Result<Vec<PathBuf>> {
+    if !run.join("run.json").exists() {
+        bail!("{} is not a run folder (no run.json)", run.display());
+    }
+    let out = out.map_or_else(|| run.join("export"), Path::to_path_buf);
+    let classes: Vec<String> = read_json(&run.join("classes.json"))?;
+    match format {
+        ExportFormat::Npz => export_npz(run, &out).map(|p| vec![p]),
+        ExportFormat::Csv | ExportFormat::Projector => {
+            let epoch = match epoch {
+                Some(e) => e,
+                None => default_epoch(run)?,
+            };
+            let rows = collect_rows(run, epoch, &classes)?;
+            if format == ExportFormat::Csv {
+                export_csv(&rows, epoch, &out).map(|p| vec![p])
+            } else {
+                export_projector(&rows, epoch, &out)
+            }
+        }
+    }
+}
+
+/// The best epoch from run.json, else the last one done.
+fn default_epoch(run: &Path) -> Result<usize> {
+    let status: serde_json::Value = read_json(&run.join("run.json"))?;
+    status["best_epoch"]
+        .as_u64()
+        .or_else(|| status["epochs_done"].as_u64().filter(|&e| e > 0))
+        .map(|e| e as usize)
+        .with_context(|| {
+            format!(
+                "{}: no finished epoch to export",
+                run.join("run.json").display()
+            )
+        })
+}
+
+/// The embeddings of both splits at one epoch, with what is known about each row.
+struct Row {
+    split: &'static str,
+    index: usize,
+    label: i64,
+    class: String,
+    file: String,
+    values: Vec<f32>,
+}
+
+fn collect_rows(run: &Path, epoch: usize, classes: &[String]) -> Result<Vec<Row>> {
+    let records: Vec<SplitRecord> = if run.join("splits.json").exists() {
+        read_json(&run.join("splits.json"))?
+    } else {
+        Vec::new()
+    };
+    let mut rows = Vec::new();
+    for split in SPLITS {
+        let dir = run.join("embeddings").join(split);
+        let file = dir.join(format!("epoch_{epoch:03}.npy"));
+        if !file.exists() {
+            bail!(
+                "{}: no snapshot of epoch {epoch} (the run has epochs 1..={})",
+                file.display(),
+                default_epoch(run).unwrap_or(0)
+            );
+        }
+        let (points, shape) =
+            viz::read_npy_f32(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let (labels, _) = viz::read_npy_i64(&dir.join("labels.npy"))
+            .with_context(|| format!("cannot read {}", dir.join("labels.npy").display()))?;
+        let &[n, dim] = shape.as_slice() else {
+            bail!("{}: expected a 2-D array, found shape {shape:?}", file.display());
+        };
+        if labels.len() != n {
+            bail!(
+                "{}: {n} rows but {} labels in labels.npy",
+                file.display(),
+                labels.len()
+            );
+        }
+        let files: Vec<&str> = records
+            .iter()
+            .filter(|r| r.split == split)
+            .map(|r| r.file.as_str())
+            .collect();
+        for (i, (values, &label)) in points.chunks_exact(dim).zip(&labels).enumerate() {
+            rows.push(Row {
+                split,
+                index: i,
+                label,
+                class: usize::try_from(label)
+                    .ok()
+                    .and_then(|l| classes.get(l))
+                    .cloned()
+                    .unwrap_or_else(|| label.to_string()),
+                file: files.get(i).map(|f| f.to_string()).unwrap_or_default(),
+                values: values.to_vec(),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// A cell for CSV/TSV: separators, quotes and line breaks cannot break a row.
+fn cell(text: &str, sep: char) -> String {
+    if text.contains([sep, '"', '\n', '\r']) {
+        if sep == '\t' {
+            text.replace(['\t', '\n', '\r'], " ")
+        } else {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        }
+    } else {
+        text.to_string()
+    }
+}
+
+fn export_csv(rows: &[Row], epoch: usize, out: &Path) -> Result<PathBuf> {
+    let dim = rows.first().map_or(0, |r| r.values.len());
+    let mut text = String::from("split,index,label,class,file");
+    for d in 0..dim {
+        text.push_str(&format!(",e{d}"));
+    }
+    text.push('\n');
+    for r in rows {
+        text.push_str(&format!(
+            "{},{},{},{},{}",
+            r.split,
+            r.index,
+            r.label,
+            cell(&r.class, ','),
+            cell(&r.file, ',')
+        ));
+        for v in &r.values {
+            text.push_str(&format!(",{v}"));
+        }
+        text.push('\n');
+    }
+    let path = out.join(format!("epoch_{epoch:03}.csv"));
+    create(out)?;
+    write_atomic(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+fn export_projector(rows: &[Row], epoch: usize, out: &Path) -> Result<Vec<PathBuf>> {
+    let dir = out.join(format!("projector-epoch_{epoch:03}"));
+    create(&dir)?;
+    let mut tensors = String::new();
+    let mut metadata = String::from("class\tsplit\tlabel\tfile\n");
+    for r in rows {
+        let values: Vec<String> = r.values.iter().map(f32::to_string).collect();
+        tensors.push_str(&values.join("\t"));
+        tensors.push('\n');
+        metadata.push_str(&format!(
+            "{}\t{}\t{}\t{}\n",
+            cell(&r.class, '\t'),
+            r.split,
+            r.label,
+            cell(&r.file, '\t')
+        ));
+    }
+    let (t, m) = (dir.join("tensors.tsv"), dir.join("metadata.tsv"));
+    write_atomic(&t, tensors.as_bytes())?;
+    write_atomic(&m, metadata.as_bytes())?;
+    Ok(vec![t, m])
+}
+
+/// Every `.npy` of the run as one archive: `{train,val}_labels` and
+/// `{train,val,centers}_epoch_NNN`.
+fn export_npz(run: &Path, out: &Path) -> Result<PathBuf> {
+    let mut entries = Vec::new();
+    for split in SPLITS {
+        let labels = run.join("embeddings").join(split).join("labels.npy");
+        entries.push((format!("{split}_labels"), read(&labels)?));
+    }
+    for split in ["train", "val", "centers"] {
+        let dir = run.join("embeddings").join(split);
+        let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let stem = name.strip_suffix(".npy")?.to_string();
+                stem.starts_with("epoch_").then(|| (stem, e.path()))
+            })
+            .collect();
+        files.sort();
+        for (stem, path) in files {
+            entries.push((format!("{split}_{stem}"), read(&path)?));
+        }
+    }
+    create(out)?;
+    let path = out.join("embeddings.npz");
+    viz::write_npz(&path, &entries).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn create(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}

@@ -1,0 +1,149 @@
+//! numpy `.npz` archives: a zip of `.npy` files, stored without compression (what
+//! `numpy.savez` writes), so `numpy.load("x.npz")["name"]` reads each array.
+//!
+//! Plain zip (not zip64): every entry and the whole archive must stay below 4 GiB, and an
+//! archive holds at most 65,535 arrays; a larger export is refused with a message saying so.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::atomic::PendingFile;
+use crate::error::VizError;
+
+/// Writes `entries` (array name without `.npy`, the `.npy` file's bytes) as an `.npz` at
+/// `path`, through a temp file. Returns the archive's size in bytes.
+pub fn write_npz(path: &Path, entries: &[(String, Vec<u8>)]) -> Result<u64, VizError> {
+    let too_big = |what: String| {
+        Err(VizError::frame(
+            path,
+            format!("{what}: plain zip stops at 4 GiB and 65,535 entries; export fewer epochs (--epoch N)"),
+        ))
+    };
+    if entries.len() > usize::from(u16::MAX) {
+        return too_big(format!("{} arrays", entries.len()));
+    }
+    let pending = PendingFile::new(path)?;
+    let file = std::fs::File::create(pending.path())
+        .map_err(|e| VizError::io("create", pending.path(), e))?;
+    let mut out = BufWriter::new(file);
+    let io = |e| VizError::io("write", path, e);
+    let mut central = Vec::new();
+    let mut offset: u64 = 0;
+    for (name, bytes) in entries {
+        let name = format!("{name}.npy");
+        let size = match u32::try_from(bytes.len()) {
+            Ok(s) if s < u32::MAX => s,
+            _ => return too_big(format!("array {name} of {} bytes", bytes.len())),
+        };
+        let Ok(local_offset) = u32::try_from(offset) else {
+            return too_big(format!("an archive of more than {offset} bytes"));
+        };
+        let crc = crc32(bytes);
+        let name_len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+        let name_bytes = &name.as_bytes()[..usize::from(name_len)];
+        // Local file header.
+        let mut head = Vec::with_capacity(30 + name_bytes.len());
+        head.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        common_fields(&mut head, crc, size, name_len);
+        head.extend_from_slice(name_bytes);
+        out.write_all(&head).map_err(io)?;
+        out.write_all(bytes).map_err(io)?;
+        offset += head.len() as u64 + u64::from(size);
+        // Its central directory record.
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&20u16.to_le_bytes()); // made by: zip 2.0
+        common_fields(&mut central, crc, size, name_len);
+        central.extend_from_slice(&0u16.to_le_bytes()); // comment length
+        central.extend_from_slice(&0u16.to_le_bytes()); // disk number
+        central.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+        central.extend_from_slice(&0u32.to_le_bytes()); // external attributes
+        central.extend_from_slice(&local_offset.to_le_bytes());
+        central.extend_from_slice(name_bytes);
+    }
+    let (Ok(cd_offset), Ok(cd_size)) = (u32::try_from(offset), u32::try_from(central.len())) else {
+        return too_big(format!("an archive of more than {offset} bytes"));
+    };
+    let count = u16::try_from(entries.len()).unwrap_or(u16::MAX);
+    out.write_all(&central).map_err(io)?;
+    let mut end = Vec::with_capacity(22);
+    end.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    end.extend_from_slice(&0u16.to_le_bytes()); // this disk
+    end.extend_from_slice(&0u16.to_le_bytes()); // disk with the directory
+    end.extend_from_slice(&count.to_le_bytes());
+    end.extend_from_slice(&count.to_le_bytes());
+    end.extend_from_slice(&cd_size.to_le_bytes());
+    end.extend_from_slice(&cd_offset.to_le_bytes());
+    end.extend_from_slice(&0u16.to_le_bytes()); // comment length
+    out.write_all(&end).map_err(io)?;
+    out.flush().map_err(io)?;
+    drop(out);
+    pending.commit()?;
+    Ok(offset + central.len() as u64 + end.len() as u64)
+}
+
+/// The fields local headers and central records share, from "version needed" to "extra
+/// length": stored (method 0), dated 1980-01-01 so that the same arrays give the same bytes.
+fn common_fields(buf: &mut Vec<u8>, crc: u32, size: u32, name_len: u16) {
+    buf.extend_from_slice(&20u16.to_le_bytes()); // version needed: 2.0
+    buf.extend_from_slice(&0u16.to_le_bytes()); // flags
+    buf.extend_from_slice(&0u16.to_le_bytes()); // method: stored
+    buf.extend_from_slice(&0u16.to_le_bytes()); // time 00:00
+    buf.extend_from_slice(&0x0021u16.to_le_bytes()); // date 1980-01-01
+    buf.extend_from_slice(&crc.to_le_bytes());
+    buf.extend_from_slice(&size.to_le_bytes()); // compressed size
+    buf.extend_from_slice(&size.to_le_bytes()); // uncompressed size
+    buf.extend_from_slice(&name_len.to_le_bytes());
+    buf.extend_from_slice(&0u16.to_le_bytes()); // extra length
+}
+
+/// CRC-32 (IEEE 802.3, the zip checksum), bitwise over a 256-entry table.
+fn crc32(bytes: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = [0u32; 256];
+        for (i, slot) in t.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+            *slot = c;
+        }
+        t
+    });
+    !bytes.iter().fold(!0u32, |c, &b| {
+        table[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        // The check value of CRC-32/ISO-HDLC (the zip CRC) for "123456789".
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn an_archive_has_the_zip_layout_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npz");
+        let size = write_npz(&path, &[("x".into(), b"abc".to_vec())]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, size);
+        // Local header (30 bytes) + "x.npy" + data (3), central record (46) + name, end (22).
+        assert_eq!(bytes.len(), 30 + 5 + 3 + 46 + 5 + 22);
+        assert_eq!(&bytes[..4], b"PK\x03\x04");
+        assert_eq!(&bytes[30..35], b"x.npy");
+        assert_eq!(&bytes[35..38], b"abc");
+        assert_eq!(&bytes[38..42], b"PK\x01\x02");
+        let end = &bytes[bytes.len() - 22..];
+        assert_eq!(&end[..4], b"PK\x05\x06");
+        assert_eq!(u16::from_le_bytes([end[10], end[11]]), 1, "one entry");
+        assert_eq!(u32::from_le_bytes([end[16], end[17], end[18], end[19]]), 38, "directory offset");
+        let crc = u32::from_le_bytes([bytes[14], bytes[15], bytes[16], bytes[17]]);
+        assert_eq!(crc, 0x3524_41C2, "crc32(\"abc\")");
+    }
+}
