@@ -19,6 +19,7 @@ mod canvas;
 mod compare;
 mod curves;
 mod error;
+mod eval;
 mod font;
 mod frame;
 mod frame2d;
@@ -43,3 +44,4 @@ pub use crate::{
     npy::{read_npy_f32, read_npy_i64, write_npy_f32, write_npy_i64},
     run::{RenderSummary, render_run},
 };
+pub use eval::{FoldAccuracy, Pairs, Roc, auc, cosine_scores, eer, kmeans, make_pairs, map_at_r, nmi, precision_at_1, roc, tar_at_far, ten_fold_accuracy};
