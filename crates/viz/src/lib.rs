@@ -44,4 +44,4 @@ pub use crate::{
     npy::{read_npy_f32, read_npy_i64, write_npy_f32, write_npy_i64},
     run::{RenderSummary, render_run},
 };
-pub use eval::{FoldAccuracy, Pairs, Roc, auc, cosine_scores, eer, kmeans, make_pairs, map_at_r, nmi, precision_at_1, roc, tar_at_far, ten_fold_accuracy};
+pub use eval::{EvalReport, FoldAccuracy, KMEANS_ITERS, MAX_POSITIVE_PAIRS, Pairs, Roc, VERIFICATION_FOLDS, auc, cosine_scores, eer, evaluate, kmeans, make_pairs, map_at_r, nmi, precision_at_1, roc, tar_at_far, ten_fold_accuracy};
