@@ -19,6 +19,7 @@ mod canvas;
 mod compare;
 mod curves;
 mod error;
+mod eval;
 mod font;
 mod frame;
 mod frame2d;
@@ -45,3 +46,4 @@ pub use crate::{
     npz::write_npz,
     run::{RenderSummary, render_run},
 };
+pub use eval::{EvalReport, FoldAccuracy, KMEANS_ITERS, MAX_POSITIVE_PAIRS, Pairs, Roc, VERIFICATION_FOLDS, auc, cosine_scores, eer, evaluate, kmeans, make_pairs, map_at_r, nmi, precision_at_1, roc, tar_at_far, ten_fold_accuracy};
