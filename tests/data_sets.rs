@@ -23,7 +23,7 @@ fn a_folder_set_trains_with_a_held_out_identity_and_a_skipped_file() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let data = dir.join("people");
-    folder_set(&data, &["ann", "bob", "cy"], 8);
+    folder_set(&data, &["ann", "bob", "cy", "dee"], 8);
     std::fs::write(data.join("bob/broken.jpg"), b"not a jpeg at all").unwrap();
     let config = dir.join("folder.toml");
     std::fs::write(
@@ -36,7 +36,7 @@ root = "{}"
 image_size = 16
 val_fraction = 0.25
 held_out = "fraction"
-held_out_fraction = 0.34
+held_out_fraction = 0.5
 on_bad_image = "skip"
 [data.augment]
 horizontal_flip = true
@@ -54,7 +54,7 @@ num_workers = 1
     .unwrap();
     let out = ok(&run(dir, &["train", config.to_str().unwrap(), "--device", "flex", "--no-render"]));
     assert!(out.contains("warning:") && out.contains("broken.jpg"), "{out}");
-    assert!(out.contains("held out for open-set evaluation: 8 images of 1 identities"), "{out}");
+    assert!(out.contains("held out for open-set evaluation: 16 images of 2 identities"), "{out}");
 
     let run_dir = dir.join("runs/people");
     let skipped: serde_json::Value =
@@ -65,21 +65,37 @@ num_workers = 1
 
     let classes: Vec<String> =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("classes.json")).unwrap()).unwrap();
-    assert_eq!(classes.len(), 2, "one of three identities is held out: {classes:?}");
+    assert_eq!(classes.len(), 2, "two of four identities are held out: {classes:?}");
     let splits: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("splits.json")).unwrap()).unwrap();
-    assert_eq!(splits.len(), 24, "every good image once, the broken one not at all");
+    assert_eq!(splits.len(), 32, "every good image once, the broken one not at all");
     let held: Vec<&str> = splits
         .iter()
         .filter(|r| r["split"] == "held_out")
         .map(|r| r["class"].as_str().unwrap())
         .collect();
-    assert_eq!(held.len(), 8);
-    assert!(held.iter().all(|c| *c == held[0] && !classes.contains(&c.to_string())));
+    assert_eq!(held.len(), 16);
+    assert!(held.iter().all(|c| !classes.contains(&c.to_string())));
     for split in ["train", "val"] {
         let n = splits.iter().filter(|r| r["split"] == split).count();
         assert_eq!(n, if split == "train" { 12 } else { 4 }, "{split}: 2 identities x (6 + 2)");
     }
+    // With identities held out, train ends with `eval` of the best checkpoint on them.
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["checkpoint"], "best");
+    let held = &eval["held_out"];
+    assert_eq!(held["samples"], 16);
+    assert_eq!(held["classes"], 2);
+    // All same-identity pairs (2 x C(8,2) = 56) and as many different-identity ones.
+    assert_eq!(held["positive_pairs"], 56);
+    assert_eq!(held["negative_pairs"], 56);
+    let auc = held["auc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&auc), "{auc}");
+    assert_eq!(eval["val"]["samples"], 4);
+    assert!(image::open(run_dir.join("plots/roc.png")).is_ok());
+    assert!(out.contains("held out (identities never seen)"), "{out}");
+
     // The image cache went to the test's own cache folder.
     assert!(dir.join(".cache/arcface-lab/data").is_dir());
 }

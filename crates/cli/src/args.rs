@@ -33,6 +33,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Redraw the per-epoch frames and GIFs of a finished (or interrupted) run or comparison.
     Render(RenderArgs),
+    /// Verification (ROC, EER, TAR@FAR, 10-fold accuracy) and retrieval (P@1, MAP@R, NMI) of a
+    /// run's embeddings on its validation split and on its held-out identities.
+    Eval(EvalArgs),
     /// Export a run's embeddings: TensorBoard projector TSVs, CSV, or a numpy .npz of all epochs.
     Export(ExportArgs),
     /// Write the built-in synthetic face set (CelebA layout) into a folder.
@@ -150,6 +153,18 @@ pub struct RenderArgs {
     /// folder, the width of the grid (default: its compare.size).
     #[arg(long)]
     pub size: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A run folder written by `train`.
+    pub run_dir: PathBuf,
+    /// Which checkpoint: `best` (lowest validation loss) or `last`.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    pub checkpoint: String,
+    /// Backend to embed on.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
 }
 
 #[derive(Debug, Args)]

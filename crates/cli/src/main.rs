@@ -7,6 +7,7 @@ mod bench;
 mod compare;
 mod config;
 mod device;
+mod eval;
 mod export;
 mod render;
 mod run_dir;
@@ -41,6 +42,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Render(args) => render_command(args),
         Command::Synth(args) => synth_command(args),
         Command::Export(args) => export_command(args),
+        Command::Eval(args) => eval::eval(&args.run_dir, &args.checkpoint, args.device),
         Command::Bench(command) => bench::bench(command),
     }
 }
@@ -108,6 +110,11 @@ fn train_command(args: TrainArgs) -> Result<()> {
         100.0 * trained.last_val_acc,
         trained.images_per_second
     );
+    if trained.held_out > 0 {
+        // Open-set verification is what the embedding is for: measure it while the data is warm.
+        eval::eval(&trained.run_dir, "best", args.run.device)
+            .context("training finished, but evaluating it on the held-out identities failed")?;
+    }
     if args.run.no_render || !config.render.enabled {
         eprintln!(
             "pictures: run `arcface-lab render {}`",

@@ -253,6 +253,33 @@ pub fn render_comparison_curves(runs: &[(String, PathBuf)], out: &Path) -> Resul
     draw_panels(out, "heads compared", &panels, "epoch")
 }
 
+/// Draws ROC curves (false accept rate vs true accept rate), one per `(label, roc)`, with the
+/// chance diagonal dashed.
+pub fn render_roc(out: &Path, title: &str, curves: &[(String, &crate::eval::Roc)]) -> Result<(), VizError> {
+    let mut series: Vec<Series> = curves
+        .iter()
+        .enumerate()
+        .map(|(k, (label, roc))| Series {
+            label: label.clone(),
+            points: roc.fpr.iter().copied().zip(roc.tpr.iter().copied()).collect(),
+            color: rgb(class_color(k)),
+            dashed: false,
+        })
+        .collect();
+    series.push(Series {
+        label: "chance".into(),
+        points: vec![(0.0, 0.0), (1.0, 1.0)],
+        color: RGBColor(170, 170, 170),
+        dashed: true,
+    });
+    let panels = [Panel {
+        title: "verification ROC (cosine similarity)".into(),
+        y_label: "true accept rate".into(),
+        series,
+    }];
+    draw_panels(out, title, &panels, "false accept rate")
+}
+
 fn rgb(c: [u8; 3]) -> RGBColor {
     RGBColor(c[0], c[1], c[2])
 }

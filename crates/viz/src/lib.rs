@@ -38,7 +38,7 @@ mod text;
 pub use crate::{
     angles::{AngleStats, ClassAngles, HIST_BINS, HIST_STEP_DEG, angle_stats, min_center_angle_deg},
     compare::{ComparedRun, ComparisonSummary, render_comparison},
-    curves::render_comparison_curves,
+    curves::{render_comparison_curves, render_roc},
     error::VizError,
     frame::{FrameData, RenderOptions, render_frame},
     geometry::{Geometry, MarginBand, band_half_width},

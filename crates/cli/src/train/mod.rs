@@ -20,7 +20,7 @@ use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
 use crate::config::RunConfig;
 use crate::device::{self, DeviceChoice};
 use crate::run_dir::{MetricsRow, RunDir, RunStatus};
-use batches::LabelledBatcher;
+pub use batches::LabelledBatcher;
 use hook::{AngleInputs, EpochHook};
 use quiet_renderer::QuietRenderer;
 use strategy::SnapshotStrategy;
@@ -51,6 +51,8 @@ pub struct Trained {
     pub images_per_second: f64,
     /// The last epoch's row of metrics.csv.
     pub last: Option<MetricsRow>,
+    /// Images held out for open-set evaluation (0 when the data set holds none out).
+    pub held_out: usize,
 }
 
 /// Trains `config` and leaves a run folder; pictures are drawn by the caller.
@@ -204,5 +206,6 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
         last_val_acc: hook.rows().last().map(|r| r.val_acc).unwrap_or(f64::NAN),
         images_per_second: images / seconds.max(1e-9),
         last: hook.rows().last().copied(),
+        held_out: data.held_out.len(),
     })
 }

@@ -1,0 +1,157 @@
+//! `arcface-lab eval`: how well a trained run's embeddings verify and retrieve faces, on the
+//! validation split (identities seen in training) and on the held-out identities (never seen):
+//! `eval.json`, `plots/roc.png` and a summary on stderr.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use arcface_core::EmbeddingNet;
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::module::Module;
+use burn::prelude::*;
+use celeba_data::SplitDataset;
+use serde::Serialize;
+
+use crate::config::RunConfig;
+use crate::device::{self, DeviceChoice};
+use crate::run_dir::{RunDir, write_atomic};
+use crate::train::LabelledBatcher;
+
+const EVAL_BATCH: usize = 256;
+/// Seed of the negative pairs and of k-means: fixed, so two evals of one run agree.
+const EVAL_SEED: u64 = 58;
+
+/// `eval.json`.
+#[derive(Debug, Serialize)]
+struct EvalFile {
+    checkpoint: String,
+    epoch: Option<u64>,
+    /// Identities seen in training (closed set).
+    val: viz::EvalReport,
+    /// Identities never seen in training (open set); absent when the data set holds none out.
+    held_out: Option<viz::EvalReport>,
+}
+
+/// Evaluates `checkpoint` (`best` or `last`) of the run in `run_dir`.
+pub fn eval(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Result<()> {
+    let run = RunDir::open(run_dir)?;
+    let weights = run.checkpoint(checkpoint);
+    if !weights.exists() {
+        bail!(
+            "{}: no such checkpoint (expected best or last of a run that finished an epoch)",
+            weights.display()
+        );
+    }
+    let config = RunConfig::load(&run.root().join("config.toml"), &[])?;
+    let data = celeba_data::load(&config.data, config.seed)
+        .context("cannot load the run's data set again (is data.root still there?)")?;
+    let (_, device) = device::open(choice)?;
+    let model = config
+        .network(data.classes.len(), data.shape)
+        .init(&device)
+        .context("the run's [model] cannot be built")?
+        .try_load_file(&weights)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+        .with_context(|| format!("cannot load {}", weights.display()))?;
+
+    let dim = config.model.embedding_dim;
+    let mut reports = Vec::new();
+    let mut rocs = Vec::new();
+    for (label, split) in [("val", &data.val), ("held out", &data.held_out)] {
+        if split.is_empty() {
+            reports.push(None);
+            continue;
+        }
+        let points = embed(&model, split, &device)?;
+        let labels = split.labels();
+        reports.push(Some(viz::evaluate(&points, dim, &labels, EVAL_SEED)));
+        // The same seeded pairs as the report's.
+        let pairs = viz::make_pairs(&labels, EVAL_SEED, viz::MAX_POSITIVE_PAIRS);
+        let scores = viz::cosine_scores(&points, dim, &pairs);
+        rocs.push((label.to_string(), viz::roc(&scores, &pairs.same)));
+    }
+    let held_out = reports.pop().flatten();
+    let val = reports
+        .pop()
+        .flatten()
+        .context("the validation split is empty: nothing to evaluate")?;
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.root().join("run.json")).context("cannot read run.json")?,
+    )
+    .context("run.json is not valid JSON")?;
+    let epoch = if checkpoint == "best" {
+        status["best_epoch"].as_u64()
+    } else {
+        status["epochs_done"].as_u64()
+    };
+    print_report("val (identities seen in training)", &val);
+    if let Some(h) = &held_out {
+        print_report("held out (identities never seen)", h);
+    } else {
+        eprintln!("no held-out identities in this data set: open-set figures need held_out (CelebA, folder sets)");
+    }
+
+    let file = EvalFile {
+        checkpoint: checkpoint.to_string(),
+        epoch,
+        val,
+        held_out,
+    };
+    let json = serde_json::to_string_pretty(&file).context("cannot serialise eval.json")?;
+    write_atomic(&run.root().join("eval.json"), json.as_bytes())?;
+
+    let named: Vec<(String, &viz::Roc)> = rocs.iter().map(|(l, r)| (l.clone(), r)).collect();
+    let plot = run.root().join("plots").join("roc.png");
+    viz::render_roc(&plot, &format!("{} · {checkpoint} checkpoint", config.name), &named)
+        .with_context(|| format!("cannot draw {}", plot.display()))?;
+    eprintln!(
+        "wrote {} and {}",
+        run.root().join("eval.json").display(),
+        plot.display()
+    );
+    Ok(())
+}
+
+fn print_report(title: &str, r: &viz::EvalReport) {
+    eprintln!(
+        "{title}: {} images of {} identities, {} + {} pairs",
+        r.samples, r.classes, r.positive_pairs, r.negative_pairs
+    );
+    eprintln!(
+        "  verification: AUC {:.4}  EER {:.2}%  TAR@FAR=1e-1 {:.2}%  1e-2 {:.2}%  1e-3 {:.2}%  10-fold accuracy {:.2}% ± {:.2}",
+        r.auc,
+        100.0 * r.eer,
+        100.0 * r.tar_at_far_1e1,
+        100.0 * r.tar_at_far_1e2,
+        100.0 * r.tar_at_far_1e3,
+        100.0 * r.ten_fold_mean,
+        100.0 * r.ten_fold_std
+    );
+    eprintln!(
+        "  retrieval: precision@1 {:.2}%  MAP@R {:.4}  NMI of k-means {:.4}",
+        100.0 * r.precision_at_1,
+        r.map_at_r,
+        r.nmi
+    );
+}
+
+/// Eval-mode embeddings of `split`, in its order.
+fn embed(model: &EmbeddingNet, split: &SplitDataset, device: &Device) -> Result<Vec<f32>> {
+    let loader = DataLoaderBuilder::new(LabelledBatcher::default())
+        .batch_size(EVAL_BATCH)
+        .num_workers(1)
+        .set_device(device.clone())
+        .build(split.clone());
+    let mut parts = Vec::new();
+    for batch in loader.iter() {
+        let batch = batch.map_err(|e| anyhow::anyhow!("cannot load a batch: {e}"))?;
+        parts.push(model.embed(batch.images));
+    }
+    if parts.is_empty() {
+        bail!("nothing to embed");
+    }
+    Tensor::cat(parts, 0)
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("cannot read the embeddings back: {e:?}"))
+}
