@@ -19,7 +19,13 @@ fn compare_trains_each_head_and_tiles_them_with_a_legend() {
     let out = ok(&run(
         dir,
         &[
-            "compare", cfg, "--heads", "softmax,cosface", "--device", "flex", "--set",
+            "compare",
+            cfg,
+            "--heads",
+            "softmax,cosface",
+            "--device",
+            "flex",
+            "--set",
             "compare.size=320",
         ],
     ));
@@ -34,10 +40,16 @@ fn compare_trains_each_head_and_tiles_them_with_a_legend() {
     }
     // The config's margin (0.3) is ArcFace's; CosFace gets its own default, 0.35.
     let cosface = std::fs::read_to_string(root.join("cosface/config.toml")).unwrap();
-    assert!(cosface.contains("head = \"cosface\"") && cosface.contains("margin = 0.35"), "{cosface}");
+    assert!(
+        cosface.contains("head = \"cosface\"") && cosface.contains("margin = 0.35"),
+        "{cosface}"
+    );
     // Two heads and the legend: 2 columns x 2 rows of 160-px tiles.
     for split in ["train", "val"] {
-        assert_eq!(gif_size(&root.join(format!("compare-{split}.gif"))), (320, 320));
+        assert_eq!(
+            gif_size(&root.join(format!("compare-{split}.gif"))),
+            (320, 320)
+        );
         let png = image::open(root.join(format!("compare-{split}.png"))).unwrap();
         assert_eq!((png.width(), png.height()), (320, 320));
     }
@@ -45,9 +57,18 @@ fn compare_trains_each_head_and_tiles_them_with_a_legend() {
 
     // A second comparison into the same folder refuses and keeps the first.
     let before = std::fs::read(root.join("softmax/metrics.csv")).unwrap();
-    let err = fails(&run(dir, &["compare", cfg, "--heads", "softmax", "--device", "flex"]));
-    assert!(err.contains("already holds a comparison") && err.contains("--overwrite"), "{err}");
-    assert_eq!(std::fs::read(root.join("softmax/metrics.csv")).unwrap(), before);
+    let err = fails(&run(
+        dir,
+        &["compare", cfg, "--heads", "softmax", "--device", "flex"],
+    ));
+    assert!(
+        err.contains("already holds a comparison") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("softmax/metrics.csv")).unwrap(),
+        before
+    );
 
     // `render` of the folder redraws every run and the grid.
     std::fs::remove_file(root.join("compare-val.gif")).unwrap();
@@ -61,10 +82,21 @@ fn compare_names_an_unknown_head() {
     let config = synthetic_config(tmp.path(), "cmp", 2, 1, "arcface");
     let err = fails(&run(
         tmp.path(),
-        &["compare", config.to_str().unwrap(), "--heads", "softmax,arcfce"],
+        &[
+            "compare",
+            config.to_str().unwrap(),
+            "--heads",
+            "softmax,arcfce",
+        ],
     ));
-    assert!(err.contains("arcfce") && err.contains("expected softmax"), "{err}");
-    assert!(!tmp.path().join("runs/cmp").exists(), "nothing written for bad input");
+    assert!(
+        err.contains("arcfce") && err.contains("expected softmax"),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("runs/cmp").exists(),
+        "nothing written for bad input"
+    );
 }
 
 /// A learning rate of 1e30 blows the weights up within a few steps: the guard stops the run
@@ -76,18 +108,30 @@ fn a_diverging_run_stops_with_the_step_and_the_usual_fixes() {
     let config = synthetic_config(dir, "nan", 2, 3, "arcface");
     let err = fails(&run(
         dir,
-        &["train", config.to_str().unwrap(), "--device", "flex", "--set", "train.lr=1e30"],
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--set",
+            "train.lr=1e30",
+        ],
     ));
     assert!(
         err.contains("not finite") || err.contains("became NaN") || err.contains("became inf"),
         "{err}"
     );
-    assert!(err.contains("epoch 1") && err.contains("lower train.lr"), "{err}");
-    let status: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("runs/nan/run.json")).unwrap(),
-    )
-    .unwrap();
+    assert!(
+        err.contains("epoch 1") && err.contains("lower train.lr"),
+        "{err}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("runs/nan/run.json")).unwrap())
+            .unwrap();
     assert_eq!(status["status"], "diverged");
     assert_eq!(status["epochs_done"], 0);
-    assert!(!dir.join("runs/nan/checkpoints/last.bpk").exists(), "no checkpoint of a NaN model");
+    assert!(
+        !dir.join("runs/nan/checkpoints/last.bpk").exists(),
+        "no checkpoint of a NaN model"
+    );
 }

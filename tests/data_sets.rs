@@ -52,23 +52,49 @@ num_workers = 1
         ),
     )
     .unwrap();
-    let out = ok(&run(dir, &["train", config.to_str().unwrap(), "--device", "flex", "--no-render"]));
-    assert!(out.contains("warning:") && out.contains("broken.jpg"), "{out}");
-    assert!(out.contains("held out for open-set evaluation: 16 images of 2 identities"), "{out}");
+    let out = ok(&run(
+        dir,
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--no-render",
+        ],
+    ));
+    assert!(
+        out.contains("warning:") && out.contains("broken.jpg"),
+        "{out}"
+    );
+    assert!(
+        out.contains("held out for open-set evaluation: 16 images of 2 identities"),
+        "{out}"
+    );
 
     let run_dir = dir.join("runs/people");
     let skipped: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("skipped.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("skipped.json")).unwrap())
+            .unwrap();
     let skipped = skipped.as_array().unwrap();
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0]["path"].as_str().unwrap().ends_with("broken.jpg"));
 
     let classes: Vec<String> =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("classes.json")).unwrap()).unwrap();
-    assert_eq!(classes.len(), 2, "two of four identities are held out: {classes:?}");
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("classes.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        classes.len(),
+        2,
+        "two of four identities are held out: {classes:?}"
+    );
     let splits: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("splits.json")).unwrap()).unwrap();
-    assert_eq!(splits.len(), 32, "every good image once, the broken one not at all");
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("splits.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        splits.len(),
+        32,
+        "every good image once, the broken one not at all"
+    );
     let held: Vec<&str> = splits
         .iter()
         .filter(|r| r["split"] == "held_out")
@@ -78,7 +104,11 @@ num_workers = 1
     assert!(held.iter().all(|c| !classes.contains(&c.to_string())));
     for split in ["train", "val"] {
         let n = splits.iter().filter(|r| r["split"] == split).count();
-        assert_eq!(n, if split == "train" { 12 } else { 4 }, "{split}: 2 identities x (6 + 2)");
+        assert_eq!(
+            n,
+            if split == "train" { 12 } else { 4 },
+            "{split}: 2 identities x (6 + 2)"
+        );
     }
     // With identities held out, train ends with `eval` of the best checkpoint on them.
     let eval: serde_json::Value =

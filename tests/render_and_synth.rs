@@ -79,11 +79,23 @@ fn export_writes_csv_projector_and_npz() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let config = synthetic_config(dir, "exp", 3, 2, "arcface");
-    ok(&run(dir, &["train", config.to_str().unwrap(), "--device", "flex", "--no-render"]));
+    ok(&run(
+        dir,
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--no-render",
+        ],
+    ));
     let run_dir = dir.join("runs/exp");
     let rd = run_dir.to_str().unwrap();
 
-    ok(&run(dir, &["export", rd, "--format", "csv", "--epoch", "1"]));
+    ok(&run(
+        dir,
+        &["export", rd, "--format", "csv", "--epoch", "1"],
+    ));
     let csv = std::fs::read_to_string(run_dir.join("export/epoch_001.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "split,index,label,class,file,e0,e1,e2");
@@ -91,7 +103,11 @@ fn export_writes_csv_projector_and_npz() {
     let (train, _) = npy_f32(&run_dir.join("embeddings/train/epoch_001.npy"));
     let first: Vec<&str> = lines[1].split(',').collect();
     assert_eq!(first[0], "train");
-    assert!(first[4].ends_with(".jpg"), "the file name from splits.json: {}", lines[1]);
+    assert!(
+        first[4].ends_with(".jpg"),
+        "the file name from splits.json: {}",
+        lines[1]
+    );
     for d in 0..3 {
         assert_eq!(first[5 + d].parse::<f32>().unwrap(), train[d]);
     }
@@ -108,7 +124,11 @@ fn export_writes_csv_projector_and_npz() {
     let metadata = std::fs::read_to_string(proj.join("metadata.tsv")).unwrap();
     assert_eq!(tensors.lines().count(), 48);
     assert!(tensors.lines().all(|l| l.split('\t').count() == 3));
-    assert_eq!(metadata.lines().count(), 49, "a header and one line per point");
+    assert_eq!(
+        metadata.lines().count(),
+        49,
+        "a header and one line per point"
+    );
 
     ok(&run(dir, &["export", rd, "--format", "npz"]));
     let npz = run_dir.join("export/embeddings.npz");
@@ -128,7 +148,10 @@ fn export_writes_csv_projector_and_npz() {
         let text = text(&out);
         assert!(out.status.success(), "numpy cannot read the .npz:\n{text}");
         assert!(text.contains("(36, 3) (4, 3) (12,)"), "{text}");
-        assert!(text.contains("'val_epoch_001'") && text.contains("'train_labels'"), "{text}");
+        assert!(
+            text.contains("'val_epoch_001'") && text.contains("'train_labels'"),
+            "{text}"
+        );
     } else {
         println!("skipped the numpy check of the .npz: python3 with numpy is not installed");
     }

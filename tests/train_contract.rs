@@ -125,29 +125,51 @@ fn demo_style_run_leaves_the_contracted_files() {
         let mean = val_labels
             .iter()
             .enumerate()
-            .map(|(i, &l)| angle(&points[2 * i..2 * i + 2], &centres[2 * l as usize..2 * l as usize + 2]))
+            .map(|(i, &l)| {
+                angle(
+                    &points[2 * i..2 * i + 2],
+                    &centres[2 * l as usize..2 * l as usize + 2],
+                )
+            })
             .sum::<f64>()
             / 12.0;
-        assert!((row[9] - mean).abs() < 2e-3, "epoch {epoch}: val angle {} vs {mean}", row[9]);
+        assert!(
+            (row[9] - mean).abs() < 2e-3,
+            "epoch {epoch}: val angle {} vs {mean}",
+            row[9]
+        );
         let mut closest = f64::MAX;
         for a in 0..4 {
             for b in a + 1..4 {
-                closest = closest.min(angle(&centres[2 * a..2 * a + 2], &centres[2 * b..2 * b + 2]));
+                closest = closest.min(angle(
+                    &centres[2 * a..2 * a + 2],
+                    &centres[2 * b..2 * b + 2],
+                ));
             }
         }
-        assert!((row[11] - closest).abs() < 2e-3, "epoch {epoch}: min centre angle");
+        assert!(
+            (row[11] - closest).abs() < 2e-3,
+            "epoch {epoch}: min centre angle"
+        );
         assert!((0.0..=1.0).contains(&row[14]) && (0.0..=1.0).contains(&row[15]));
     }
     // angles.csv: one histogram per split and epoch, counting every sample once.
     let angles = std::fs::read_to_string(run_dir.join("angles.csv")).unwrap();
-    let hist: Vec<Vec<&str>> = angles.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let hist: Vec<Vec<&str>> = angles
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
     assert_eq!(hist.len(), 4, "2 epochs x 2 splits:\n{angles}");
     for h in &hist {
         let total: u64 = h[2..].iter().map(|c| c.parse::<u64>().unwrap()).sum();
         assert_eq!(total, if h[1] == "train" { 36 } else { 12 });
     }
     for chart in ["plots/diagnostics.png", "plots/angles.png"] {
-        assert!(image::open(run_dir.join(chart)).is_ok(), "{chart} is a picture");
+        assert!(
+            image::open(run_dir.join(chart)).is_ok(),
+            "{chart} is a picture"
+        );
     }
 
     // best.bpk is the epoch with the lowest validation loss in metrics.csv.

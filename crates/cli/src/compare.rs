@@ -48,17 +48,30 @@ pub fn compare(
     let root = config.run_dir();
     prepare_root(&root, options.overwrite)?;
 
-    let runs: Vec<RunConfig> = settings.heads.iter().map(|&h| config.with_head(h)).collect();
+    let runs: Vec<RunConfig> = settings
+        .heads
+        .iter()
+        .map(|&h| config.with_head(h))
+        .collect();
     let mut index = CompareIndex {
         status: "running".into(),
-        heads: settings.heads.iter().map(|h| h.name().to_string()).collect(),
+        heads: settings
+            .heads
+            .iter()
+            .map(|h| h.name().to_string())
+            .collect(),
         runs: runs.iter().map(|r| r.name.clone()).collect(),
         size: settings.size,
     };
     write_index(&root, &index)?;
     let mut results: Vec<(HeadKind, Trained)> = Vec::new();
     for (head, run) in settings.heads.iter().zip(&runs) {
-        eprintln!("== {} ({} of {})", head.name(), results.len() + 1, runs.len());
+        eprintln!(
+            "== {} ({} of {})",
+            head.name(),
+            results.len() + 1,
+            runs.len()
+        );
         let trained = train::train(run, options)
             .with_context(|| format!("the {} run of the comparison failed", head.name()))?;
         if render {
@@ -72,17 +85,16 @@ pub fn compare(
     if render {
         render_comparison(&root, settings.size, &runs)?;
     } else {
-        eprintln!(
-            "pictures: run `arcface-lab render {}`",
-            root.display()
-        );
+        eprintln!("pictures: run `arcface-lab render {}`", root.display());
     }
     Ok(())
 }
 
 /// Draws the comparison of `runs` (each head's resolved config) in `root`, `size` px wide.
 pub fn render_comparison(root: &Path, size: u32, runs: &[RunConfig]) -> Result<()> {
-    let first = runs.first().context("a comparison needs at least one run")?;
+    let first = runs
+        .first()
+        .context("a comparison needs at least one run")?;
     let compared: Vec<viz::ComparedRun> = runs
         .iter()
         .map(|run| viz::ComparedRun {
@@ -156,7 +168,11 @@ fn print_table(results: &[(HeadKind, Trained)]) {
     );
     for (head, t) in results {
         let (angle, centre, knn) = t.last.map_or((f64::NAN, f64::NAN, f64::NAN), |r| {
-            (r.val_angles.mean_deg, r.center_min_deg, r.val_angles.knn_acc)
+            (
+                r.val_angles.mean_deg,
+                r.center_min_deg,
+                r.val_angles.knn_acc,
+            )
         });
         eprintln!(
             "{:<11} {:>7.1}% {:>9.1}% {:>11.1}° {:>11.1}° {:>10}",

@@ -88,7 +88,9 @@ pub fn eval(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Result<()
     if let Some(h) = &held_out {
         print_report("held out (identities never seen)", h);
     } else {
-        eprintln!("no held-out identities in this data set: open-set figures need held_out (CelebA, folder sets)");
+        eprintln!(
+            "no held-out identities in this data set: open-set figures need held_out (CelebA, folder sets)"
+        );
     }
 
     let file = EvalFile {
@@ -102,8 +104,12 @@ pub fn eval(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Result<()
 
     let named: Vec<(String, &viz::Roc)> = rocs.iter().map(|(l, r)| (l.clone(), r)).collect();
     let plot = run.root().join("plots").join("roc.png");
-    viz::render_roc(&plot, &format!("{} · {checkpoint} checkpoint", config.name), &named)
-        .with_context(|| format!("cannot draw {}", plot.display()))?;
+    viz::render_roc(
+        &plot,
+        &format!("{} · {checkpoint} checkpoint", config.name),
+        &named,
+    )
+    .with_context(|| format!("cannot draw {}", plot.display()))?;
     eprintln!(
         "wrote {} and {}",
         run.root().join("eval.json").display(),

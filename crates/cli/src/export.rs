@@ -94,7 +94,10 @@ fn collect_rows(run: &Path, epoch: usize, classes: &[String]) -> Result<Vec<Row>
         let (labels, _) = viz::read_npy_i64(&dir.join("labels.npy"))
             .with_context(|| format!("cannot read {}", dir.join("labels.npy").display()))?;
         let &[n, dim] = shape.as_slice() else {
-            bail!("{}: expected a 2-D array, found shape {shape:?}", file.display());
+            bail!(
+                "{}: expected a 2-D array, found shape {shape:?}",
+                file.display()
+            );
         };
         if labels.len() != n {
             bail!(

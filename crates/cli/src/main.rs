@@ -70,7 +70,12 @@ fn load_config(
 }
 
 fn compare_command(args: CompareArgs) -> Result<()> {
-    let config = load_config(&args.config, &args.run.set, args.run.epochs, args.run.out.as_deref())?;
+    let config = load_config(
+        &args.config,
+        &args.run.set,
+        args.run.epochs,
+        args.run.out.as_deref(),
+    )?;
     let heads = match &args.heads {
         None => None,
         Some(names) => Some(
@@ -90,11 +95,21 @@ fn compare_command(args: CompareArgs) -> Result<()> {
         device: args.run.device,
         overwrite: args.run.overwrite,
     };
-    compare::compare(&config, heads, &options, !args.run.no_render && config.render.enabled)
+    compare::compare(
+        &config,
+        heads,
+        &options,
+        !args.run.no_render && config.render.enabled,
+    )
 }
 
 fn train_command(args: TrainArgs) -> Result<()> {
-    let config = load_config(&args.config, &args.run.set, args.run.epochs, args.run.out.as_deref())?;
+    let config = load_config(
+        &args.config,
+        &args.run.set,
+        args.run.epochs,
+        args.run.out.as_deref(),
+    )?;
     let options = train::TrainOptions {
         device: args.run.device,
         overwrite: args.run.overwrite,
@@ -175,12 +190,19 @@ fn render_compare_folder(args: &RenderArgs) -> Result<()> {
         .with_context(|| format!("{} is not valid JSON", root.join("compare.json").display()))?;
     let heads = index["heads"]
         .as_array()
-        .with_context(|| format!("{}: expected a \"heads\" list", root.join("compare.json").display()))?
+        .with_context(|| {
+            format!(
+                "{}: expected a \"heads\" list",
+                root.join("compare.json").display()
+            )
+        })?
         .iter()
         .map(|h| {
             h.as_str()
                 .and_then(config::HeadKind::parse)
-                .with_context(|| format!("{}: unknown head {h}", root.join("compare.json").display()))
+                .with_context(|| {
+                    format!("{}: unknown head {h}", root.join("compare.json").display())
+                })
         })
         .collect::<Result<Vec<_>>>()?;
     let mut runs = Vec::new();

@@ -210,7 +210,16 @@ mod tests {
         // 180 degrees of class 1 (90 degrees from its centre), with arbitrary lengths.
         let (s30, c30) = 30f32.to_radians().sin_cos();
         let (s60, c60) = 60f32.to_radians().sin_cos();
-        let points = [2.0, 0.0, 3.0 * c30, 3.0 * s30, 0.5 * c60, 0.5 * s60, -1.0, 0.0];
+        let points = [
+            2.0,
+            0.0,
+            3.0 * c30,
+            3.0 * s30,
+            0.5 * c60,
+            0.5 * s60,
+            -1.0,
+            0.0,
+        ];
         let labels = [0, 0, 0, 1];
         let centers = [1.0, 0.0, 0.0, 5.0];
         let stats = angle_stats(&points, &labels, &centers, 2, 0.0);
@@ -278,7 +287,9 @@ mod tests {
         let square = [1.0, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0, -1.0];
         assert!((min_center_angle_deg(&square, 2) - 90.0).abs() < 1e-9);
         // Regular tetrahedron: acos(-1/3) = 109.4712 degrees between every pair.
-        let tetra = [1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, 1.0, -1.0, -1.0, -1.0, 1.0];
+        let tetra = [
+            1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, 1.0, -1.0, -1.0, -1.0, 1.0,
+        ];
         let expected = (-1.0f64 / 3.0).acos().to_degrees();
         assert!((min_center_angle_deg(&tetra, 3) - expected).abs() < 1e-9);
         assert!(min_center_angle_deg(&[1.0, 0.0], 2).is_nan());

@@ -162,8 +162,10 @@ pub fn render_comparison(
         });
     }
     let curves = out_dir.join("compare-diagnostics.png");
-    let named: Vec<(String, PathBuf)> =
-        runs.iter().map(|r| (r.label.clone(), r.dir.clone())).collect();
+    let named: Vec<(String, PathBuf)> = runs
+        .iter()
+        .map(|r| (r.label.clone(), r.dir.clone()))
+        .collect();
     render_comparison_curves(&named, &curves)?;
     summary.files.push(curves);
     Ok(summary)

@@ -50,7 +50,11 @@ impl Table {
             if cells.len() != header.len() {
                 return Err(VizError::format(
                     path,
-                    format!("{} fields on data line {} (as in the header)", header.len(), i + 1),
+                    format!(
+                        "{} fields on data line {} (as in the header)",
+                        header.len(),
+                        i + 1
+                    ),
                     cells.len().to_string(),
                 ));
             }
@@ -160,7 +164,11 @@ pub(crate) fn render_angle_histograms(
     let table = Table::read(&path)?;
     let (Some(epochs), Some(splits)) = (table.column("epoch"), table.text_columns.get("split"))
     else {
-        return Err(VizError::format(&path, "columns epoch and split", "neither"));
+        return Err(VizError::format(
+            &path,
+            "columns epoch and split",
+            "neither",
+        ));
     };
     let bins: Vec<(f64, &[f64])> = table
         .columns
@@ -178,7 +186,9 @@ pub(crate) fn render_angle_histograms(
             .map(|(deg, c)| (deg + HIST_STEP_DEG / 2.0, c[row] / total.max(1.0)))
             .collect()
     };
-    let train_rows: Vec<usize> = (0..epochs.len()).filter(|&i| splits[i] == "train").collect();
+    let train_rows: Vec<usize> = (0..epochs.len())
+        .filter(|&i| splits[i] == "train")
+        .collect();
     let mut picks: Vec<usize> = Vec::new();
     if let (Some(&first), Some(&last)) = (train_rows.first(), train_rows.last()) {
         picks.push(first);
@@ -246,8 +256,16 @@ pub fn render_comparison_curves(runs: &[(String, PathBuf)], out: &Path) -> Resul
     };
     let panels = [
         panel("validation accuracy", "fraction", "val_acc"),
-        panel("val angle to own centre (mean)", "degrees", "val_angle_mean_deg"),
-        panel("smallest angle between centres", "degrees", "center_angle_min_deg"),
+        panel(
+            "val angle to own centre (mean)",
+            "degrees",
+            "val_angle_mean_deg",
+        ),
+        panel(
+            "smallest angle between centres",
+            "degrees",
+            "center_angle_min_deg",
+        ),
         panel("val 1-NN accuracy", "fraction", "val_knn_acc"),
     ];
     draw_panels(out, "heads compared", &panels, "epoch")
@@ -255,13 +273,22 @@ pub fn render_comparison_curves(runs: &[(String, PathBuf)], out: &Path) -> Resul
 
 /// Draws ROC curves (false accept rate vs true accept rate), one per `(label, roc)`, with the
 /// chance diagonal dashed.
-pub fn render_roc(out: &Path, title: &str, curves: &[(String, &crate::eval::Roc)]) -> Result<(), VizError> {
+pub fn render_roc(
+    out: &Path,
+    title: &str,
+    curves: &[(String, &crate::eval::Roc)],
+) -> Result<(), VizError> {
     let mut series: Vec<Series> = curves
         .iter()
         .enumerate()
         .map(|(k, (label, roc))| Series {
             label: label.clone(),
-            points: roc.fpr.iter().copied().zip(roc.tpr.iter().copied()).collect(),
+            points: roc
+                .fpr
+                .iter()
+                .copied()
+                .zip(roc.tpr.iter().copied())
+                .collect(),
             color: rgb(class_color(k)),
             dashed: false,
         })
@@ -385,9 +412,9 @@ fn draw_panel(
             chart.draw_series(LineSeries::new(s.points.iter().copied(), style))
         }
         .map_err(boxed)?;
-        drawn
-            .label(s.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        drawn.label(s.label.clone()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+        });
     }
     chart
         .configure_series_labels()

@@ -106,7 +106,11 @@ pub(crate) const MAX_SPHERE_CLASSES: usize = 200;
 /// Samples the unit sphere (a Fibonacci lattice of `n` points) and marks the points on a
 /// boundary between their two nearest centres or inside the margin band. `centers` are
 /// row-major 3-column; zero rows are skipped.
-pub(crate) fn sphere_marks(centers: &[f32], geometry: &Geometry, n: usize) -> Vec<([f32; 3], Mark)> {
+pub(crate) fn sphere_marks(
+    centers: &[f32],
+    geometry: &Geometry,
+    n: usize,
+) -> Vec<([f32; 3], Mark)> {
     let units: Vec<[f64; 3]> = centers
         .chunks_exact(3)
         .filter_map(|c| {

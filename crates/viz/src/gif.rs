@@ -32,8 +32,8 @@ impl GifWriter {
         frame_ms: u32,
     ) -> Result<Self, VizError> {
         let file = PendingFile::new(path)?;
-        let backend = BitMapBackend::gif(file.path(), size, frame_ms)
-            .map_err(|e| VizError::draw(path, e))?;
+        let backend =
+            BitMapBackend::gif(file.path(), size, frame_ms).map_err(|e| VizError::draw(path, e))?;
         Ok(Self {
             backend: Some(backend),
             file,

@@ -36,7 +36,9 @@ mod run;
 mod text;
 
 pub use crate::{
-    angles::{AngleStats, ClassAngles, HIST_BINS, HIST_STEP_DEG, angle_stats, min_center_angle_deg},
+    angles::{
+        AngleStats, ClassAngles, HIST_BINS, HIST_STEP_DEG, angle_stats, min_center_angle_deg,
+    },
     compare::{ComparedRun, ComparisonSummary, render_comparison},
     curves::{render_comparison_curves, render_roc},
     error::VizError,
@@ -46,4 +48,8 @@ pub use crate::{
     npz::write_npz,
     run::{RenderSummary, render_run},
 };
-pub use eval::{EvalReport, FoldAccuracy, KMEANS_ITERS, MAX_POSITIVE_PAIRS, Pairs, Roc, VERIFICATION_FOLDS, auc, cosine_scores, eer, evaluate, kmeans, make_pairs, map_at_r, nmi, precision_at_1, roc, tar_at_far, ten_fold_accuracy};
+pub use eval::{
+    EvalReport, FoldAccuracy, KMEANS_ITERS, MAX_POSITIVE_PAIRS, Pairs, Roc, VERIFICATION_FOLDS,
+    auc, cosine_scores, eer, evaluate, kmeans, make_pairs, map_at_r, nmi, precision_at_1, roc,
+    tar_at_far, ten_fold_accuracy,
+};

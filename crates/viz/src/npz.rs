@@ -16,7 +16,9 @@ pub fn write_npz(path: &Path, entries: &[(String, Vec<u8>)]) -> Result<u64, VizE
     let too_big = |what: String| {
         Err(VizError::frame(
             path,
-            format!("{what}: plain zip stops at 4 GiB and 65,535 entries; export fewer epochs (--epoch N)"),
+            format!(
+                "{what}: plain zip stops at 4 GiB and 65,535 entries; export fewer epochs (--epoch N)"
+            ),
         ))
     };
     if entries.len() > usize::from(u16::MAX) {
@@ -104,7 +106,11 @@ fn crc32(bytes: &[u8]) -> u32 {
         for (i, slot) in t.iter_mut().enumerate() {
             let mut c = i as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
             *slot = c;
         }
@@ -142,7 +148,11 @@ mod tests {
         let end = &bytes[bytes.len() - 22..];
         assert_eq!(&end[..4], b"PK\x05\x06");
         assert_eq!(u16::from_le_bytes([end[10], end[11]]), 1, "one entry");
-        assert_eq!(u32::from_le_bytes([end[16], end[17], end[18], end[19]]), 38, "directory offset");
+        assert_eq!(
+            u32::from_le_bytes([end[16], end[17], end[18], end[19]]),
+            38,
+            "directory offset"
+        );
         let crc = u32::from_le_bytes([bytes[14], bytes[15], bytes[16], bytes[17]]);
         assert_eq!(crc, 0x3524_41C2, "crc32(\"abc\")");
     }

@@ -96,10 +96,12 @@ pub fn render_run(run_dir: &Path, opts: &RenderOptions) -> Result<RenderSummary,
         run_dir,
         &plots.join("diagnostics.png"),
     )?);
-    summary.charts.extend(crate::curves::render_angle_histograms(
-        run_dir,
-        &plots.join("angles.png"),
-    )?);
+    summary
+        .charts
+        .extend(crate::curves::render_angle_histograms(
+            run_dir,
+            &plots.join("angles.png"),
+        )?);
     Ok(summary)
 }
 

@@ -100,7 +100,10 @@ impl ModuleVisitor for FiniteVisitor {
         }
         let tensor = param.val();
         // x - x is NaN exactly where x is NaN or infinite.
-        let bad = (tensor.clone() - tensor).is_nan().any().into_scalar::<bool>();
+        let bad = (tensor.clone() - tensor)
+            .is_nan()
+            .any()
+            .into_scalar::<bool>();
         if bad {
             let path = self.path.join(".");
             self.found = Some(if path.is_empty() {

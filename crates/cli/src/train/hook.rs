@@ -92,9 +92,11 @@ impl EpochHook {
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        if let Some(what) = self.non_finite(model, &train_points, &val_points, &centers, dim, val)
-        {
-            let message = format!("{what} at the end of epoch {epoch}; {} ({FIXES})", kept(epoch));
+        if let Some(what) = self.non_finite(model, &train_points, &val_points, &centers, dim, val) {
+            let message = format!(
+                "{what} at the end of epoch {epoch}; {} ({FIXES})",
+                kept(epoch)
+            );
             self.diverged(anyhow::anyhow!(message.clone()));
             bail!(message);
         }
@@ -183,10 +185,16 @@ impl EpochHook {
     ) -> Option<String> {
         let row = |i: usize| i / dim.max(1);
         if let Some(i) = first_non_finite(train_points) {
-            return Some(format!("the embedding of training image {} is not finite", row(i)));
+            return Some(format!(
+                "the embedding of training image {} is not finite",
+                row(i)
+            ));
         }
         if let Some(i) = first_non_finite(val_points) {
-            return Some(format!("the embedding of validation image {} is not finite", row(i)));
+            return Some(format!(
+                "the embedding of validation image {} is not finite",
+                row(i)
+            ));
         }
         if let Some(i) = first_non_finite(centers) {
             return Some(format!("the centre of class {} is not finite", row(i)));

@@ -119,7 +119,8 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
     run.write_splits(&data.splits_json())?;
     if !data.skipped.is_empty() {
         run.write_skipped(
-            &serde_json::to_string_pretty(&data.skipped).context("cannot serialise skipped.json")?,
+            &serde_json::to_string_pretty(&data.skipped)
+                .context("cannot serialise skipped.json")?,
         )?;
     }
 

@@ -73,7 +73,9 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
             }));
             let mut train_tally = Tally::default();
             let mut watch = LossWatch::default();
-            let steps = dataloader_train.num_items().div_ceil(self.batch_size.max(1));
+            let steps = dataloader_train
+                .num_items()
+                .div_ceil(self.batch_size.max(1));
             let mut iterator = dataloader_train.iter();
             let mut iteration = 0;
             while let Some(batch) = iterator.next() {
