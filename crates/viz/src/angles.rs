@@ -60,7 +60,6 @@ pub fn angle_stats(
 ) -> AngleStats {
     let dim = dim.max(1);
     let classes = centers.len() / dim;
-    let unit_points = unit_rows(points, dim);
     let unit_centers = unit_rows(centers, dim);
 
     let mut angles: Vec<f64> = Vec::with_capacity(labels.len());
@@ -68,7 +67,8 @@ pub fn angle_stats(
     let mut histogram = vec![0u64; HIST_BINS];
     let mut overflow = 0usize;
     let limit = std::f64::consts::PI - margin_rad;
-    for (row, &label) in unit_points.chunks_exact(dim).zip(labels) {
+    // Row by row: a CelebA-sized split of 512-D embeddings is never copied whole.
+    for (row, &label) in points.chunks_exact(dim).zip(labels) {
         let Ok(class) = usize::try_from(label) else {
             continue;
         };
@@ -76,7 +76,9 @@ pub fn angle_stats(
             continue;
         }
         let center = &unit_centers[class * dim..(class + 1) * dim];
-        let theta = dot(row, center).clamp(-1.0, 1.0).acos();
+        let theta = (dot_f32(row, center) * inverse_norm(row))
+            .clamp(-1.0, 1.0)
+            .acos();
         if theta > limit {
             overflow += 1;
         }
@@ -101,7 +103,7 @@ pub fn angle_stats(
         p95_deg: percentile(&mut angles, 0.95),
         per_class,
         overflow_share: overflow as f64 / count.max(1) as f64,
-        knn_acc: knn1_accuracy(&unit_points, labels, dim),
+        knn_acc: knn1_accuracy(points, labels, dim),
         histogram,
     }
 }
@@ -123,25 +125,31 @@ pub fn min_center_angle_deg(centers: &[f32], dim: usize) -> f64 {
     best
 }
 
-/// Leave-one-out 1-NN accuracy on unit rows: each query's label against its most similar other
-/// sample's. Ties go to the earlier sample.
-fn knn1_accuracy(unit: &[f64], labels: &[i64], dim: usize) -> f64 {
-    let n = labels.len().min(unit.len() / dim);
+/// Leave-one-out 1-NN accuracy: each query's label against its most similar other sample's
+/// (cosine). Ties go to the earlier sample. Only the sampled references are normalised and kept.
+fn knn1_accuracy(points: &[f32], labels: &[i64], dim: usize) -> f64 {
+    let n = labels.len().min(points.len() / dim);
     if n < 2 {
         return f64::NAN;
     }
     let query_step = n.div_ceil(KNN_MAX_QUERIES);
     let ref_step = n.div_ceil(KNN_MAX_REFERENCES);
+    let refs: Vec<usize> = (0..n).step_by(ref_step).collect();
+    let mut unit_refs = Vec::with_capacity(refs.len() * dim);
+    for &r in &refs {
+        unit_refs.extend(unit_rows(&points[r * dim..(r + 1) * dim], dim));
+    }
     let mut hits = 0usize;
     let mut queries = 0usize;
     for q in (0..n).step_by(query_step) {
-        let row = &unit[q * dim..(q + 1) * dim];
+        let row = &points[q * dim..(q + 1) * dim];
         let mut best: Option<(f64, usize)> = None;
-        for r in (0..n).step_by(ref_step) {
+        for (k, &r) in refs.iter().enumerate() {
             if r == q {
                 continue;
             }
-            let s = dot(row, &unit[r * dim..(r + 1) * dim]);
+            // The query's own norm scales every similarity alike: it cannot change the winner.
+            let s = dot_f32(row, &unit_refs[k * dim..(k + 1) * dim]);
             if best.is_none_or(|(b, _)| s > b) {
                 best = Some((s, r));
             }
@@ -156,19 +164,28 @@ fn knn1_accuracy(unit: &[f64], labels: &[i64], dim: usize) -> f64 {
     hits as f64 / queries.max(1) as f64
 }
 
+/// `1 / |row|`, or 0 for a zero or non-finite row (which then sits 90 degrees from everything).
+fn inverse_norm(row: &[f32]) -> f64 {
+    let norm = row
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt();
+    if norm > 0.0 && norm.is_finite() {
+        1.0 / norm
+    } else {
+        0.0
+    }
+}
+
+fn dot_f32(a: &[f32], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(&x, y)| f64::from(x) * y).sum()
+}
+
 fn unit_rows(values: &[f32], dim: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(values.len());
     for row in values.chunks_exact(dim) {
-        let norm = row
-            .iter()
-            .map(|&v| f64::from(v) * f64::from(v))
-            .sum::<f64>()
-            .sqrt();
-        let scale = if norm > 0.0 && norm.is_finite() {
-            1.0 / norm
-        } else {
-            0.0
-        };
+        let scale = inverse_norm(row);
         out.extend(row.iter().map(|&v| f64::from(v) * scale));
     }
     out
