@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::config::RunConfig;
 use crate::device::{self, DeviceChoice};
 use crate::run_dir::{RunDir, write_atomic};
-use crate::train::LabelledBatcher;
+use crate::train::{LabelledBatcher, embed_in_order};
 
 const EVAL_BATCH: usize = 256;
 /// Seed of the negative pairs and of k-means: fixed, so two evals of one run agree.
@@ -148,16 +148,5 @@ fn embed(model: &EmbeddingNet, split: &SplitDataset, device: &Device) -> Result<
         .num_workers(1)
         .set_device(device.clone())
         .build(split.clone());
-    let mut parts = Vec::new();
-    for batch in loader.iter() {
-        let batch = batch.map_err(|e| anyhow::anyhow!("cannot load a batch: {e}"))?;
-        parts.push(model.embed(batch.images));
-    }
-    if parts.is_empty() {
-        bail!("nothing to embed");
-    }
-    Tensor::cat(parts, 0)
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("cannot read the embeddings back: {e:?}"))
+    embed_in_order(model, loader.as_ref())
 }

@@ -47,35 +47,34 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The config with `--epochs`, `--set` and `--out` applied.
-fn load_config(
-    path: &std::path::Path,
-    set: &[String],
-    epochs: Option<usize>,
-    out: Option<&std::path::Path>,
-) -> Result<RunConfig> {
-    let mut overrides = set.to_vec();
-    if let Some(epochs) = epochs {
-        overrides.push(format!("train.epochs={epochs}"));
+impl args::RunArgs {
+    /// The config at `path` with `--epochs`, `--set` and `--out` applied.
+    fn load_config(&self, path: &std::path::Path) -> Result<RunConfig> {
+        let mut overrides = self.set.clone();
+        if let Some(epochs) = self.epochs {
+            overrides.push(format!("train.epochs={epochs}"));
+        }
+        let mut config = RunConfig::load(path, &overrides)?;
+        if let Some(out) = &self.out {
+            let name = out
+                .file_name()
+                .with_context(|| format!("--out {}: expected a folder path", out.display()))?;
+            config.name = name.to_string_lossy().into_owned();
+            config.out_dir = out.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        }
+        Ok(config)
     }
-    let mut config = RunConfig::load(path, &overrides)?;
-    if let Some(out) = out {
-        let name = out
-            .file_name()
-            .with_context(|| format!("--out {}: expected a folder path", out.display()))?;
-        config.name = name.to_string_lossy().into_owned();
-        config.out_dir = out.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+
+    fn options(&self) -> train::TrainOptions {
+        train::TrainOptions {
+            device: self.device,
+            overwrite: self.overwrite,
+        }
     }
-    Ok(config)
 }
 
 fn compare_command(args: CompareArgs) -> Result<()> {
-    let config = load_config(
-        &args.config,
-        &args.run.set,
-        args.run.epochs,
-        args.run.out.as_deref(),
-    )?;
+    let config = args.run.load_config(&args.config)?;
     let heads = match &args.heads {
         None => None,
         Some(names) => Some(
@@ -91,10 +90,7 @@ fn compare_command(args: CompareArgs) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?,
         ),
     };
-    let options = train::TrainOptions {
-        device: args.run.device,
-        overwrite: args.run.overwrite,
-    };
+    let options = args.run.options();
     compare::compare(
         &config,
         heads,
@@ -104,16 +100,8 @@ fn compare_command(args: CompareArgs) -> Result<()> {
 }
 
 fn train_command(args: TrainArgs) -> Result<()> {
-    let config = load_config(
-        &args.config,
-        &args.run.set,
-        args.run.epochs,
-        args.run.out.as_deref(),
-    )?;
-    let options = train::TrainOptions {
-        device: args.run.device,
-        overwrite: args.run.overwrite,
-    };
+    let config = args.run.load_config(&args.config)?;
+    let options = args.run.options();
     let trained = train::train(&config, &options)?;
     eprintln!(
         "trained {}: best epoch {}, last val accuracy {:.1}%, {:.0} training images/s",

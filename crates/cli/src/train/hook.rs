@@ -232,14 +232,14 @@ impl EpochHook {
     }
 }
 
-fn embed_in_order(
+/// Eval-mode embeddings of every batch of `loader`, in its order.
+pub(crate) fn embed_in_order(
     model: &EmbeddingNet,
     loader: &dyn DataLoader<LabelledBatch>,
 ) -> Result<Vec<f32>> {
     let mut parts = Vec::new();
     for batch in loader.iter() {
-        let batch = batch
-            .map_err(|e| anyhow::anyhow!("cannot load a training batch for the snapshot: {e}"))?;
+        let batch = batch.map_err(|e| anyhow::anyhow!("cannot load a batch to embed: {e}"))?;
         parts.push(model.embed(batch.images));
     }
     read_rows(parts)
@@ -247,7 +247,7 @@ fn embed_in_order(
 
 fn read_rows(parts: Vec<Tensor<2>>) -> Result<Vec<f32>> {
     if parts.is_empty() {
-        bail!("a split is empty: nothing to snapshot");
+        bail!("a split is empty: nothing to embed");
     }
     Tensor::cat(parts, 0)
         .into_data()

@@ -21,6 +21,7 @@ use crate::config::RunConfig;
 use crate::device::{self, DeviceChoice};
 use crate::run_dir::{MetricsRow, RunDir, RunStatus};
 pub use batches::LabelledBatcher;
+pub(crate) use hook::embed_in_order;
 use hook::{AngleInputs, EpochHook};
 use quiet_renderer::QuietRenderer;
 use strategy::SnapshotStrategy;
