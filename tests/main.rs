@@ -11,4 +11,5 @@ mod data_sets;
 mod mnist_shared;
 mod render_and_synth;
 mod train_contract;
+mod viewer;
 mod wgpu_backend;

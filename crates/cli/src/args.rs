@@ -38,6 +38,10 @@ pub enum Command {
     Eval(EvalArgs),
     /// Export a run's embeddings: TensorBoard projector TSVs, CSV, or a numpy .npz of all epochs.
     Export(ExportArgs),
+    /// Write RUN_DIR/report.html: one self-contained interactive page (epoch slider, rotatable
+    /// sphere, class toggles, image thumbnails on hover, curves, evaluation) of a run or a
+    /// comparison.
+    View(ViewArgs),
     /// Write the built-in synthetic face set (CelebA layout) into a folder.
     Synth(SynthArgs),
     /// Time training steps or the head alone on random data (see benches/README.md).
@@ -165,6 +169,24 @@ pub struct EvalArgs {
     /// Backend to embed on.
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// A run folder written by `train` or a comparison folder written by `compare`.
+    pub dir: PathBuf,
+    /// The page to write (default: DIR/report.html).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Side of the image thumbnails shown on hover, pixels (at most the images' own); 0 for none.
+    #[arg(long, default_value_t = 32)]
+    pub thumb_size: u32,
+    /// At most this many thumbnails; beyond it every k-th image of each split gets one.
+    #[arg(long, default_value_t = 20_000)]
+    pub max_thumbs: usize,
+    /// Open the page in the default browser afterwards.
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

@@ -185,3 +185,26 @@ fn print_table(results: &[(HeadKind, Trained)]) {
         );
     }
 }
+
+/// `compare.json` of the comparison folder `root`.
+pub fn read_index(root: &Path) -> Result<serde_json::Value> {
+    let path = root.join("compare.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+/// The heads of the comparison folder `root`, from its `compare.json`.
+pub fn compare_heads(root: &Path) -> Result<Vec<HeadKind>> {
+    let path = root.join("compare.json");
+    read_index(root)?["heads"]
+        .as_array()
+        .with_context(|| format!("{}: expected a \"heads\" list", path.display()))?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(HeadKind::parse)
+                .with_context(|| format!("{}: unknown head {h}", path.display()))
+        })
+        .collect()
+}

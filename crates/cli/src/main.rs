@@ -12,6 +12,7 @@ mod export;
 mod render;
 mod run_dir;
 mod train;
+mod view;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export_command(args),
         Command::Eval(args) => eval::eval(&args.run_dir, &args.checkpoint, args.device),
         Command::Bench(command) => bench::bench(command),
+        Command::View(args) => view::view(
+            &args.dir,
+            &view::ViewOptions {
+                out: args.out,
+                thumb_size: args.thumb_size,
+                max_thumbs: args.max_thumbs,
+                open: args.open,
+            },
+        )
+        .map(|_| ()),
     }
 }
 
@@ -172,27 +183,8 @@ fn synth_command(args: SynthArgs) -> Result<()> {
 /// `render` of a comparison folder: every head's run, then the grid.
 fn render_compare_folder(args: &RenderArgs) -> Result<()> {
     let root = &args.run_dir;
-    let text = std::fs::read_to_string(root.join("compare.json"))
-        .with_context(|| format!("cannot read {}", root.join("compare.json").display()))?;
-    let index: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", root.join("compare.json").display()))?;
-    let heads = index["heads"]
-        .as_array()
-        .with_context(|| {
-            format!(
-                "{}: expected a \"heads\" list",
-                root.join("compare.json").display()
-            )
-        })?
-        .iter()
-        .map(|h| {
-            h.as_str()
-                .and_then(config::HeadKind::parse)
-                .with_context(|| {
-                    format!("{}: unknown head {h}", root.join("compare.json").display())
-                })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let index = compare::read_index(root)?;
+    let heads = compare::compare_heads(root)?;
     let mut runs = Vec::new();
     for head in &heads {
         let run = root.join(head.name());

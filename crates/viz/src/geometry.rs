@@ -111,6 +111,35 @@ pub(crate) fn sphere_marks(
     geometry: &Geometry,
     n: usize,
 ) -> Vec<([f32; 3], Mark)> {
+    let lattice = fibonacci_sphere(n);
+    lattice_marks(centers, geometry, &lattice)
+        .into_iter()
+        .zip(lattice)
+        .filter_map(|(mark, p)| mark.map(|m| (p, m)))
+        .collect()
+}
+
+/// `n` nearly evenly spaced points on the unit sphere (a Fibonacci lattice), pole to pole.
+pub(crate) fn fibonacci_sphere(n: usize) -> Vec<[f32; 3]> {
+    let golden = std::f64::consts::PI * (3.0 - 5f64.sqrt());
+    (0..n)
+        .map(|k| {
+            let z = 1.0 - 2.0 * (k as f64 + 0.5) / n as f64;
+            let r = (1.0 - z * z).sqrt();
+            let phi = golden * k as f64;
+            [(r * phi.cos()) as f32, (r * phi.sin()) as f32, z as f32]
+        })
+        .collect()
+}
+
+/// The mark of each lattice point (unit vectors) for the centres `centers` (row-major
+/// 3-column; zero rows skipped): all `None` without boundaries or with too few or too many
+/// classes.
+pub(crate) fn lattice_marks(
+    centers: &[f32],
+    geometry: &Geometry,
+    lattice: &[[f32; 3]],
+) -> Vec<Option<Mark>> {
     let units: Vec<[f64; 3]> = centers
         .chunks_exact(3)
         .filter_map(|c| {
@@ -120,38 +149,32 @@ pub(crate) fn sphere_marks(
         })
         .collect();
     if !geometry.boundaries || units.len() < 2 || units.len() > MAX_SPHERE_CLASSES {
-        return Vec::new();
+        return vec![None; lattice.len()];
     }
-    let golden = std::f64::consts::PI * (3.0 - 5f64.sqrt());
-    let mut marks = Vec::new();
-    for k in 0..n {
-        let z = 1.0 - 2.0 * (k as f64 + 0.5) / n as f64;
-        let r = (1.0 - z * z).sqrt();
-        let phi = golden * k as f64;
-        let p = [r * phi.cos(), r * phi.sin(), z];
-        let (mut c1, mut c2) = (f64::MIN, f64::MIN);
-        for u in &units {
-            let c = p[0] * u[0] + p[1] * u[1] + p[2] * u[2];
-            if c > c1 {
-                c2 = c1;
-                c1 = c;
-            } else if c > c2 {
-                c2 = c;
+    lattice
+        .iter()
+        .map(|q| {
+            let p = q.map(f64::from);
+            let (mut c1, mut c2) = (f64::MIN, f64::MIN);
+            for u in &units {
+                let c = p[0] * u[0] + p[1] * u[1] + p[2] * u[2];
+                if c > c1 {
+                    c2 = c1;
+                    c1 = c;
+                } else if c > c2 {
+                    c2 = c;
+                }
             }
-        }
-        let (t1, t2) = (c1.clamp(-1.0, 1.0).acos(), c2.clamp(-1.0, 1.0).acos());
-        let mark = if t2 - t1 < 1f64.to_radians() {
-            Some(Mark::Boundary)
-        } else if in_band(geometry.band, t1, t2) {
-            Some(Mark::Band)
-        } else {
-            None
-        };
-        if let Some(mark) = mark {
-            marks.push((p.map(|x| x as f32), mark));
-        }
-    }
-    marks
+            let (t1, t2) = (c1.clamp(-1.0, 1.0).acos(), c2.clamp(-1.0, 1.0).acos());
+            if t2 - t1 < 1f64.to_radians() {
+                Some(Mark::Boundary)
+            } else if in_band(geometry.band, t1, t2) {
+                Some(Mark::Band)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 //! [`write_npy_f32`] and friends read and write the `.npy` snapshots the
 //! training loop leaves there.
 //!
+//! [`write_report`] writes the interactive viewer: one self-contained HTML
+//! page of a run or a comparison.
+//!
 //! Every file is written under a temporary name next to its destination and
 //! renamed when complete.
 
@@ -32,6 +35,7 @@ mod npz;
 mod palette;
 mod pca;
 mod project;
+mod report;
 mod run;
 mod text;
 
@@ -46,6 +50,7 @@ pub use crate::{
     geometry::{Geometry, MarginBand, band_half_width},
     npy::{read_npy_f32, read_npy_i64, write_npy_f32, write_npy_i64},
     npz::write_npz,
+    report::{ReportSummary, Thumbnails, ViewRun, downscale_chw, write_report},
     run::{RenderSummary, render_run},
 };
 pub use eval::{

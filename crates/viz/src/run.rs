@@ -338,7 +338,7 @@ fn f32_shape(path: &Path) -> Result<Vec<usize>, VizError> {
 }
 
 /// `epoch_NNN.npy` files of `dir`, by epoch number.
-fn epoch_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, VizError> {
+pub(crate) fn epoch_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, VizError> {
     let entries = std::fs::read_dir(dir).map_err(|e| VizError::io("list", dir, e))?;
     let mut found = Vec::new();
     for entry in entries {
