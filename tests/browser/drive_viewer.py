@@ -133,6 +133,8 @@ def main():
     ap.add_argument("--page", required=True)
     ap.add_argument("--screenshot", required=True)
     ap.add_argument("--bench", action="store_true")
+    ap.add_argument("--no-train-click", action="store_true",
+                    help="leave the train split as the page starts (for a README screenshot)")
     ap.add_argument("--width", type=int, default=1400)
     ap.add_argument("--height", type=int, default=1000)
     a = ap.parse_args()
@@ -192,7 +194,7 @@ def main():
         box = js("(() => { const b = document.getElementById('split-train');"
                  " if (!b) return null; const r = b.getBoundingClientRect();"
                  " return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()")
-        if box:
+        if box and not a.no_train_click:
             for kind in ("mousePressed", "mouseReleased"):
                 b.send("Input.dispatchMouseEvent",
                        {"type": kind, "x": box["x"], "y": box["y"], "button": "left", "clickCount": 1},

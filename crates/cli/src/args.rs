@@ -179,10 +179,10 @@ pub struct ViewArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Side of the image thumbnails shown on hover, pixels (at most the images' own); 0 for none.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = crate::view::DEFAULT_THUMB_SIZE)]
     pub thumb_size: u32,
     /// At most this many thumbnails; beyond it every k-th image of each split gets one.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = crate::view::DEFAULT_MAX_THUMBS)]
     pub max_thumbs: usize,
     /// Open the page in the default browser afterwards.
     #[arg(long)]

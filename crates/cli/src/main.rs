@@ -102,12 +102,12 @@ fn compare_command(args: CompareArgs) -> Result<()> {
         ),
     };
     let options = args.run.options();
-    compare::compare(
-        &config,
-        heads,
-        &options,
-        !args.run.no_render && config.render.enabled,
-    )
+    let render = !args.run.no_render && config.render.enabled;
+    compare::compare(&config, heads, &options, render)?;
+    if render {
+        view::after_training(&config.run_dir());
+    }
+    Ok(())
 }
 
 fn train_command(args: TrainArgs) -> Result<()> {
@@ -136,7 +136,9 @@ fn train_command(args: TrainArgs) -> Result<()> {
         );
         return Ok(());
     }
-    render::render(&trained.run_dir, &config.render, config.geometry())
+    render::render(&trained.run_dir, &config.render, config.geometry())?;
+    view::after_training(&trained.run_dir);
+    Ok(())
 }
 
 fn render_command(args: RenderArgs) -> Result<()> {

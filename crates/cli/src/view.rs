@@ -8,6 +8,11 @@ use anyhow::{Context, Result, bail};
 use crate::compare::compare_heads;
 use crate::config::{HeadKind, RunConfig};
 
+/// `--thumb-size`'s default, pixels.
+pub const DEFAULT_THUMB_SIZE: u32 = 32;
+/// `--max-thumbs`'s default.
+pub const DEFAULT_MAX_THUMBS: usize = 20_000;
+
 /// How `view` was asked to run.
 #[derive(Debug, Clone)]
 pub struct ViewOptions {
@@ -77,6 +82,23 @@ pub fn view(dir: &Path, options: &ViewOptions) -> Result<PathBuf> {
         open_in_browser(&summary.path);
     }
     Ok(summary.path)
+}
+
+/// The viewer with the default options after `train` or `compare` has drawn its pictures; a
+/// failure only warns, as the run itself is complete.
+pub fn after_training(dir: &Path) {
+    let options = ViewOptions {
+        out: None,
+        thumb_size: DEFAULT_THUMB_SIZE,
+        max_thumbs: DEFAULT_MAX_THUMBS,
+        open: false,
+    };
+    if let Err(err) = view(dir, &options) {
+        eprintln!(
+            "warning: the run is complete, but its viewer could not be written: {err:#}; try `arcface-lab view {}`",
+            dir.display()
+        );
+    }
 }
 
 fn view_run(dir: &Path, name: &str, config: &RunConfig) -> viz::ViewRun {
