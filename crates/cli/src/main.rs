@@ -148,6 +148,7 @@ fn render_command(args: RenderArgs) -> Result<()> {
 fn synth_command(args: SynthArgs) -> Result<()> {
     let spec = celeba_data::SynthSpec {
         identities: args.identities,
+        held_out_identities: 0,
         images_per_identity: args.images_per_identity,
         image_size: args.size,
         seed: args.seed,
