@@ -124,6 +124,12 @@ pub(crate) fn load_images(
         HeldOut::Auto => HeldOut::Fraction,
         other => other,
     };
+    if mode == HeldOut::Partition
+        && request.held_out_ids.is_none()
+        && let Some(warning) = &catalog.partition_warning
+    {
+        warnings.push(warning.clone());
+    }
     let n = identities.len();
     let (held, barred): (Vec<bool>, Vec<bool>) = match (&request.held_out_ids, mode) {
         (Some(names), _) => {

@@ -223,6 +223,12 @@ fn held_out_identities_are_the_extra_ids_and_all_their_images() {
         assert!((1..=15).contains(&number), "{r:?}");
     }
     assert_eq!(records.len(), 25);
+    // The partition file does not pick the held-out identities here: no warning about it.
+    assert!(
+        !data.warnings.iter().any(|w| w.contains("partition")),
+        "{:?}",
+        data.warnings
+    );
 
     // Every image of a held-out identity is in the test partition.
     let partition =
