@@ -91,6 +91,36 @@ fn held_out_identities_get_snapshots_every_epoch_and_an_eval() {
     // All same-identity pairs, 2 x C(12, 2) = 132.
     assert_eq!(eval["held_out"]["positive_pairs"], 132);
     assert_eq!(eval["val"]["classes"], 4);
+    // eval embeds the best checkpoint again; its precision@1 on the held-out set, worked out
+    // here from the definition on that epoch's snapshot (is each row's nearest other row by
+    // cosine of the same identity?), ties the snapshot rows to eval's rows and labels.
+    let best = eval["epoch"].as_u64().unwrap();
+    let (points, _) = npy_f32(&run_dir.join(format!("embeddings/held_out/epoch_{best:03}.npy")));
+    let unit: Vec<[f64; 2]> = points
+        .chunks_exact(2)
+        .map(|p| {
+            let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+            let n = x.hypot(y).max(1e-12);
+            [x / n, y / n]
+        })
+        .collect();
+    let hits = (0..HELD_OUT_ROWS)
+        .filter(|&i| {
+            let nearest = (0..HELD_OUT_ROWS)
+                .filter(|&j| j != i)
+                .max_by(|&a, &b| {
+                    let cos = |j: usize| unit[i][0] * unit[j][0] + unit[i][1] * unit[j][1];
+                    cos(a).total_cmp(&cos(b))
+                })
+                .unwrap();
+            labels[nearest] == labels[i]
+        })
+        .count();
+    let p_at_1 = eval["held_out"]["precision_at_1"].as_f64().unwrap();
+    assert!(
+        (p_at_1 - hits as f64 / HELD_OUT_ROWS as f64).abs() < 1e-9,
+        "eval.json P@1 {p_at_1}, snapshot of epoch {best}: {hits}/{HELD_OUT_ROWS}"
+    );
 
     // export carries the held-out rows with their identities.
     let rd = run_dir.to_str().unwrap();
