@@ -77,6 +77,24 @@ size = 160
     path
 }
 
+/// [`synthetic_config`] with `held_out_identities` more identities generated for the held-out
+/// split (ids 5, 6, ... after the 4 training identities), 12 images each like the others.
+pub fn synthetic_held_out_config(
+    dir: &Path,
+    name: &str,
+    epochs: usize,
+    held_out_identities: usize,
+) -> PathBuf {
+    let path = synthetic_config(dir, name, 2, epochs, "arcface");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "identities = 4\n",
+        &format!("identities = 4\nheld_out_identities = {held_out_identities}\n"),
+    );
+    assert!(text.contains("held_out_identities"), "{text}");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Reads a `.npy` through the project's reader, whose header parsing viz tests against the
 /// numpy format spec.
 pub fn npy_f32(path: &Path) -> (Vec<f32>, Vec<usize>) {

@@ -48,6 +48,31 @@ fn synth_writes_a_celeba_layout_folder() {
     let img = image::open(dir.join("faces/img_align_celeba/000001.jpg")).unwrap();
     assert_eq!((img.width(), img.height()), (24, 24));
     assert!(dir.join("faces/list_eval_partition.txt").exists());
+
+    // Two held-out identities: ids 4 and 5, images 13..=20, all in the test partition.
+    ok(&run(
+        dir,
+        &[
+            "synth",
+            "more",
+            "--identities",
+            "3",
+            "--held-out-identities",
+            "2",
+            "--images-per-identity",
+            "4",
+            "--size",
+            "24",
+        ],
+    ));
+    let identity = std::fs::read_to_string(dir.join("more/identity_CelebA.txt")).unwrap();
+    let partition = std::fs::read_to_string(dir.join("more/list_eval_partition.txt")).unwrap();
+    assert_eq!(identity.lines().count(), 20);
+    assert_eq!(identity.lines().nth(12), Some("000013.jpg 4"));
+    assert_eq!(identity.lines().nth(19), Some("000020.jpg 5"));
+    let held: Vec<&str> = partition.lines().skip(12).collect();
+    assert_eq!(held.len(), 8);
+    assert!(held.iter().all(|l| l.ends_with(" 2")), "{held:?}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::helpers::{fails, npy_i64, ok, run, synthetic_config};
+use crate::helpers::{fails, npy_i64, ok, run, synthetic_held_out_config};
 
 /// Chromium from `ARCFACE_CHROMIUM`, else the first of the usual names on the PATH.
 fn chromium() -> Option<PathBuf> {
@@ -117,7 +117,12 @@ fn check_page(report: &serde_json::Value, run: &Path, epochs: usize, panels: usi
     );
     let tip = &report["tooltip"];
     assert_eq!(tip["hidden"], false, "{report}");
-    assert!(tip["text"].as_str().unwrap().contains("angle"), "{report}");
+    // An angle to a centre, whichever split the hovered point is in.
+    assert!(
+        tip["text"].as_str().unwrap().contains("centre")
+            && tip["text"].as_str().unwrap().contains('°'),
+        "{report}"
+    );
     assert_eq!(tip["thumbnail"], true, "{report}");
 
     let shot = image::open(report["screenshot"].as_str().unwrap())
@@ -139,7 +144,8 @@ fn the_viewer_scrubs_toggles_and_hovers_in_a_real_browser() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = synthetic_config(dir, "viewed", 2, 3, "arcface");
+    // Two held-out identities: the page shows them too, as their own toggle.
+    let config = synthetic_held_out_config(dir, "viewed", 3, 2);
     let cfg = config.to_str().unwrap();
     ok(&run(
         dir,
@@ -152,6 +158,7 @@ fn the_viewer_scrubs_toggles_and_hovers_in_a_real_browser() {
         &dir.join("runs/viewed/report.html"),
         &artifact("viewer-run.png"),
     );
+    assert!(dir.join("runs/viewed/embeddings/held_out").is_dir());
     check_page(&report, &dir.join("runs/viewed"), 3, 1);
     eprintln!("screenshot: {}", artifact("viewer-run.png").display());
 

@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let defaults = SyntheticConfig::new(out.join("set"));
     let spec = SynthSpec {
         identities: defaults.identities,
+        held_out_identities: defaults.held_out_identities,
         images_per_identity: defaults.images_per_identity,
         image_size: defaults.image_size,
         seed: defaults.generator_seed,

@@ -45,6 +45,9 @@ pub(crate) struct Catalog {
     /// Whether a partition file gave [`Identity::in_test_partition`].
     pub has_partition: bool,
     pub warnings: Vec<String>,
+    /// Identities with images both in and out of the test partition, as a warning; it only
+    /// matters (and is only shown) when the partition picks the held-out identities.
+    pub partition_warning: Option<String>,
 }
 
 fn require_dir(path: &Path, what: &'static str, expected: String) -> Result<(), DataError> {
@@ -120,8 +123,9 @@ pub(crate) fn celeba_catalog(root: &Path) -> Result<Catalog, DataError> {
             }
         })
         .collect();
+    let mut partition_warning = None;
     if !straddling.is_empty() {
-        warnings.push(format!(
+        partition_warning = Some(format!(
             "{}: {} identities have images both in and out of the test partition (2); all \
              their images are held out: {}",
             partition_path.display(),
@@ -135,6 +139,7 @@ pub(crate) fn celeba_catalog(root: &Path) -> Result<Catalog, DataError> {
         identities,
         has_partition: partition.is_some(),
         warnings,
+        partition_warning,
     })
 }
 
@@ -353,6 +358,7 @@ pub(crate) fn folder_catalog(root: &Path) -> Result<Catalog, DataError> {
         identities,
         has_partition: false,
         warnings,
+        partition_warning: None,
     })
 }
 

@@ -19,8 +19,9 @@ pub enum DataConfig {
 
 /// Built-in synthetic faces, generated in CelebA layout under `root` on first use.
 ///
-/// Always decoded directly (no cache, no held-out identities): the set is small and every
-/// identity is a class.
+/// Always decoded directly (no cache): the set is small. Ids `1..=identities` are the classes;
+/// ids `identities + 1 ..= identities + held_out_identities` are never trained on and make the
+/// held-out (open-set) split.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SyntheticConfig {
@@ -28,6 +29,10 @@ pub struct SyntheticConfig {
     pub root: PathBuf,
     #[serde(default = "default_identities")]
     pub identities: usize,
+    /// Extra identities generated for open-set evaluation only: all their images go to the
+    /// held-out split. 0 (the default) or at least 2 (verification needs two identities).
+    #[serde(default)]
+    pub held_out_identities: usize,
     #[serde(default = "default_images_per_identity")]
     pub images_per_identity: usize,
     /// Side of the generated square images, which is also the model input side.
@@ -236,6 +241,7 @@ impl SyntheticConfig {
         Self {
             root: root.into(),
             identities: default_identities(),
+            held_out_identities: 0,
             images_per_identity: default_images_per_identity(),
             image_size: default_synthetic_size(),
             generator_seed: default_generator_seed(),
@@ -316,16 +322,30 @@ impl DataConfig {
                 check_positive("identities", c.identities)?;
                 check_positive("images_per_identity", c.images_per_identity)?;
                 check_image_size(c.image_size)?;
+                if c.held_out_identities == 1 {
+                    return Err(DataError::config(
+                        "held_out_identities",
+                        "= 1: expected 0 (nothing held out) or at least 2 (open-set \
+                         verification compares faces of different held-out identities)",
+                    ));
+                }
                 // Ids are written as six-digit file names, like CelebA's.
-                let images = c.identities.saturating_mul(c.images_per_identity);
+                let total = c.identities.saturating_add(c.held_out_identities);
+                let images = total.saturating_mul(c.images_per_identity);
                 if images > 999_999 {
                     return Err(DataError::config(
                         "identities",
-                        format!("x images_per_identity = {images}, more than 999999 files"),
+                        format!(
+                            "+ held_out_identities ({total}) x images_per_identity = {images}, \
+                             more than 999999 files"
+                        ),
                     ));
                 }
-                if u32::try_from(c.identities).is_err() {
-                    return Err(DataError::config("identities", "does not fit in a u32 id"));
+                if u32::try_from(total).is_err() {
+                    return Err(DataError::config(
+                        "identities",
+                        "+ held_out_identities does not fit in a u32 id",
+                    ));
                 }
                 check_augment(c.augment.as_ref(), c.image_size)
             }
@@ -489,11 +509,16 @@ fn held_out_text(held_out: HeldOut, fraction: f64) -> String {
 pub fn describe(config: &DataConfig) -> String {
     match config {
         DataConfig::Synthetic(c) => format!(
-            "synthetic faces: {} identities x {} images, {}x{} RGB (seed {}, in {})",
+            "synthetic faces: {} identities x {} images, {}x{} RGB{} (seed {}, in {})",
             c.identities,
             c.images_per_identity,
             c.image_size,
             c.image_size,
+            if c.held_out_identities > 0 {
+                format!(", {} more identities held out", c.held_out_identities)
+            } else {
+                String::new()
+            },
             c.generator_seed,
             c.root.display()
         ),

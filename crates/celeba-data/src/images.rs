@@ -47,6 +47,9 @@ pub(crate) struct ImageRequest {
     pub val_fraction: f64,
     pub held_out: HeldOut,
     pub held_out_fraction: f64,
+    /// Exactly these identities are held out, in place of what `held_out` would pick (the
+    /// synthetic set's extra identities).
+    pub held_out_ids: Option<Vec<String>>,
     pub on_bad_image: OnBadImage,
     /// `None`: decode straight to memory.
     pub cache_dir: Option<PathBuf>,
@@ -121,47 +124,82 @@ pub(crate) fn load_images(
         HeldOut::Auto => HeldOut::Fraction,
         other => other,
     };
+    if mode == HeldOut::Partition
+        && request.held_out_ids.is_none()
+        && let Some(warning) = &catalog.partition_warning
+    {
+        warnings.push(warning.clone());
+    }
     let n = identities.len();
-    let (held, barred): (Vec<bool>, Vec<bool>) = match mode {
-        HeldOut::Partition => {
-            if !catalog.has_partition {
-                return Err(DataError::Missing {
-                    what: "partition file",
-                    path: catalog.source.with_file_name(PARTITION_FILE),
-                    expected: "CelebA's `<image file> <0|1|2>` lines (held_out = \"partition\")"
-                        .to_owned(),
-                });
+    let (held, barred): (Vec<bool>, Vec<bool>) = match (&request.held_out_ids, mode) {
+        (Some(names), _) => {
+            let unknown: Vec<&String> = names
+                .iter()
+                .filter(|n| !index_of.contains_key(n.as_str()))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(unknown_ids(&catalog, request, &unknown));
             }
-            let test: Vec<bool> = identities.iter().map(|i| i.in_test_partition).collect();
+            let mut listed = vec![false; n];
+            for name in names {
+                listed[index_of[name.as_str()]] = true;
+            }
             let clash: Vec<String> = requested
                 .iter()
-                .filter(|&&i| test[i])
+                .filter(|&&i| listed[i])
                 .map(|&i| identities[i].name.clone())
                 .collect();
             if !clash.is_empty() {
                 return Err(DataError::IdsHeldOut {
                     names: clash,
-                    why: format!("in the test partition (2) of {PARTITION_FILE}"),
+                    why: "listed as held out".to_owned(),
                 });
             }
-            let held = (0..n).map(|i| test[i] && eligible[i]).collect();
-            (held, test)
+            let held = (0..n).map(|i| listed[i] && eligible[i]).collect();
+            (held, listed)
         }
-        HeldOut::Fraction => {
-            let is_requested: HashSet<usize> = requested.iter().copied().collect();
-            let mut pool: Vec<usize> = (0..n)
-                .filter(|&i| eligible[i] && !is_requested.contains(&i))
-                .collect();
-            pool.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ HELD_OUT_SALT));
-            // pool.len() is far below 2^52, so the f64 round trip is exact.
-            let count = (request.held_out_fraction * pool.len() as f64).round() as usize;
-            let mut held = vec![false; n];
-            for &i in &pool[..count.min(pool.len())] {
-                held[i] = true;
+        (None, mode) => match mode {
+            HeldOut::Partition => {
+                if !catalog.has_partition {
+                    return Err(DataError::Missing {
+                        what: "partition file",
+                        path: catalog.source.with_file_name(PARTITION_FILE),
+                        expected:
+                            "CelebA's `<image file> <0|1|2>` lines (held_out = \"partition\")"
+                                .to_owned(),
+                    });
+                }
+                let test: Vec<bool> = identities.iter().map(|i| i.in_test_partition).collect();
+                let clash: Vec<String> = requested
+                    .iter()
+                    .filter(|&&i| test[i])
+                    .map(|&i| identities[i].name.clone())
+                    .collect();
+                if !clash.is_empty() {
+                    return Err(DataError::IdsHeldOut {
+                        names: clash,
+                        why: format!("in the test partition (2) of {PARTITION_FILE}"),
+                    });
+                }
+                let held = (0..n).map(|i| test[i] && eligible[i]).collect();
+                (held, test)
             }
-            (held.clone(), held)
-        }
-        HeldOut::None | HeldOut::Auto => (vec![false; n], vec![false; n]),
+            HeldOut::Fraction => {
+                let is_requested: HashSet<usize> = requested.iter().copied().collect();
+                let mut pool: Vec<usize> = (0..n)
+                    .filter(|&i| eligible[i] && !is_requested.contains(&i))
+                    .collect();
+                pool.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ HELD_OUT_SALT));
+                // pool.len() is far below 2^52, so the f64 round trip is exact.
+                let count = (request.held_out_fraction * pool.len() as f64).round() as usize;
+                let mut held = vec![false; n];
+                for &i in &pool[..count.min(pool.len())] {
+                    held[i] = true;
+                }
+                (held.clone(), held)
+            }
+            HeldOut::None | HeldOut::Auto => (vec![false; n], vec![false; n]),
+        },
     };
 
     // The training identities, in class order.
@@ -456,6 +494,7 @@ mod tests {
             val_fraction: 0.0,
             held_out: HeldOut::None,
             held_out_fraction: 0.0,
+            held_out_ids: None,
             on_bad_image: OnBadImage::Error,
             cache_dir: Some(cache_dir),
             cache_dir_explicit: explicit,

@@ -26,7 +26,7 @@ pub struct LoadedData {
     pub shape: [usize; 3],
     /// Images of identities that are in neither train nor val, for open-set evaluation; its
     /// labels index [`Self::held_out_classes`]. Empty when nothing is held out (MNIST,
-    /// synthetic, `held_out = "none"`).
+    /// synthetic without `held_out_identities`, `held_out = "none"`).
     pub held_out: SplitDataset,
     /// Held-out class index -> identity name.
     pub held_out_classes: Vec<String>,
@@ -167,12 +167,16 @@ pub fn load(config: &DataConfig, split_seed: u64) -> Result<LoadedData, DataErro
     config.validate()?;
     match config {
         DataConfig::Synthetic(c) => {
-            ensure_synthetic(c)?;
-            // Ids are 1..=identities, so the range fits u32 (checked by validate).
-            let ids = (1..=c.identities as u32).map(|i| i.to_string()).collect();
+            let note = ensure_synthetic(c)?;
+            // Ids are 1..=identities + held_out_identities, so they fit u32 (checked by
+            // validate); the ids past `identities` are the held-out set.
+            let total = c.identities + c.held_out_identities;
+            let names = |range: std::ops::RangeInclusive<usize>| -> Vec<String> {
+                range.map(|i| i.to_string()).collect()
+            };
             let request = ImageRequest {
                 kind: "synthetic",
-                selection: Selection::Ids(ids),
+                selection: Selection::Ids(names(1..=c.identities)),
                 numeric_ids: true,
                 min_images: 1,
                 image_size: c.image_size,
@@ -180,11 +184,14 @@ pub fn load(config: &DataConfig, split_seed: u64) -> Result<LoadedData, DataErro
                 val_fraction: c.val_fraction,
                 held_out: HeldOut::None,
                 held_out_fraction: 0.0,
+                held_out_ids: Some(names(c.identities + 1..=total)),
                 on_bad_image: OnBadImage::Error,
                 cache_dir: None,
                 cache_dir_explicit: false,
             };
-            load_images(celeba_catalog(&c.root)?, &request, split_seed)
+            let mut data = load_images(celeba_catalog(&c.root)?, &request, split_seed)?;
+            data.warnings.extend(note);
+            Ok(data)
         }
         DataConfig::Celeba(c) => {
             let mut warnings = Vec::new();
@@ -198,6 +205,7 @@ pub fn load(config: &DataConfig, split_seed: u64) -> Result<LoadedData, DataErro
                 val_fraction: c.val_fraction,
                 held_out: c.held_out,
                 held_out_fraction: c.held_out_fraction,
+                held_out_ids: None,
                 on_bad_image: c.on_bad_image,
                 cache_dir: cache_dir(c.cache, c.cache_dir.as_deref(), &mut warnings),
                 cache_dir_explicit: c.cache_dir.is_some(),
@@ -219,6 +227,7 @@ pub fn load(config: &DataConfig, split_seed: u64) -> Result<LoadedData, DataErro
                 val_fraction: c.val_fraction,
                 held_out: c.held_out,
                 held_out_fraction: c.held_out_fraction,
+                held_out_ids: None,
                 on_bad_image: c.on_bad_image,
                 cache_dir: cache_dir(c.cache, c.cache_dir.as_deref(), &mut warnings),
                 cache_dir_explicit: c.cache_dir.is_some(),

@@ -222,6 +222,9 @@ pub struct SynthArgs {
     /// Number of identities.
     #[arg(long, default_value_t = 8)]
     pub identities: usize,
+    /// More identities after those, every image in the test partition (2): data.held_out_identities.
+    #[arg(long, default_value_t = 0)]
+    pub held_out_identities: usize,
     /// Images per identity.
     #[arg(long, default_value_t = 60)]
     pub images_per_identity: usize,

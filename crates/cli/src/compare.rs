@@ -19,6 +19,39 @@ struct CompareIndex {
     runs: Vec<String>,
     /// Width of the grid, pixels.
     size: u32,
+    /// Per head, in `heads` order: open-set verification of its best checkpoint on the
+    /// held-out identities (from its `eval.json`); absent when the data set holds none out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held_out: Option<Vec<HeldOutFigures>>,
+}
+
+/// One head's row of `compare.json`'s `held_out`: fractions, `null` where undefined.
+#[derive(Debug, Clone, Serialize)]
+struct HeldOutFigures {
+    head: String,
+    /// The best epoch, whose checkpoint was evaluated.
+    epoch: Option<u64>,
+    auc: f64,
+    eer: f64,
+    tar_at_far_1e2: f64,
+    ten_fold_accuracy: f64,
+    ten_fold_std: f64,
+    precision_at_1: f64,
+}
+
+impl HeldOutFigures {
+    fn new(head: HeadKind, epoch: Option<u64>, r: &viz::EvalReport) -> Self {
+        Self {
+            head: head.name().to_string(),
+            epoch,
+            auc: r.auc,
+            eer: r.eer,
+            tar_at_far_1e2: r.tar_at_far_1e2,
+            ten_fold_accuracy: r.ten_fold_mean,
+            ten_fold_std: r.ten_fold_std,
+            precision_at_1: r.precision_at_1,
+        }
+    }
 }
 
 /// Trains every head of `compare` (heads from `--heads` replace the config's), renders each
@@ -62,9 +95,11 @@ pub fn compare(
             .collect(),
         runs: runs.iter().map(|r| r.name.clone()).collect(),
         size: settings.size,
+        held_out: None,
     };
     write_index(&root, &index)?;
     let mut results: Vec<(HeadKind, Trained)> = Vec::new();
+    let mut held_out = Vec::new();
     for (head, run) in settings.heads.iter().zip(&runs) {
         eprintln!(
             "== {} ({} of {})",
@@ -74,14 +109,31 @@ pub fn compare(
         );
         let trained = train::train(run, options)
             .with_context(|| format!("the {} run of the comparison failed", head.name()))?;
+        if trained.held_out > 0 {
+            // As `train` does: the open-set figures are what the comparison is about.
+            let evaluated = crate::eval::evaluate(&trained.run_dir, "best", options.device)
+                .with_context(|| {
+                    format!(
+                        "the {} run trained, but evaluating it on the held-out identities failed",
+                        head.name()
+                    )
+                })?;
+            if let Some(report) = &evaluated.held_out {
+                held_out.push(HeldOutFigures::new(*head, evaluated.epoch, report));
+            }
+        }
         if render {
             crate::render::render(&trained.run_dir, &run.render, run.geometry())?;
         }
         results.push((*head, trained));
     }
     index.status = "finished".into();
+    index.held_out = (!held_out.is_empty()).then_some(held_out);
     write_index(&root, &index)?;
     print_table(&results);
+    if let Some(rows) = &index.held_out {
+        print_held_out_table(rows);
+    }
     if render {
         render_comparison(&root, settings.size, &runs)?;
     } else {
@@ -182,6 +234,28 @@ fn print_table(results: &[(HeadKind, Trained)]) {
             angle,
             centre,
             t.best.map_or("-".to_string(), |(e, _)| e.to_string())
+        );
+    }
+}
+
+/// One line per head: open-set verification and retrieval on the held-out identities.
+fn print_held_out_table(rows: &[HeldOutFigures]) {
+    eprintln!("held-out identities (never seen in training), best checkpoint of each head:");
+    eprintln!(
+        "{:<11} {:>7} {:>7} {:>13} {:>14} {:>7} {:>10}",
+        "head", "AUC", "EER", "TAR@FAR=1e-2", "10-fold acc", "P@1", "best epoch"
+    );
+    for r in rows {
+        eprintln!(
+            "{:<11} {:>7.4} {:>6.2}% {:>12.2}% {:>7.2}% ± {:>4.2} {:>6.2}% {:>10}",
+            r.head,
+            r.auc,
+            100.0 * r.eer,
+            100.0 * r.tar_at_far_1e2,
+            100.0 * r.ten_fold_accuracy,
+            100.0 * r.ten_fold_std,
+            100.0 * r.precision_at_1,
+            r.epoch.map_or("-".to_string(), |e| e.to_string())
         );
     }
 }

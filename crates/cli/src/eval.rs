@@ -34,6 +34,20 @@ struct EvalFile {
 
 /// Evaluates `checkpoint` (`best` or `last`) of the run in `run_dir`.
 pub fn eval(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Result<()> {
+    evaluate(run_dir, checkpoint, choice).map(|_| ())
+}
+
+/// What `compare` keeps of one head's evaluation.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// The epoch of the checkpoint evaluated.
+    pub epoch: Option<u64>,
+    /// The open-set figures; `None` when the data set holds no identity out.
+    pub held_out: Option<viz::EvalReport>,
+}
+
+/// [`eval`], returning the figures too.
+pub fn evaluate(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Result<Evaluated> {
     let run = RunDir::open(run_dir)?;
     let weights = run.checkpoint(checkpoint);
     if !weights.exists() {
@@ -89,7 +103,7 @@ pub fn eval(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Result<()
         print_report("held out (identities never seen)", h);
     } else {
         eprintln!(
-            "no held-out identities in this data set: open-set figures need held_out (CelebA, folder sets)"
+            "no held-out identities in this data set: open-set figures need data.held_out (CelebA, folder sets) or data.held_out_identities (synthetic)"
         );
     }
 
@@ -100,6 +114,10 @@ pub fn eval(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Result<()
         held_out,
     };
     let json = serde_json::to_string_pretty(&file).context("cannot serialise eval.json")?;
+    let evaluated = Evaluated {
+        epoch: file.epoch,
+        held_out: file.held_out.clone(),
+    };
     write_atomic(&run.root().join("eval.json"), json.as_bytes())?;
 
     let named: Vec<(String, &viz::Roc)> = rocs.iter().map(|(l, r)| (l.clone(), r)).collect();
@@ -115,7 +133,7 @@ pub fn eval(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Result<()
         run.root().join("eval.json").display(),
         plot.display()
     );
-    Ok(())
+    Ok(evaluated)
 }
 
 fn print_report(title: &str, r: &viz::EvalReport) {

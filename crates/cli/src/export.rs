@@ -9,7 +9,8 @@ use serde::Deserialize;
 use crate::args::ExportFormat;
 use crate::run_dir::write_atomic;
 
-const SPLITS: [&str; 2] = ["train", "val"];
+/// The splits exported; `held_out` only when the run has it (`embeddings/held_out/`).
+const SPLITS: [&str; 3] = ["train", "val", "held_out"];
 
 /// One row of `splits.json`.
 #[derive(Debug, Deserialize)]
@@ -30,6 +31,11 @@ pub fn export(
     }
     let out = out.map_or_else(|| run.join("export"), Path::to_path_buf);
     let classes: Vec<String> = read_json(&run.join("classes.json"))?;
+    let held_out_classes: Vec<String> = if has_split(run, "held_out") {
+        read_json(&run.join("held_out_classes.json"))?
+    } else {
+        Vec::new()
+    };
     match format {
         ExportFormat::Npz => export_npz(run, &out).map(|p| vec![p]),
         ExportFormat::Csv | ExportFormat::Projector => {
@@ -37,7 +43,7 @@ pub fn export(
                 Some(e) => e,
                 None => default_epoch(run)?,
             };
-            let rows = collect_rows(run, epoch, &classes)?;
+            let rows = collect_rows(run, epoch, &classes, &held_out_classes)?;
             if format == ExportFormat::Csv {
                 export_csv(&rows, epoch, &out).map(|p| vec![p])
             } else {
@@ -45,6 +51,15 @@ pub fn export(
             }
         }
     }
+}
+
+/// Whether the run has snapshots of `split` (train and val always; held_out when the data set
+/// held identities out).
+fn has_split(run: &Path, split: &str) -> bool {
+    run.join("embeddings")
+        .join(split)
+        .join("labels.npy")
+        .exists()
 }
 
 /// The best epoch from run.json, else the last one done.
@@ -62,7 +77,7 @@ fn default_epoch(run: &Path) -> Result<usize> {
         })
 }
 
-/// The embeddings of both splits at one epoch, with what is known about each row.
+/// The embeddings of every split at one epoch, with what is known about each row.
 struct Row {
     split: &'static str,
     index: usize,
@@ -72,7 +87,12 @@ struct Row {
     values: Vec<f32>,
 }
 
-fn collect_rows(run: &Path, epoch: usize, classes: &[String]) -> Result<Vec<Row>> {
+fn collect_rows(
+    run: &Path,
+    epoch: usize,
+    classes: &[String],
+    held_out_classes: &[String],
+) -> Result<Vec<Row>> {
     let records: Vec<SplitRecord> = if run.join("splits.json").exists() {
         read_json(&run.join("splits.json"))?
     } else {
@@ -80,6 +100,14 @@ fn collect_rows(run: &Path, epoch: usize, classes: &[String]) -> Result<Vec<Row>
     };
     let mut rows = Vec::new();
     for split in SPLITS {
+        if split == "held_out" && !has_split(run, split) {
+            continue;
+        }
+        let classes = if split == "held_out" {
+            held_out_classes
+        } else {
+            classes
+        };
         let dir = run.join("embeddings").join(split);
         let file = dir.join(format!("epoch_{epoch:03}.npy"));
         if !file.exists() {
@@ -193,14 +221,19 @@ fn export_projector(rows: &[Row], epoch: usize, out: &Path) -> Result<Vec<PathBu
 }
 
 /// Every `.npy` of the run as one archive: `{train,val}_labels` and
-/// `{train,val,centers}_epoch_NNN`.
+/// `{train,val,centers}_epoch_NNN`, plus `held_out_labels` and `held_out_epoch_NNN` when the
+/// run has held-out identities.
 fn export_npz(run: &Path, out: &Path) -> Result<PathBuf> {
+    let splits: Vec<&str> = SPLITS
+        .into_iter()
+        .filter(|s| *s != "held_out" || has_split(run, s))
+        .collect();
     let mut entries = Vec::new();
-    for split in SPLITS {
+    for &split in &splits {
         let labels = run.join("embeddings").join(split).join("labels.npy");
         entries.push((format!("{split}_labels"), read(&labels)?));
     }
-    for split in ["train", "val", "centers"] {
+    for split in splits.iter().copied().chain(["centers"]) {
         let dir = run.join("embeddings").join(split);
         let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
             .with_context(|| format!("cannot list {}", dir.display()))?

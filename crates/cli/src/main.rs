@@ -161,6 +161,7 @@ fn render_command(args: RenderArgs) -> Result<()> {
 fn synth_command(args: SynthArgs) -> Result<()> {
     let spec = celeba_data::SynthSpec {
         identities: args.identities,
+        held_out_identities: args.held_out_identities,
         images_per_identity: args.images_per_identity,
         image_size: args.size,
         seed: args.seed,
@@ -172,8 +173,9 @@ fn synth_command(args: SynthArgs) -> Result<()> {
         )
     })?;
     eprintln!(
-        "wrote {} identities x {} images of {}x{} to {}",
+        "wrote {} identities (+ {} held out) x {} images of {}x{} to {}",
         args.identities,
+        args.held_out_identities,
         args.images_per_identity,
         args.size,
         args.size,

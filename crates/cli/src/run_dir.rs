@@ -159,9 +159,20 @@ impl RunDir {
         write_atomic(&self.root.join("classes.json"), text.as_bytes())
     }
 
-    /// Writes `embeddings/<split>/labels.npy`.
+    /// Writes `held_out_classes.json` (held-out class index -> identity).
+    pub fn write_held_out_classes(&self, classes: &[String]) -> Result<()> {
+        let text = serde_json::to_string_pretty(classes)
+            .context("cannot serialise held_out_classes.json")?;
+        write_atomic(&self.root.join("held_out_classes.json"), text.as_bytes())
+    }
+
+    /// Writes `embeddings/<split>/labels.npy`, creating the split's folder if needed
+    /// (`held_out` exists only when the data set holds identities out).
     pub fn write_labels(&self, split: &str, labels: &[i64]) -> Result<()> {
-        let path = self.root.join("embeddings").join(split).join("labels.npy");
+        let dir = self.root.join("embeddings").join(split);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("labels.npy");
         viz::write_npy_i64(&path, labels, &[labels.len()])
             .with_context(|| format!("cannot write {}", path.display()))
     }

@@ -26,11 +26,20 @@ const JPEG_QUALITY: u8 = 90;
 const GENERATOR_VERSION: u32 = 1;
 /// Keeps the partition draws independent of the drawing draws made from the same seed.
 const PARTITION_SALT: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Keeps the held-out identities' strata independent of the training identities' ones.
+const HELD_OUT_SALT: u64 = 0x4845_4c44_5359_4e54;
 
 /// What to generate; the same spec always produces byte-identical files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SynthSpec {
+    /// Training identities: ids `1..=identities`.
     pub identities: usize,
+    /// Identities after those, `identities + 1 ..= identities + held_out_identities`, drawn
+    /// from their own seeded strata so that adding them leaves the first `identities`
+    /// byte-identical; meant for open-set evaluation (all their images are in the test
+    /// partition, 2). Absent from manifests written before it existed: 0.
+    #[serde(default)]
+    pub held_out_identities: usize,
     pub images_per_identity: usize,
     /// Side of the square images in pixels.
     pub image_size: usize,
@@ -38,9 +47,15 @@ pub struct SynthSpec {
 }
 
 impl SynthSpec {
+    /// Every identity, training and held out.
+    pub fn total_identities(&self) -> usize {
+        self.identities.saturating_add(self.held_out_identities)
+    }
+
     fn of(config: &SyntheticConfig) -> Self {
         Self {
             identities: config.identities,
+            held_out_identities: config.held_out_identities,
             images_per_identity: config.images_per_identity,
             image_size: config.image_size,
             seed: config.generator_seed,
@@ -51,6 +66,7 @@ impl SynthSpec {
         DataConfig::Synthetic(SyntheticConfig {
             root: root.to_owned(),
             identities: self.identities,
+            held_out_identities: self.held_out_identities,
             images_per_identity: self.images_per_identity,
             image_size: self.image_size,
             generator_seed: self.seed,
@@ -79,36 +95,59 @@ impl Manifest {
 
 /// Writes the synthetic face set in CelebA layout into `out_dir`:
 /// `img_align_celeba/000001.jpg ...` (identity 1's images first, then identity 2's, ...),
-/// `identity_CelebA.txt` (ids `1..=identities`), `list_eval_partition.txt` (a seeded
-/// 80/10/10 train/val/test split of each identity, 0/1/2 as in CelebA) and `synth.json`
+/// `identity_CelebA.txt` (ids `1..=identities + held_out_identities`),
+/// `list_eval_partition.txt` (a seeded 80/10/10 train/val/test split of each training
+/// identity, 0/1/2 as in CelebA; every image of a held-out identity is 2) and `synth.json`
 /// (the spec). The identity file is written last, so its presence marks a complete set.
 pub fn generate_synthetic(out_dir: &Path, spec: &SynthSpec) -> Result<(), DataError> {
+    write_set(out_dir, spec, 0, 0)
+}
+
+/// Draws the people of a set: the training identities from strata over their own count
+/// (exactly as before held-out identities existed), then the held-out ones from strata of
+/// their own, so that the training identities do not depend on how many are held out.
+fn people(spec: &SynthSpec) -> Vec<Identity> {
+    let mut strata_rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let strata = Strata::new(spec.identities, &mut strata_rng);
+    let mut held_rng = ChaCha8Rng::seed_from_u64(spec.seed ^ HELD_OUT_SALT);
+    let held_strata = Strata::new(spec.held_out_identities, &mut held_rng);
+    (0..spec.total_identities())
+        .map(|index| {
+            let mut rng = stream(spec.seed, index, None);
+            match index.checked_sub(spec.identities) {
+                None => Identity::sample(index, spec.identities, &strata, &mut rng),
+                Some(held) => {
+                    Identity::sample(held, spec.held_out_identities, &held_strata, &mut rng)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Writes the images of persons `from_person..` (the earlier ones are already there and
+/// identical), removes images numbered past the set that an earlier, larger set
+/// (`old_images`) left, then the text files, the identity file last.
+fn write_set(
+    out_dir: &Path,
+    spec: &SynthSpec,
+    from_person: usize,
+    old_images: usize,
+) -> Result<(), DataError> {
     spec.as_config(out_dir).validate()?;
     let image_dir = out_dir.join(IMAGE_DIR);
     std::fs::create_dir_all(&image_dir)
         .map_err(|e| DataError::io("create folder", &image_dir, e))?;
 
-    let mut strata_rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let strata = Strata::new(spec.identities, &mut strata_rng);
-    let people: Vec<Identity> = (0..spec.identities)
-        .map(|index| {
-            Identity::sample(
-                index,
-                spec.identities,
-                &strata,
-                &mut stream(spec.seed, index, None),
-            )
-        })
-        .collect();
-
-    let total = spec.identities * spec.images_per_identity;
-    let jobs: Vec<usize> = (0..total).collect();
+    let people = people(spec);
+    let total = spec.total_identities() * spec.images_per_identity;
+    let jobs: Vec<usize> = (from_person * spec.images_per_identity..total).collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(total);
+        .min(jobs.len())
+        .max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
-            .chunks(total.div_ceil(threads))
+            .chunks(jobs.len().div_ceil(threads).max(1))
             .map(|chunk| {
                 let (people, image_dir) = (&people, &image_dir);
                 scope.spawn(move || {
@@ -134,6 +173,14 @@ pub fn generate_synthetic(out_dir: &Path, spec: &SynthSpec) -> Result<(), DataEr
             .collect();
         results.into_iter().collect::<Result<(), DataError>>()
     })?;
+    for job in total..old_images {
+        let path = image_dir.join(file_name(job));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(DataError::io("remove", &path, e)),
+        }
+    }
 
     write_text(&out_dir.join(PARTITION_FILE), &partition_text(spec))?;
     let manifest =
@@ -157,12 +204,14 @@ pub fn generate_synthetic(out_dir: &Path, spec: &SynthSpec) -> Result<(), DataEr
 }
 
 /// Generates the set a config describes into its `root` unless it is already there, and
-/// refuses a folder holding a set generated from a different spec.
-pub(crate) fn ensure_synthetic(config: &SyntheticConfig) -> Result<(), DataError> {
+/// refuses a folder holding a set generated from a different spec. A set that differs only in
+/// its held-out identities is brought to the requested count in place (the training
+/// identities' files are the same either way); the returned note says so.
+pub(crate) fn ensure_synthetic(config: &SyntheticConfig) -> Result<Option<String>, DataError> {
     let root = &config.root;
     let spec = SynthSpec::of(config);
     if !root.join(IDENTITY_FILE).is_file() {
-        return generate_synthetic(root, &spec);
+        return generate_synthetic(root, &spec).map(|()| None);
     }
     let manifest_path = root.join(MANIFEST_FILE);
     let expected = Manifest::new(spec);
@@ -182,17 +231,42 @@ pub(crate) fn ensure_synthetic(config: &SyntheticConfig) -> Result<(), DataError
     let found: Manifest = serde_json::from_str(&text)
         .map_err(|e| mismatch(format!("an unreadable manifest: {e}")))?;
     if found == expected {
-        Ok(())
-    } else {
-        Err(mismatch(describe_manifest(&found)))
+        return Ok(None);
     }
+    let same_training_set = Manifest::new(SynthSpec {
+        held_out_identities: spec.held_out_identities,
+        ..found.spec
+    }) == expected
+        && found.generator == expected.generator;
+    if !same_training_set || found.spec.as_config(root).validate().is_err() {
+        return Err(mismatch(describe_manifest(&found)));
+    }
+    // Without the identity file the folder reads as incomplete until the rewrite is done, so
+    // an interrupted update is regenerated in full next time, never used half-written.
+    let identity_file = root.join(IDENTITY_FILE);
+    std::fs::remove_file(&identity_file).map_err(|e| DataError::io("remove", &identity_file, e))?;
+    let old_images = found.spec.total_identities() * found.spec.images_per_identity;
+    write_set(root, &spec, spec.identities, old_images)?;
+    Ok(Some(format!(
+        "{} held {} held-out synthetic identities; generated the set again with the {} the \
+         config asks for (the {} training identities are unchanged)",
+        root.display(),
+        found.spec.held_out_identities,
+        spec.held_out_identities,
+        spec.identities
+    )))
 }
 
 fn describe_manifest(manifest: &Manifest) -> String {
     let s = &manifest.spec;
     format!(
-        "{} identities x {} images, {}px, seed {}, generator v{}",
-        s.identities, s.images_per_identity, s.image_size, s.seed, manifest.version
+        "{} identities (+ {} held out) x {} images, {}px, seed {}, generator v{}",
+        s.identities,
+        s.held_out_identities,
+        s.images_per_identity,
+        s.image_size,
+        s.seed,
+        manifest.version
     )
 }
 
@@ -225,11 +299,11 @@ fn write_text(path: &Path, text: &str) -> Result<(), DataError> {
     std::fs::write(path, text).map_err(|e| DataError::io("write", path, e))
 }
 
-/// `<file> <0|1|2>` per image: each identity's images shuffled, then 80% train, 10% val,
-/// the rest test.
+/// `<file> <0|1|2>` per image: each training identity's images shuffled, then 80% train,
+/// 10% val, the rest test; every image of a held-out identity is test (2).
 fn partition_text(spec: &SynthSpec) -> String {
     let per = spec.images_per_identity;
-    let mut part = vec![0u8; spec.identities * per];
+    let mut part = vec![2u8; spec.total_identities() * per];
     let n_train = (per as f64 * 0.8).round() as usize;
     let n_val = ((per as f64 * 0.1).round() as usize).min(per - n_train);
     for person in 0..spec.identities {

@@ -31,6 +31,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 const SMALL: SynthSpec = SynthSpec {
     identities: 3,
+    held_out_identities: 0,
     images_per_identity: 10,
     image_size: 24,
     seed: 5,
@@ -168,4 +169,164 @@ fn load_generates_once_and_rejects_a_different_spec() {
 fn describe_names_the_set() {
     let cfg = DataConfig::Synthetic(SyntheticConfig::new("/tmp/x"));
     assert!(describe(&cfg).starts_with("synthetic faces: 8 identities x 60 images, 32x32 RGB"));
+}
+
+/// 3 training identities x 5 images and 2 held out: ids 1..=3 are the classes, ids 4 and 5
+/// (files 000016.jpg ..= 000025.jpg) the held-out set.
+fn with_held_out(root: &Path, held_out_identities: usize) -> SyntheticConfig {
+    SyntheticConfig {
+        identities: 3,
+        held_out_identities,
+        images_per_identity: 5,
+        image_size: 16,
+        ..SyntheticConfig::new(root)
+    }
+}
+
+#[test]
+fn held_out_identities_are_the_extra_ids_and_all_their_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = load(
+        &DataConfig::Synthetic(with_held_out(&dir.path().join("faces"), 2)),
+        0,
+    )
+    .unwrap();
+    assert_eq!(data.classes, ["1", "2", "3"]);
+    assert_eq!(data.held_out_classes, ["4", "5"]);
+    // 3 x 5 images in train + val, 2 x 5 held out; val is round(0.2 x 5) = 1 per identity.
+    assert_eq!((data.train.len(), data.val.len()), (12, 3));
+    assert_eq!(data.held_out.len(), 10);
+    assert_eq!(data.held_out.labels(), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+
+    let records = data.split_records();
+    let held: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r.split == celeba_data::Split::HeldOut)
+        .map(|r| (r.file.as_str(), r.class.as_str()))
+        .collect();
+    let expected: Vec<(String, &str)> = (16..=25)
+        .map(|n| (format!("{n:06}.jpg"), if n <= 20 { "4" } else { "5" }))
+        .collect();
+    assert_eq!(
+        held,
+        expected
+            .iter()
+            .map(|(f, c)| (f.as_str(), *c))
+            .collect::<Vec<_>>()
+    );
+    for r in records
+        .iter()
+        .filter(|r| r.split != celeba_data::Split::HeldOut)
+    {
+        assert!(["1", "2", "3"].contains(&r.class.as_str()), "{r:?}");
+        let number: usize = r.file[..6].parse().unwrap();
+        assert!((1..=15).contains(&number), "{r:?}");
+    }
+    assert_eq!(records.len(), 25);
+    // The partition file does not pick the held-out identities here: no warning about it.
+    assert!(
+        !data.warnings.iter().any(|w| w.contains("partition")),
+        "{:?}",
+        data.warnings
+    );
+
+    // Every image of a held-out identity is in the test partition.
+    let partition =
+        std::fs::read_to_string(dir.path().join("faces/list_eval_partition.txt")).unwrap();
+    let held_parts: Vec<&str> = partition.lines().skip(15).collect();
+    assert_eq!(held_parts.len(), 10);
+    assert!(
+        held_parts.iter().all(|l| l.ends_with(" 2")),
+        "{held_parts:?}"
+    );
+}
+
+#[test]
+fn adding_held_out_identities_leaves_the_training_identities_unchanged() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    generate_synthetic(a.path(), &SMALL).unwrap();
+    generate_synthetic(
+        b.path(),
+        &SynthSpec {
+            held_out_identities: 2,
+            ..SMALL
+        },
+    )
+    .unwrap();
+    let (fa, fb) = (files(a.path()), files(b.path()));
+    for n in 1..=30 {
+        let name = format!("img_align_celeba/{n:06}.jpg");
+        assert!(fa[&name] == fb[&name], "{name} differs");
+    }
+    assert!(fb.contains_key("img_align_celeba/000050.jpg"));
+    assert!(!fb.contains_key("img_align_celeba/000051.jpg"));
+    let identity = String::from_utf8(fb["identity_CelebA.txt"].clone()).unwrap();
+    assert_eq!(identity.lines().count(), 50);
+    assert_eq!(identity.lines().nth(30), Some("000031.jpg 4"));
+    assert_eq!(identity.lines().last(), Some("000050.jpg 5"));
+}
+
+#[test]
+fn a_set_with_other_held_out_identities_is_regenerated_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("faces");
+    let images = |root: &Path| {
+        std::fs::read_dir(root.join("img_align_celeba"))
+            .unwrap()
+            .count()
+    };
+
+    let data = load(&DataConfig::Synthetic(with_held_out(&root, 0)), 0).unwrap();
+    assert!(data.held_out.is_empty());
+    assert_eq!(images(&root), 15);
+    let first = std::fs::read(root.join("img_align_celeba/000001.jpg")).unwrap();
+
+    let data = load(&DataConfig::Synthetic(with_held_out(&root, 2)), 0).unwrap();
+    assert_eq!(data.held_out.len(), 10);
+    assert_eq!(images(&root), 25);
+    assert!(
+        data.warnings
+            .iter()
+            .any(|w| w.contains("held 0 held-out") && w.contains("with the 2")),
+        "{:?}",
+        data.warnings
+    );
+    assert_eq!(
+        std::fs::read(root.join("img_align_celeba/000001.jpg")).unwrap(),
+        first
+    );
+
+    // Back to none: the extra images go, and the set reads as 15 images of 3 identities.
+    let data = load(&DataConfig::Synthetic(with_held_out(&root, 0)), 0).unwrap();
+    assert!(data.held_out.is_empty());
+    assert_eq!(images(&root), 15);
+    let identity = std::fs::read_to_string(root.join("identity_CelebA.txt")).unwrap();
+    assert_eq!(identity.lines().count(), 15);
+
+    // A different training set is still refused, held-out identities or not.
+    let other = SyntheticConfig {
+        identities: 4,
+        ..with_held_out(&root, 2)
+    };
+    let msg = load(&DataConfig::Synthetic(other), 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("synth.json") && msg.contains("delete"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn one_held_out_identity_is_rejected_by_name() {
+    let cfg = with_held_out(Path::new("/nonexistent/faces"), 1);
+    let msg = load(&DataConfig::Synthetic(cfg), 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("held_out_identities") && msg.contains("at least 2"),
+        "{msg}"
+    );
 }

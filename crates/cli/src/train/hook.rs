@@ -11,8 +11,9 @@ use super::guard::{FIXES, first_non_finite, kept, non_finite_parameter};
 use super::tally::SplitStats;
 use crate::run_dir::{MetricsRow, RunDir, RunStatus, temp_path};
 
-/// What happens at the end of every epoch: the eval-mode embeddings of both splits and the
-/// class centres are written as `.npy`, the metrics row is appended, `checkpoints/last.bpk` is
+/// What happens at the end of every epoch: the eval-mode embeddings of both splits (and of
+/// the held-out identities, when the data set has some) and the class centres are written as
+/// `.npy`, the metrics row is appended, `checkpoints/last.bpk` is
 /// replaced and, when the validation loss is the lowest so far, `checkpoints/best.bpk` too.
 /// When the phases of an epoch ended, for the per-epoch line.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +27,8 @@ pub struct EpochHook {
     run: RunDir,
     /// The training split in its fixed order (no shuffle), on the non-autodiff device.
     train_in_order: Arc<dyn DataLoader<LabelledBatch>>,
+    /// The held-out identities' images in split order, when there are any.
+    held_out_in_order: Option<Arc<dyn DataLoader<LabelledBatch>>>,
     lr: f64,
     rows: Vec<MetricsRow>,
     status: RunStatus,
@@ -51,6 +54,7 @@ impl EpochHook {
     pub fn new(
         run: RunDir,
         train_in_order: Arc<dyn DataLoader<LabelledBatch>>,
+        held_out_in_order: Option<Arc<dyn DataLoader<LabelledBatch>>>,
         lr: f64,
         status: RunStatus,
         angles: AngleInputs,
@@ -65,6 +69,7 @@ impl EpochHook {
             class_table: "epoch,split,class,count,mean_deg,p95_deg\n".into(),
             run,
             train_in_order,
+            held_out_in_order,
             lr,
             rows: Vec::new(),
             status,
@@ -86,13 +91,26 @@ impl EpochHook {
         let dim = model.head.centers().dims()[1];
         let train_points = embed_in_order(model, self.train_in_order.as_ref())?;
         let val_points = read_rows(val_embeddings)?;
+        let held_out_points = match &self.held_out_in_order {
+            Some(loader) => Some(embed_in_order(model, loader.as_ref())?),
+            None => None,
+        };
         let centers = model
             .head
             .centers()
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        if let Some(what) = self.non_finite(model, &train_points, &val_points, &centers, dim, val) {
+        let what = self
+            .non_finite(model, &train_points, &val_points, &centers, dim, val)
+            .or_else(|| {
+                let i = held_out_points.as_deref().and_then(first_non_finite)?;
+                Some(format!(
+                    "the embedding of held-out image {} is not finite",
+                    i / dim.max(1)
+                ))
+            });
+        if let Some(what) = what {
             let message = format!(
                 "{what} at the end of epoch {epoch}; {} ({FIXES})",
                 kept(epoch)
@@ -103,6 +121,9 @@ impl EpochHook {
         self.run
             .write_embeddings("train", epoch, &train_points, dim)?;
         self.run.write_embeddings("val", epoch, &val_points, dim)?;
+        if let Some(points) = &held_out_points {
+            self.run.write_embeddings("held_out", epoch, points, dim)?;
+        }
         self.run.write_embeddings("centers", epoch, &centers, dim)?;
 
         let last = self.run.checkpoint("last");

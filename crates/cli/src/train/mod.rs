@@ -117,6 +117,10 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
     run.write_classes(&data.classes)?;
     run.write_labels("train", &data.train.labels())?;
     run.write_labels("val", &data.val.labels())?;
+    if !data.held_out.is_empty() {
+        run.write_labels("held_out", &data.held_out.labels())?;
+        run.write_held_out_classes(&data.held_out_classes)?;
+    }
     run.write_splits(&data.splits_json())?;
     if !data.skipped.is_empty() {
         run.write_skipped(
@@ -145,9 +149,18 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
         .set_device(device.clone())
         .build(data.train.clone());
 
+    let held_out_in_order = (!data.held_out.is_empty()).then(|| {
+        DataLoaderBuilder::new(LabelledBatcher::default())
+            .batch_size(EVAL_BATCH)
+            .num_workers(1)
+            .set_device(device.clone())
+            .build(data.held_out.clone())
+    });
+
     let hook = Arc::new(Mutex::new(EpochHook::new(
         run.clone(),
         train_in_order,
+        held_out_in_order,
         config.train.lr,
         status,
         AngleInputs {

@@ -758,7 +758,7 @@
       if (cls) div.className = cls;
       tooltip.appendChild(div);
     };
-    line(`${d.held ? "held-out identity" : "class"} ${d.name} · ${SPLIT_TITLES[split]} #${row}`);
+    line(`${d.held ? "held-out identity" : "class"} ${d.name} · ${d.held ? "held-out" : split} #${row}`);
     if (d.s.files && d.s.files[row]) line(d.s.files[row], "muted");
     if (!d.held) line(d.own === null ? "angle to its centre: –" : `angle to its centre: ${d.own.toFixed(1)}°`);
     if (d.near !== null) {
