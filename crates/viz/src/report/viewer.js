@@ -77,7 +77,11 @@
   const facts = [];
   facts.push(`${D.dim}-D embeddings`);
   facts.push(`${C} classes`);
-  for (const s of splits) facts.push(`${s.count} ${SPLIT_TITLES[s.name] || s.name}`);
+  for (const s of splits) {
+    facts.push(s.name === "held_out"
+      ? `${s.count} held-out images of ${D.held_out_classes.length} unseen identities`
+      : `${s.count} ${s.name}`);
+  }
   facts.push(`${E} epochs`);
   if (D.panels.length === 1) facts.unshift(first.head);
   document.getElementById("subtitle").textContent = facts.join(" · ");
