@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::cache::{CacheRequest, open_or_build, stat};
-use crate::catalog::{Catalog, PARTITION_FILE};
+use crate::catalog::{Catalog, Identity, PARTITION_FILE};
 use crate::config::{HeldOut, OnBadImage};
 use crate::decode::{PROGRESS_FROM, decode_records};
 use crate::error::DataError;
@@ -144,17 +144,9 @@ pub(crate) fn load_images(
             for name in names {
                 listed[index_of[name.as_str()]] = true;
             }
-            let clash: Vec<String> = requested
-                .iter()
-                .filter(|&&i| listed[i])
-                .map(|&i| identities[i].name.clone())
-                .collect();
-            if !clash.is_empty() {
-                return Err(DataError::IdsHeldOut {
-                    names: clash,
-                    why: "listed as held out".to_owned(),
-                });
-            }
+            refuse_held_out_ids(&requested, &listed, identities, || {
+                "listed as held out".to_owned()
+            })?;
             let held = (0..n).map(|i| listed[i] && eligible[i]).collect();
             (held, listed)
         }
@@ -170,17 +162,9 @@ pub(crate) fn load_images(
                     });
                 }
                 let test: Vec<bool> = identities.iter().map(|i| i.in_test_partition).collect();
-                let clash: Vec<String> = requested
-                    .iter()
-                    .filter(|&&i| test[i])
-                    .map(|&i| identities[i].name.clone())
-                    .collect();
-                if !clash.is_empty() {
-                    return Err(DataError::IdsHeldOut {
-                        names: clash,
-                        why: format!("in the test partition (2) of {PARTITION_FILE}"),
-                    });
-                }
+                refuse_held_out_ids(&requested, &test, identities, || {
+                    format!("in the test partition (2) of {PARTITION_FILE}")
+                })?;
                 let held = (0..n).map(|i| test[i] && eligible[i]).collect();
                 (held, test)
             }
@@ -428,6 +412,26 @@ pub(crate) fn load_images(
         warnings,
         cache,
     })
+}
+
+/// Refuses a selection that asks for identities `held` marks as held out; `why` says how they
+/// are held out.
+fn refuse_held_out_ids(
+    requested: &[usize],
+    held: &[bool],
+    identities: &[Identity],
+    why: impl FnOnce() -> String,
+) -> Result<(), DataError> {
+    let names: Vec<String> = requested
+        .iter()
+        .filter(|&&i| held[i])
+        .map(|&i| identities[i].name.clone())
+        .collect();
+    if names.is_empty() {
+        Ok(())
+    } else {
+        Err(DataError::IdsHeldOut { names, why: why() })
+    }
 }
 
 fn unknown_ids(catalog: &Catalog, request: &ImageRequest, unknown: &[&String]) -> DataError {

@@ -8,32 +8,27 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
-pub(crate) fn b64_i16(values: &[i16]) -> String {
+fn b64_le<T: Copy, const N: usize>(values: &[T], le_bytes: fn(T) -> [u8; N]) -> String {
     b64(&values
         .iter()
-        .flat_map(|v| v.to_le_bytes())
+        .flat_map(|&v| le_bytes(v))
         .collect::<Vec<u8>>())
+}
+
+pub(crate) fn b64_i16(values: &[i16]) -> String {
+    b64_le(values, i16::to_le_bytes)
 }
 
 pub(crate) fn b64_u16(values: &[u16]) -> String {
-    b64(&values
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect::<Vec<u8>>())
+    b64_le(values, u16::to_le_bytes)
 }
 
 pub(crate) fn b64_i32(values: &[i32]) -> String {
-    b64(&values
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect::<Vec<u8>>())
+    b64_le(values, i32::to_le_bytes)
 }
 
 pub(crate) fn b64_f32(values: &[f32]) -> String {
-    b64(&values
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect::<Vec<u8>>())
+    b64_le(values, f32::to_le_bytes)
 }
 
 /// A unit-vector component in [-1, 1] as `i16` (scale 32767); non-finite values become 0.
