@@ -6,7 +6,9 @@
 //!
 //! `ARCFACE_BENCH_ROUNDS` (default 7) sets how many times each variant is timed; the two
 //! variants alternate round by round so that load from other processes hits both alike.
-//! `ARCFACE_BENCH_ONLY=on` (or `off`) times one variant only, e.g. under a profiler.
+//! `ARCFACE_BENCH_ONLY=on` (or `off`) times one variant only, e.g. under a profiler;
+//! `fastconv::bench::training_step` alone times the whole step, `ARCFACE_BENCH_ITERS` (default 5)
+//! steps per round.
 
 use std::time::Instant;
 
@@ -120,6 +122,20 @@ fn fastconv_timings() {
         "all six conv + bn + relu layers (medians)         burn {:8.2} ms   fastconv {:8.2} ms",
         totals[0], totals[1]
     );
+}
+
+/// The whole VGG8 + ArcFace training step, on its own so that a profiler can be pointed at it
+/// (`fastconv::bench::training_step`).
+#[test]
+#[ignore = "timing: run with --ignored --nocapture, in release"]
+fn training_step() {
+    let device = Device::flex().autodiff();
+    device.seed(1);
+    let batch = 32;
+    let iters = std::env::var("ARCFACE_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
 
     println!(
         "-- VGG8 + ArcFace training step (forward, backward, Adam), batch {batch}, 1x28x28 --"
@@ -135,7 +151,7 @@ fn fastconv_timings() {
     );
     let mut model = Some(config.init(&device).unwrap());
     let mut optim = AdamConfig::new().init();
-    compare("training step", 5, || {
+    compare("training step", iters, || {
         let Some(net) = model.take() else { return };
         let out = net.forward(LabelledBatch {
             images: images.clone(),

@@ -539,3 +539,126 @@ pub(crate) fn bn_relu_backward(
         beta: beta_grad,
     }
 }
+
+/// Batch norm with given statistics (the running ones, outside training) followed by ReLU:
+/// [`bn_relu_forward`] with `inv_std` from `var`.
+pub(crate) fn bn_relu_inference(
+    g: &BnGeom,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    epsilon: f64,
+) -> Vec<f32> {
+    let stats = BnStats {
+        mean: mean.to_vec(),
+        var: var.to_vec(),
+        inv_std: var
+            .iter()
+            .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
+            .collect(),
+    };
+    bn_relu_forward(g, x, gamma, beta, &stats)
+}
+
+/// `[planes, h, w]` (planes = batch * channels) of a 2x2 max-pool with stride 2 and no
+/// padding; a last odd row or column is dropped, as burn's floor mode does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PoolGeom {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl PoolGeom {
+    pub fn out_h(&self) -> usize {
+        self.h / 2
+    }
+
+    pub fn out_w(&self) -> usize {
+        self.w / 2
+    }
+
+    fn planes_per_task(&self) -> usize {
+        self.planes
+            .div_ceil(4 * rayon::current_num_threads().max(1))
+            .max(1)
+    }
+}
+
+/// The position (0..4, row-major) of a 2x2 window's maximum: the first of equal largest
+/// values, and the last NaN if there is one (NaN wins), as burn's max-pool picks it.
+#[inline]
+fn window_argmax(v: [f32; 4]) -> usize {
+    let mut best = 0;
+    for i in 1..4 {
+        if v[i] > v[best] || v[i].is_nan() {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The four values of window `(oy, ox)` of one plane.
+#[inline]
+fn window(plane: &[f32], w: usize, oy: usize, ox: usize) -> [f32; 4] {
+    let top = 2 * oy * w + 2 * ox;
+    let bottom = top + w;
+    [plane[top], plane[top + 1], plane[bottom], plane[bottom + 1]]
+}
+
+/// 2x2 max-pool, stride 2, of NCHW planes.
+pub(crate) fn max_pool2x2_forward(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let (plane_in, plane_out) = (g.h * g.w, oh * ow);
+    let mut y = vec![0.0; g.planes * plane_out];
+    if y.is_empty() {
+        return y;
+    }
+    let per_task = g.planes_per_task();
+    y.par_chunks_mut(per_task * plane_out)
+        .zip(x.par_chunks(per_task * plane_in))
+        .for_each(|(ys, xs)| {
+            for (yp, xp) in ys.chunks_mut(plane_out).zip(xs.chunks(plane_in)) {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let v = window(xp, g.w, oy, ox);
+                        yp[oy * ow + ox] = v[window_argmax(v)];
+                    }
+                }
+            }
+        });
+    y
+}
+
+/// The input gradient of [`max_pool2x2_forward`]: each window's output gradient goes to the
+/// position of its maximum (found again in `x`), zero elsewhere.
+pub(crate) fn max_pool2x2_backward(g: &PoolGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let (plane_in, plane_out) = (g.h * g.w, oh * ow);
+    let mut dx = vec![0.0; x.len()];
+    if plane_out == 0 || dx.is_empty() {
+        return dx;
+    }
+    let per_task = g.planes_per_task();
+    dx.par_chunks_mut(per_task * plane_in)
+        .zip(x.par_chunks(per_task * plane_in))
+        .zip(dy.par_chunks(per_task * plane_out))
+        .for_each(|((dxs, xs), dys)| {
+            for ((dxp, xp), dyp) in dxs
+                .chunks_mut(plane_in)
+                .zip(xs.chunks(plane_in))
+                .zip(dys.chunks(plane_out))
+            {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let at = window_argmax(window(xp, g.w, oy, ox));
+                        let pos = (2 * oy + at / 2) * g.w + 2 * ox + at % 2;
+                        dxp[pos] = dyp[oy * ow + ox];
+                    }
+                }
+            }
+        });
+    dx
+}
