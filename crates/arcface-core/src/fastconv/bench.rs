@@ -12,12 +12,14 @@
 
 use std::time::Instant;
 
-use burn::nn::{BatchNormConfig, PaddingConfig2d, Relu, conv::Conv2dConfig};
+use burn::nn::{
+    BatchNormConfig, PaddingConfig2d, Relu, conv::Conv2dConfig, pool::MaxPool2dConfig,
+};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
 
-use super::{batch_norm_relu, conv2d, with_kernels};
+use super::{batch_norm_relu, conv2d, max_pool2d, with_kernels};
 use crate::{ArcFaceConfig, EmbeddingNetConfig, HeadConfig, LabelledBatch, Vgg8Config};
 
 fn rounds() -> usize {
@@ -159,5 +161,27 @@ fn training_step() {
         });
         let grads = GradientsParams::from_grads(out.output.loss.backward(), &net);
         model = Some(optim.step(1e-3, net, grads));
+    });
+}
+
+/// The VGG blocks' 2x2 max-pool, forward + backward, and the eval-mode batch norm + ReLU.
+#[test]
+#[ignore = "timing: run with --ignored --nocapture, in release"]
+fn pool_and_eval_bn() {
+    let device = Device::flex().autodiff();
+    device.seed(1);
+    let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+    for (c, hw) in [(16, 28), (32, 14), (64, 7)] {
+        let x = Tensor::<4>::random([32, c, hw, hw], Distribution::Normal(0.0, 1.0), &device)
+            .require_grad();
+        compare(&format!("max-pool {c}x{hw}x{hw}, batch 32"), 20, || {
+            let _ = max_pool2d(&pool, x.clone()).sum().backward();
+        });
+    }
+    let plain = Device::flex();
+    let bn = BatchNormConfig::new(16).init(&plain);
+    let x = Tensor::<4>::random([256, 16, 28, 28], Distribution::Normal(0.0, 1.0), &plain);
+    compare("eval bn + relu 16x28x28, batch 256", 10, || {
+        let _ = batch_norm_relu(&bn, &Relu::new(), x.clone()).into_data();
     });
 }

@@ -587,25 +587,32 @@ impl PoolGeom {
     }
 }
 
-/// The position (0..4, row-major) of a 2x2 window's maximum: the first of equal largest
-/// values, and the last NaN if there is one (NaN wins), as burn's max-pool picks it.
-#[inline]
-fn window_argmax(v: [f32; 4]) -> usize {
-    let mut best = 0;
-    for i in 1..4 {
-        if v[i] > v[best] || v[i].is_nan() {
-            best = i;
-        }
+/// The position (0..4, row-major) of the maximum of a 2x2 window `[a, b, c, d]`: the first of
+/// equal largest values, and the last NaN if there is one (NaN wins), as burn's max-pool picks
+/// it. Written as selects so that it compiles without branches.
+#[inline(always)]
+fn window_argmax(a: f32, b: f32, c: f32, d: f32) -> usize {
+    let (mut best, mut at) = (a, 0);
+    for (i, v) in [(1, b), (2, c), (3, d)] {
+        let take = v > best || v.is_nan();
+        best = if take { v } else { best };
+        at = if take { i } else { at };
     }
-    best
+    at
 }
 
-/// The four values of window `(oy, ox)` of one plane.
-#[inline]
-fn window(plane: &[f32], w: usize, oy: usize, ox: usize) -> [f32; 4] {
-    let top = 2 * oy * w + 2 * ox;
-    let bottom = top + w;
-    [plane[top], plane[top + 1], plane[bottom], plane[bottom + 1]]
+/// The maximum of a 2x2 window, NaN if any value is NaN: the value at [`window_argmax`].
+#[inline(always)]
+fn window_max(a: f32, b: f32, c: f32, d: f32) -> f32 {
+    let nan = a.is_nan() | b.is_nan() | c.is_nan() | d.is_nan();
+    if nan { f32::NAN } else { a.max(b).max(c.max(d)) }
+}
+
+/// The two input rows `[top, bottom]` of output row `oy`, each `2 * out_w` values long.
+#[inline(always)]
+fn row_pair(plane: &[f32], w: usize, ow: usize, oy: usize) -> [&[f32]; 2] {
+    let top = 2 * oy * w;
+    [&plane[top..top + 2 * ow], &plane[top + w..top + w + 2 * ow]]
 }
 
 /// 2x2 max-pool, stride 2, of NCHW planes.
@@ -621,10 +628,14 @@ pub(crate) fn max_pool2x2_forward(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
         .zip(x.par_chunks(per_task * plane_in))
         .for_each(|(ys, xs)| {
             for (yp, xp) in ys.chunks_mut(plane_out).zip(xs.chunks(plane_in)) {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let v = window(xp, g.w, oy, ox);
-                        yp[oy * ow + ox] = v[window_argmax(v)];
+                for (oy, yrow) in yp.chunks_mut(ow).enumerate() {
+                    let [top, bottom] = row_pair(xp, g.w, ow, oy);
+                    for ((o, t), b) in yrow
+                        .iter_mut()
+                        .zip(top.chunks_exact(2))
+                        .zip(bottom.chunks_exact(2))
+                    {
+                        *o = window_max(t[0], t[1], b[0], b[1]);
                     }
                 }
             }
@@ -651,11 +662,20 @@ pub(crate) fn max_pool2x2_backward(g: &PoolGeom, x: &[f32], dy: &[f32]) -> Vec<f
                 .zip(xs.chunks(plane_in))
                 .zip(dys.chunks(plane_out))
             {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let at = window_argmax(window(xp, g.w, oy, ox));
-                        let pos = (2 * oy + at / 2) * g.w + 2 * ox + at % 2;
-                        dxp[pos] = dyp[oy * ow + ox];
+                for (oy, dyrow) in dyp.chunks(ow).enumerate() {
+                    let [top, bottom] = row_pair(xp, g.w, ow, oy);
+                    let (upper, lower) = dxp[2 * oy * g.w..].split_at_mut(g.w);
+                    for (((&d, t), b), (du, dl)) in dyrow
+                        .iter()
+                        .zip(top.chunks_exact(2))
+                        .zip(bottom.chunks_exact(2))
+                        .zip(upper.chunks_exact_mut(2).zip(lower.chunks_exact_mut(2)))
+                    {
+                        let at = window_argmax(t[0], t[1], b[0], b[1]);
+                        du[0] = if at == 0 { d } else { 0.0 };
+                        du[1] = if at == 1 { d } else { 0.0 };
+                        dl[0] = if at == 2 { d } else { 0.0 };
+                        dl[1] = if at == 3 { d } else { 0.0 };
                     }
                 }
             }
