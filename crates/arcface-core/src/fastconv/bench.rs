@@ -12,9 +12,7 @@
 
 use std::time::Instant;
 
-use burn::nn::{
-    BatchNormConfig, PaddingConfig2d, Relu, conv::Conv2dConfig, pool::MaxPool2dConfig,
-};
+use burn::nn::{BatchNormConfig, PaddingConfig2d, Relu, conv::Conv2dConfig, pool::MaxPool2dConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};

@@ -605,7 +605,11 @@ fn window_argmax(a: f32, b: f32, c: f32, d: f32) -> usize {
 #[inline(always)]
 fn window_max(a: f32, b: f32, c: f32, d: f32) -> f32 {
     let nan = a.is_nan() | b.is_nan() | c.is_nan() | d.is_nan();
-    if nan { f32::NAN } else { a.max(b).max(c.max(d)) }
+    if nan {
+        f32::NAN
+    } else {
+        a.max(b).max(c.max(d))
+    }
 }
 
 /// The two input rows `[top, bottom]` of output row `oy`, each `2 * out_w` values long.
