@@ -1,8 +1,10 @@
 //! Timings of the kernels against burn's ops on flex (ignored by default):
 //!
 //! ```text
-//! cargo test --release -p arcface-core fastconv::bench -- --ignored --nocapture
+//! cargo test --release -p arcface-core fastconv::bench -- --ignored --nocapture --test-threads=1
 //! ```
+//!
+//! (`--test-threads=1`: otherwise libtest runs the timing tests side by side.)
 //!
 //! `ARCFACE_BENCH_ROUNDS` (default 7) sets how many times each variant is timed; the two
 //! variants alternate round by round so that load from other processes hits both alike.
