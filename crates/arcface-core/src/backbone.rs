@@ -65,7 +65,7 @@ impl VggBlock {
         let x = fastconv::batch_norm_relu(&self.bn1, &self.relu, x);
         let x = fastconv::conv2d(&self.conv2, x);
         let x = fastconv::batch_norm_relu(&self.bn2, &self.relu, x);
-        self.pool.forward(x)
+        fastconv::max_pool2d(&self.pool, x)
     }
 }
 

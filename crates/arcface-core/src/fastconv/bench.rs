@@ -1,21 +1,25 @@
 //! Timings of the kernels against burn's ops on flex (ignored by default):
 //!
 //! ```text
-//! cargo test --release -p arcface-core fastconv::bench -- --ignored --nocapture
+//! cargo test --release -p arcface-core fastconv::bench -- --ignored --nocapture --test-threads=1
 //! ```
+//!
+//! (`--test-threads=1`: otherwise libtest runs the timing tests side by side.)
 //!
 //! `ARCFACE_BENCH_ROUNDS` (default 7) sets how many times each variant is timed; the two
 //! variants alternate round by round so that load from other processes hits both alike.
-//! `ARCFACE_BENCH_ONLY=on` (or `off`) times one variant only, e.g. under a profiler.
+//! `ARCFACE_BENCH_ONLY=on` (or `off`) times one variant only, e.g. under a profiler;
+//! `fastconv::bench::training_step` alone times the whole step, `ARCFACE_BENCH_ITERS` (default 5)
+//! steps per round.
 
 use std::time::Instant;
 
-use burn::nn::{BatchNormConfig, PaddingConfig2d, Relu, conv::Conv2dConfig};
+use burn::nn::{BatchNormConfig, PaddingConfig2d, Relu, conv::Conv2dConfig, pool::MaxPool2dConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
 
-use super::{batch_norm_relu, conv2d, with_kernels};
+use super::{batch_norm_relu, conv2d, max_pool2d, with_kernels};
 use crate::{ArcFaceConfig, EmbeddingNetConfig, HeadConfig, LabelledBatch, Vgg8Config};
 
 fn rounds() -> usize {
@@ -120,6 +124,20 @@ fn fastconv_timings() {
         "all six conv + bn + relu layers (medians)         burn {:8.2} ms   fastconv {:8.2} ms",
         totals[0], totals[1]
     );
+}
+
+/// The whole VGG8 + ArcFace training step, on its own so that a profiler can be pointed at it
+/// (`fastconv::bench::training_step`).
+#[test]
+#[ignore = "timing: run with --ignored --nocapture, in release"]
+fn training_step() {
+    let device = Device::flex().autodiff();
+    device.seed(1);
+    let batch = 32;
+    let iters = std::env::var("ARCFACE_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
 
     println!(
         "-- VGG8 + ArcFace training step (forward, backward, Adam), batch {batch}, 1x28x28 --"
@@ -135,7 +153,7 @@ fn fastconv_timings() {
     );
     let mut model = Some(config.init(&device).unwrap());
     let mut optim = AdamConfig::new().init();
-    compare("training step", 5, || {
+    compare("training step", iters, || {
         let Some(net) = model.take() else { return };
         let out = net.forward(LabelledBatch {
             images: images.clone(),
@@ -143,5 +161,27 @@ fn fastconv_timings() {
         });
         let grads = GradientsParams::from_grads(out.output.loss.backward(), &net);
         model = Some(optim.step(1e-3, net, grads));
+    });
+}
+
+/// The VGG blocks' 2x2 max-pool, forward + backward, and the eval-mode batch norm + ReLU.
+#[test]
+#[ignore = "timing: run with --ignored --nocapture, in release"]
+fn pool_and_eval_bn() {
+    let device = Device::flex().autodiff();
+    device.seed(1);
+    let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+    for (c, hw) in [(16, 28), (32, 14), (64, 7)] {
+        let x = Tensor::<4>::random([32, c, hw, hw], Distribution::Normal(0.0, 1.0), &device)
+            .require_grad();
+        compare(&format!("max-pool {c}x{hw}x{hw}, batch 32"), 20, || {
+            let _ = max_pool2d(&pool, x.clone()).sum().backward();
+        });
+    }
+    let plain = Device::flex();
+    let bn = BatchNormConfig::new(16).init(&plain);
+    let x = Tensor::<4>::random([256, 16, 28, 28], Distribution::Normal(0.0, 1.0), &plain);
+    compare("eval bn + relu 16x28x28, batch 256", 10, || {
+        let _ = batch_norm_relu(&bn, &Relu::new(), x.clone()).into_data();
     });
 }

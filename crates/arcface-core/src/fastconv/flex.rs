@@ -13,7 +13,7 @@ use burn::backend::{Autodiff, DispatchDevice, DispatchKindConversion, DispatchTe
 use burn::prelude::*;
 use burn::tensor::{DType, GradientCheckpointingStrategy, TensorData};
 
-use super::kernels::{self, BnGeom, BnStats, ConvGeom};
+use super::kernels::{self, BnGeom, BnStats, ConvGeom, PoolGeom};
 
 /// Where a tensor lives, as far as these kernels care.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -336,4 +336,113 @@ where
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Some((Tensor::from_primitive::<Autodiff<Flex, C>>(out), mean, var))
+}
+
+/// `relu(batch_norm(x))` with given statistics (the running ones) on plain flex tensors, i.e.
+/// outside autodiff (validation, snapshots); `None` (inputs untouched) elsewhere.
+pub(super) fn batch_norm_relu_inference(
+    x: &Tensor<4>,
+    [gamma, beta, mean, var]: [&Tensor<1>; 4],
+    epsilon: f64,
+) -> Option<Tensor<4>> {
+    let [batch, channels, h, w] = x.dims();
+    let params = [gamma, beta, mean, var];
+    if params.iter().any(|p| p.dims() != [channels]) {
+        return None;
+    }
+    let routes = [route(x), route(gamma), route(beta), route(mean), route(var)];
+    if common_route(&routes)? != Route::Plain {
+        return None;
+    }
+    let x = plain(x.clone())?;
+    let [gamma, beta, mean, var] = params.map(|p| plain(p.clone()));
+    let geom = BnGeom {
+        batch,
+        channels,
+        pixels: h * w,
+    };
+    let y = kernels::bn_relu_inference(
+        &geom,
+        values(&x),
+        values(&gamma?),
+        values(&beta?),
+        values(&mean?),
+        values(&var?),
+        epsilon,
+    );
+    Some(Tensor::from_primitive::<Flex>(from_vec(
+        y,
+        [batch, channels, h, w],
+    )))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2x2 max-pool, stride 2
+
+#[derive(Debug, Clone)]
+struct PoolState {
+    x: FlexTensor,
+    geom: PoolGeom,
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    type State = PoolState;
+
+    fn backward(self, ops: Ops<PoolState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = dense(grads.consume::<Flex>(&ops.node));
+        let PoolState { x, geom } = ops.state;
+        if let Some(node) = node_x {
+            let dx = kernels::max_pool2x2_backward(&geom, values(&x), values(&dy));
+            let shape = x.layout().shape().clone();
+            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, shape)));
+        }
+    }
+}
+
+/// 2x2 max-pool with stride 2 and no padding on flex, or `None` (input untouched) where this
+/// kernel does not apply.
+pub(super) fn max_pool2x2(x: &Tensor<4>) -> Option<Tensor<4>> {
+    let [batch, channels, h, w] = x.dims();
+    let geom = PoolGeom {
+        planes: batch * channels,
+        h,
+        w,
+    };
+    let out = [batch, channels, geom.out_h(), geom.out_w()];
+    match route(x)? {
+        Route::Plain => {
+            let x = plain(x.clone())?;
+            let y = kernels::max_pool2x2_forward(&geom, values(&x));
+            Some(Tensor::from_primitive::<Flex>(from_vec(y, out)))
+        }
+        Route::Autodiff(GradientCheckpointingStrategy::Disabled) => {
+            max_pool_tracked::<NoCheckpointing>(x.clone(), geom, out)
+        }
+        Route::Autodiff(GradientCheckpointingStrategy::Balanced) => {
+            max_pool_tracked::<BalancedCheckpointing>(x.clone(), geom, out)
+        }
+    }
+}
+
+fn max_pool_tracked<C>(x: Tensor<4>, geom: PoolGeom, out: [usize; 4]) -> Option<Tensor<4>>
+where
+    C: CheckpointStrategy,
+    DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
+{
+    let x = tracked::<C, 4>(x)?;
+    let x_p = dense(x.primitive().clone());
+    let y = from_vec(kernels::max_pool2x2_forward(&geom, values(&x_p)), out);
+    let out = match MaxPoolBackward
+        .prepare::<C>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(PoolState { x: x_p, geom }, y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Some(Tensor::from_primitive::<Autodiff<Flex, C>>(out))
 }

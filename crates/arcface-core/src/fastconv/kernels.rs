@@ -539,3 +539,150 @@ pub(crate) fn bn_relu_backward(
         beta: beta_grad,
     }
 }
+
+/// Batch norm with given statistics (the running ones, outside training) followed by ReLU:
+/// [`bn_relu_forward`] with `inv_std` from `var`.
+pub(crate) fn bn_relu_inference(
+    g: &BnGeom,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    epsilon: f64,
+) -> Vec<f32> {
+    let stats = BnStats {
+        mean: mean.to_vec(),
+        var: var.to_vec(),
+        inv_std: var
+            .iter()
+            .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
+            .collect(),
+    };
+    bn_relu_forward(g, x, gamma, beta, &stats)
+}
+
+/// `[planes, h, w]` (planes = batch * channels) of a 2x2 max-pool with stride 2 and no
+/// padding; a last odd row or column is dropped, as burn's floor mode does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PoolGeom {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl PoolGeom {
+    pub fn out_h(&self) -> usize {
+        self.h / 2
+    }
+
+    pub fn out_w(&self) -> usize {
+        self.w / 2
+    }
+
+    fn planes_per_task(&self) -> usize {
+        self.planes
+            .div_ceil(4 * rayon::current_num_threads().max(1))
+            .max(1)
+    }
+}
+
+/// The position (0..4, row-major) of the maximum of a 2x2 window `[a, b, c, d]`: the first of
+/// equal largest values, and the last NaN if there is one (NaN wins), as burn's max-pool picks
+/// it. Written as selects so that it compiles without branches.
+#[inline(always)]
+fn window_argmax(a: f32, b: f32, c: f32, d: f32) -> usize {
+    let (mut best, mut at) = (a, 0);
+    for (i, v) in [(1, b), (2, c), (3, d)] {
+        let take = v > best || v.is_nan();
+        best = if take { v } else { best };
+        at = if take { i } else { at };
+    }
+    at
+}
+
+/// The maximum of a 2x2 window, NaN if any value is NaN: the value at [`window_argmax`].
+#[inline(always)]
+fn window_max(a: f32, b: f32, c: f32, d: f32) -> f32 {
+    let nan = a.is_nan() | b.is_nan() | c.is_nan() | d.is_nan();
+    if nan {
+        f32::NAN
+    } else {
+        a.max(b).max(c.max(d))
+    }
+}
+
+/// The two input rows `[top, bottom]` of output row `oy`, each `2 * out_w` values long.
+#[inline(always)]
+fn row_pair(plane: &[f32], w: usize, ow: usize, oy: usize) -> [&[f32]; 2] {
+    let top = 2 * oy * w;
+    [&plane[top..top + 2 * ow], &plane[top + w..top + w + 2 * ow]]
+}
+
+/// 2x2 max-pool, stride 2, of NCHW planes.
+pub(crate) fn max_pool2x2_forward(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let (plane_in, plane_out) = (g.h * g.w, oh * ow);
+    let mut y = vec![0.0; g.planes * plane_out];
+    if y.is_empty() {
+        return y;
+    }
+    let per_task = g.planes_per_task();
+    y.par_chunks_mut(per_task * plane_out)
+        .zip(x.par_chunks(per_task * plane_in))
+        .for_each(|(ys, xs)| {
+            for (yp, xp) in ys.chunks_mut(plane_out).zip(xs.chunks(plane_in)) {
+                for (oy, yrow) in yp.chunks_mut(ow).enumerate() {
+                    let [top, bottom] = row_pair(xp, g.w, ow, oy);
+                    for ((o, t), b) in yrow
+                        .iter_mut()
+                        .zip(top.chunks_exact(2))
+                        .zip(bottom.chunks_exact(2))
+                    {
+                        *o = window_max(t[0], t[1], b[0], b[1]);
+                    }
+                }
+            }
+        });
+    y
+}
+
+/// The input gradient of [`max_pool2x2_forward`]: each window's output gradient goes to the
+/// position of its maximum (found again in `x`), zero elsewhere.
+pub(crate) fn max_pool2x2_backward(g: &PoolGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let (plane_in, plane_out) = (g.h * g.w, oh * ow);
+    let mut dx = vec![0.0; x.len()];
+    if plane_out == 0 || dx.is_empty() {
+        return dx;
+    }
+    let per_task = g.planes_per_task();
+    dx.par_chunks_mut(per_task * plane_in)
+        .zip(x.par_chunks(per_task * plane_in))
+        .zip(dy.par_chunks(per_task * plane_out))
+        .for_each(|((dxs, xs), dys)| {
+            for ((dxp, xp), dyp) in dxs
+                .chunks_mut(plane_in)
+                .zip(xs.chunks(plane_in))
+                .zip(dys.chunks(plane_out))
+            {
+                for (oy, dyrow) in dyp.chunks(ow).enumerate() {
+                    let [top, bottom] = row_pair(xp, g.w, ow, oy);
+                    let (upper, lower) = dxp[2 * oy * g.w..].split_at_mut(g.w);
+                    for (((&d, t), b), (du, dl)) in dyrow
+                        .iter()
+                        .zip(top.chunks_exact(2))
+                        .zip(bottom.chunks_exact(2))
+                        .zip(upper.chunks_exact_mut(2).zip(lower.chunks_exact_mut(2)))
+                    {
+                        let at = window_argmax(t[0], t[1], b[0], b[1]);
+                        du[0] = if at == 0 { d } else { 0.0 };
+                        du[1] = if at == 1 { d } else { 0.0 };
+                        dl[0] = if at == 2 { d } else { 0.0 };
+                        dl[1] = if at == 3 { d } else { 0.0 };
+                    }
+                }
+            }
+        });
+    dx
+}

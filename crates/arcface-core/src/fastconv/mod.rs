@@ -7,10 +7,15 @@
 //! batch statistics is fused with the ReLU that follows it (one autodiff step instead of a
 //! dozen tensor operations and transposes).
 //!
-//! Everything else (other backends, other dtypes, dilation, groups, `Same` padding, batch norm
-//! outside training) goes through burn's own modules, and the modules' parameters stay burn's
-//! [`Conv2d`] and [`BatchNorm`], so records are unchanged. `ARCFACE_FASTCONV=0` and
-//! `ARCFACE_FASTBN=0` switch the two kernels off at run time (read once per process).
+//! Batch norm + ReLU with the running statistics (validation, snapshots: plain flex tensors)
+//! is one pass too, and the VGG blocks' 2x2 max-pool has its own kernel (burn's goes through a
+//! general 3-D pool with i64 indices).
+//!
+//! Everything else (other backends, other dtypes, dilation, groups, `Same` padding, other
+//! pools, batch norm in eval mode under autodiff) goes through burn's own modules, and the
+//! modules' parameters stay burn's [`Conv2d`] and [`BatchNorm`], so records are unchanged.
+//! `ARCFACE_FASTCONV=0`, `ARCFACE_FASTBN=0` and `ARCFACE_FASTPOOL=0` switch the three kernels
+//! off at run time (read once per process).
 
 #[cfg(feature = "fastconv")]
 mod flex;
@@ -27,10 +32,10 @@ mod tests;
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-use burn::nn::{BatchNorm, Relu, conv::Conv2d};
+use burn::nn::{BatchNorm, Relu, conv::Conv2d, pool::MaxPool2d};
 use burn::prelude::*;
 
-/// The two kernels, each with its own switch.
+/// The kernels, each with its own switch.
 #[cfg_attr(not(feature = "fastconv"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
@@ -38,6 +43,8 @@ pub(crate) enum Kernel {
     Conv,
     /// [`batch_norm_relu`]; `ARCFACE_FASTBN`.
     BatchNorm,
+    /// [`max_pool2d`]; `ARCFACE_FASTPOOL`.
+    Pool,
 }
 
 thread_local! {
@@ -52,12 +59,13 @@ impl Kernel {
         match self {
             Kernel::Conv => "ARCFACE_FASTCONV",
             Kernel::BatchNorm => "ARCFACE_FASTBN",
+            Kernel::Pool => "ARCFACE_FASTPOOL",
         }
     }
 
     /// Whether this kernel is compiled in and switched on for the calling thread.
     pub(crate) fn enabled(self) -> bool {
-        static ENV: [OnceLock<bool>; 2] = [OnceLock::new(), OnceLock::new()];
+        static ENV: [OnceLock<bool>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
         if !cfg!(feature = "fastconv") {
             return false;
         }
@@ -72,7 +80,7 @@ impl Kernel {
     }
 }
 
-/// Runs `f` with both kernels forced on or off on this thread, whatever the environment says.
+/// Runs `f` with all kernels forced on or off on this thread, whatever the environment says.
 #[cfg(test)]
 pub(crate) fn with_kernels<R>(on: bool, f: impl FnOnce() -> R) -> R {
     let before = FORCED.replace(Some(on));
@@ -93,8 +101,9 @@ pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
-/// `relu.forward(bn.forward(x))`, through the fused kernel where it applies (training on an
-/// autodiff flex device); updates the running statistics exactly as burn's batch norm does.
+/// `relu.forward(bn.forward(x))`, through the fused kernel where it applies (on flex: training
+/// on an autodiff device, where it updates the running statistics exactly as burn's batch norm
+/// does, or the running statistics on a plain device).
 ///
 /// # Shapes
 /// - x: `[batch, channels, height, width]`
@@ -124,6 +133,43 @@ fn fast_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     flex::conv2d(x, &weight, bias.as_ref(), conv.stride, padding)
 }
 
+/// `pool.forward(x)`, through the own kernel for a 2x2 pool with stride 2 on flex.
+///
+/// # Shapes
+/// - x: `[batch, channels, height, width]`
+/// - output: `[batch, channels, height / 2, width / 2]` (rounded down)
+pub(crate) fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    match fast_max_pool2d(pool, &x) {
+        Some(y) => y,
+        None => pool.forward(x),
+    }
+}
+
+#[cfg(feature = "fastconv")]
+fn fast_max_pool2d(pool: &MaxPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    use burn::nn::PaddingConfig2d;
+
+    let unpadded = matches!(
+        pool.padding,
+        PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+    );
+    if !Kernel::Pool.enabled()
+        || pool.kernel_size != [2, 2]
+        || pool.stride != [2, 2]
+        || pool.dilation != [1, 1]
+        || pool.ceil_mode
+        || !unpadded
+    {
+        return None;
+    }
+    flex::max_pool2x2(x)
+}
+
+#[cfg(not(feature = "fastconv"))]
+fn fast_max_pool2d(_: &MaxPool2d, _: &Tensor<4>) -> Option<Tensor<4>> {
+    None
+}
+
 #[cfg(not(feature = "fastconv"))]
 fn fast_conv2d(_: &Conv2d, _: &Tensor<4>) -> Option<Tensor<4>> {
     None
@@ -135,8 +181,18 @@ fn fast_batch_norm_relu(bn: &BatchNorm, x: &Tensor<4>) -> Option<Tensor<4>> {
 
     // The same condition as `BatchNorm::forward` for using the batch's statistics.
     let device = x.device();
-    if !Kernel::BatchNorm.enabled() || !device.is_autodiff() || !bn.training.is_enabled() {
+    if !Kernel::BatchNorm.enabled() {
         return None;
+    }
+    if !device.is_autodiff() || !bn.training.is_enabled() {
+        // Burn's batch norm uses the running statistics here.
+        let mean = bn.running_mean.value().to_device(&device);
+        let var = bn.running_var.value().to_device(&device);
+        return flex::batch_norm_relu_inference(
+            x,
+            [&bn.gamma.val(), &bn.beta.val(), &mean, &var],
+            bn.epsilon,
+        );
     }
     let (y, mean, var) =
         flex::batch_norm_relu_train(x, &bn.gamma.val(), &bn.beta.val(), bn.epsilon)?;

@@ -2,11 +2,15 @@
 //! central finite differences, and burn's own ops on flex (the kernels switched off).
 
 use burn::module::Param;
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu, conv::Conv2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, PaddingConfig2d, Relu,
+    conv::Conv2dConfig,
+    pool::{MaxPool2d, MaxPool2dConfig},
+};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use super::{batch_norm_relu, conv2d, with_kernels};
+use super::{batch_norm_relu, conv2d, max_pool2d, with_kernels};
 
 fn device() -> Device {
     Device::flex().autodiff()
@@ -562,20 +566,113 @@ fn bn_relu_matches_burn() {
 }
 
 #[test]
-fn bn_relu_outside_training_is_burns() {
-    // Without autodiff the batch norm uses its running statistics: the fused kernel must stay
-    // out of the way.
-    let device = Device::flex();
-    let dims = [2, 3, 2, 2];
-    let x = noise(24, 3);
-    let bn = bn_module(3, &[1.5, 0.5, 1.0], &[0.1, -0.2, 0.3], &device);
+fn bn_relu_outside_training_matches_burn() {
+    // Without autodiff the batch norm uses its running statistics (moved away from 0 and 1
+    // here by one training step): the inference kernel must use them as burn does.
+    let dims = [3, 4, 5, 3];
+    let len: usize = dims.iter().product();
+    let x: Vec<f32> = noise(len, 3).iter().map(|v| 2.0 * v + 0.2).collect();
+    let gamma = [1.5, 0.5, 1.0, -0.7];
+    let beta = [0.1, -0.2, 0.3, 0.0];
     let run = |fast| {
         with_kernels(fast, || {
+            let train = device();
+            let bn = bn_module(4, &gamma, &beta, &train);
+            let _ = batch_norm_relu(&bn, &Relu::new(), tensor(&x, dims, &train));
+            let bn = bn.valid();
+            let plain = Device::flex();
+            let shifted: Vec<f32> = x.iter().map(|v| v * 0.5 - 0.1).collect();
             vals(batch_norm_relu(
                 &bn,
                 &Relu::new(),
-                tensor(&x, dims, &device),
+                tensor(&shifted, dims, &plain),
             ))
+        })
+    };
+    let (fast, burn) = (run(true), run(false));
+    let plain = Device::flex();
+    let p = |v: &[f32]| tensor(v, [4], &plain);
+    let inference = super::flex::batch_norm_relu_inference(
+        &tensor(&x, dims, &plain),
+        [&p(&gamma), &p(&beta), &p(&[0.0; 4]), &p(&[1.0; 4])],
+        1e-5,
+    );
+    assert!(inference.is_some(), "the kernel takes plain flex tensors");
+    assert!(burn.iter().any(|&v| v > 0.0) && burn.contains(&0.0));
+    assert_close(&fast, &widen(&burn), 1e-5, "y");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2x2 max-pool
+
+fn pool_module() -> MaxPool2d {
+    MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init()
+}
+
+/// Output and input gradient (of `sum(y * r)`) of the 2x2 pool; `fast` picks the kernel.
+fn run_pool(dims: [usize; 4], x: &[f32], r: &[f32], fast: bool) -> [Vec<f32>; 2] {
+    with_kernels(fast, || {
+        let device = device();
+        let xt = tensor(x, dims, &device).require_grad();
+        let y = max_pool2d(&pool_module(), xt.clone());
+        let grads = (y.clone() * tensor(r, y.dims(), &device)).sum().backward();
+        [vals(y), vals(xt.grad(&grads).unwrap())]
+    })
+}
+
+#[test]
+fn max_pool_by_hand() {
+    // One 3x5 plane: the last row and column are dropped; ties go to the first maximum.
+    #[rustfmt::skip]
+    let x = [
+        1.0, 5.0, 2.0, 2.0, 9.0,
+        3.0, 4.0, 2.0, 0.0, 9.0,
+        7.0, 7.0, 7.0, 7.0, 7.0,
+    ];
+    // The kernel takes this case (rather than falling back to burn's pool).
+    for device in [device(), Device::flex()] {
+        assert!(super::flex::max_pool2x2(&tensor(&x, [1, 1, 3, 5], &device)).is_some());
+    }
+    let [y, dx] = run_pool([1, 1, 3, 5], &x, &[10.0, 20.0], true);
+    assert_eq!(y, [5.0, 2.0]);
+    #[rustfmt::skip]
+    let want = [
+        0.0, 10.0, 20.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0,
+    ];
+    assert_eq!(dx, want);
+}
+
+#[test]
+fn max_pool_matches_burn() {
+    for (i, dims) in [[2, 3, 6, 4], [3, 2, 7, 5], [1, 1, 2, 2], [4, 5, 9, 8]]
+        .into_iter()
+        .enumerate()
+    {
+        let len: usize = dims.iter().product();
+        // Rounded to a few values so that windows hold ties, which pick the same position.
+        let x: Vec<f32> = noise(len, 90 + i as u64)
+            .iter()
+            .map(|v| (v * 4.0).round())
+            .collect();
+        let r = noise(len / 4 + 1, 91 + i as u64);
+        let out = dims[0] * dims[1] * (dims[2] / 2) * (dims[3] / 2);
+        let [fy, fdx] = run_pool(dims, &x, &r[..out], true);
+        let [by, bdx] = run_pool(dims, &x, &r[..out], false);
+        assert_eq!(fy, by, "{dims:?} y");
+        assert_eq!(fdx, bdx, "{dims:?} dx");
+    }
+}
+
+#[test]
+fn max_pool_without_autodiff_matches_burn() {
+    let dims = [2, 3, 8, 6];
+    let x = noise(2 * 3 * 8 * 6, 99);
+    let device = Device::flex();
+    let run = |fast| {
+        with_kernels(fast, || {
+            vals(max_pool2d(&pool_module(), tensor(&x, dims, &device)))
         })
     };
     assert_eq!(run(true), run(false));
