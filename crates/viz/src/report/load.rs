@@ -11,7 +11,7 @@ use crate::error::VizError;
 use crate::geometry::{
     Geometry, Mark, band_half_width, fibonacci_sphere, lattice_marks, neighbour_bisectors,
 };
-use crate::npy::{read_npy_f32, read_npy_i64};
+use crate::npy::{read_npy_f32, read_npy_i64, read_npy_info};
 use crate::pca::Pca;
 use crate::run::{epoch_files, read_classes};
 
@@ -75,7 +75,8 @@ pub(crate) fn load_run(
     };
 
     let centers_dir = embeddings.join("centers");
-    let (last_centers, cshape) = read_npy_f32(&epoch_path(&centers_dir, last))?;
+    // The header alone gives the classes and dimensions; every epoch's values are read below.
+    let cshape = read_npy_info(&epoch_path(&centers_dir, last))?.shape;
     let &[c, dim] = cshape.as_slice() else {
         return Err(VizError::format(
             &epoch_path(&centers_dir, last),
@@ -93,7 +94,6 @@ pub(crate) fn load_run(
             format!("shape {cshape:?}"),
         ));
     }
-    drop(last_centers);
 
     let view_dim = dim.min(3);
     let (pca, projection) = if dim > 3 {
