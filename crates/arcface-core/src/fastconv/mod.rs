@@ -18,6 +18,8 @@
 //! off at run time (read once per process).
 
 #[cfg(feature = "fastconv")]
+mod alloc;
+#[cfg(feature = "fastconv")]
 mod flex;
 #[cfg(feature = "fastconv")]
 mod kernels;
