@@ -130,6 +130,7 @@ pub(super) fn conv2d(
     }
     let geom = ConvGeom::new([batch, c_in, h, w], [c_out, kh, kw], stride, padding)?;
     let route = common_route(&[route(x), route(weight), bias.map_or(route(x), route)])?;
+    super::alloc::tune_once();
     let (x, weight, bias) = (x.clone(), weight.clone(), bias.cloned());
     match route {
         Route::Plain => {

@@ -15,8 +15,12 @@
 //! pools, batch norm in eval mode under autodiff) goes through burn's own modules, and the
 //! modules' parameters stay burn's [`Conv2d`] and [`BatchNorm`], so records are unchanged.
 //! `ARCFACE_FASTCONV=0`, `ARCFACE_FASTBN=0` and `ARCFACE_FASTPOOL=0` switch the three kernels
-//! off at run time (read once per process).
+//! off at run time (read once per process). The first conv also raises glibc malloc's mmap and
+//! trim thresholds (`alloc`; `ARCFACE_MALLOC_TUNE=0` to skip), and `ARCFACE_DX_AS_CONV=1`
+//! computes stride-1 input gradients as a convolution (off by default; see `kernels`).
 
+#[cfg(feature = "fastconv")]
+mod alloc;
 #[cfg(feature = "fastconv")]
 mod flex;
 #[cfg(feature = "fastconv")]

@@ -184,7 +184,7 @@ fn run_conv(c: &Case, x: &[f32], w: &[f32], b: &[f32], r: &[f32], fast: bool) ->
     })
 }
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 6] = [
     // The VGG block's conv: 3x3, padding 1, stride 1; batch 1, one channel, non-square.
     Case {
         batch: 1,
@@ -243,6 +243,19 @@ const CASES: [Case; 5] = [
         kernel: [2, 3],
         stride: [1, 3],
         pad: [2, 2, 1, 2],
+        bias: true,
+    },
+    // Stride 1 with a non-square kernel and uneven padding: the input gradient as a
+    // convolution with uneven padding of its own.
+    Case {
+        batch: 3,
+        c_in: 2,
+        h: 5,
+        w: 6,
+        c_out: 3,
+        kernel: [3, 2],
+        stride: [1, 1],
+        pad: [2, 0, 1, 1],
         bias: true,
     },
 ];
@@ -362,6 +375,42 @@ fn conv_grouped_images_match_burn() {
                 &format!("batch {batch} {what}"),
             );
         }
+    }
+}
+
+#[test]
+fn conv_input_grad_as_conv_matches_burn() {
+    // `ARCFACE_DX_AS_CONV=1`: the input gradient as a convolution of the output gradient
+    // (stride-1 cases), including images grouped into one gemm; the others fall back.
+    let threads = rayon::current_num_threads();
+    let grouped = [(12 * threads, 4, 3), (12 * threads - 1, 7, 7)].map(|(batch, h, w)| Case {
+        batch,
+        c_in: 2,
+        h,
+        w,
+        c_out: 3,
+        kernel: [3, 3],
+        stride: [1, 1],
+        pad: [1, 1, 1, 1],
+        bias: true,
+    });
+    for (i, c) in CASES.iter().chain(&grouped).enumerate() {
+        let x = noise(c.x_len(), 51 + i as u64);
+        let w = noise(c.w_len(), 151 + i as u64);
+        let b = noise(c.c_out, 251 + i as u64);
+        let r = noise(c.y_len(), 351 + i as u64);
+        let fast = super::kernels::with_dx_as_conv(true, || run_conv(c, &x, &w, &b, &r, true));
+        let burn = run_conv(c, &x, &w, &b, &r, false);
+        for (k, what) in ["y", "dx", "dw", "db"].iter().enumerate() {
+            assert_close(
+                &fast[k],
+                &widen(&burn[k]),
+                1e-5,
+                &format!("case {i} {what}"),
+            );
+        }
+        let [gx, ..] = ref_conv_grads(c, &widen(&x), &widen(&w), &widen(&b), &widen(&r));
+        assert_close(&fast[1], &gx, 1e-5, &format!("case {i} dx vs reference"));
     }
 }
 
