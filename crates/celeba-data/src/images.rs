@@ -100,16 +100,20 @@ pub(crate) fn load_images(
         .enumerate()
         .map(|(i, id)| (id.name.as_str(), i))
         .collect();
+    // Catalog positions of identity names; every unknown name is reported at once.
+    let indices_of = |names: &[String]| -> Result<Vec<usize>, DataError> {
+        let unknown: Vec<&String> = names
+            .iter()
+            .filter(|n| !index_of.contains_key(n.as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(unknown_ids(&catalog, request, &unknown));
+        }
+        Ok(names.iter().map(|n| index_of[n.as_str()]).collect())
+    };
     let requested: Vec<usize> = match &request.selection {
         Selection::Ids(names) => {
-            let unknown: Vec<&String> = names
-                .iter()
-                .filter(|n| !index_of.contains_key(n.as_str()))
-                .collect();
-            if !unknown.is_empty() {
-                return Err(unknown_ids(&catalog, request, &unknown));
-            }
-            let mut ids: Vec<usize> = names.iter().map(|n| index_of[n.as_str()]).collect();
+            let mut ids = indices_of(names)?;
             ids.sort_unstable();
             ids.dedup();
             ids
@@ -133,16 +137,9 @@ pub(crate) fn load_images(
     let n = identities.len();
     let (held, barred): (Vec<bool>, Vec<bool>) = match (&request.held_out_ids, mode) {
         (Some(names), _) => {
-            let unknown: Vec<&String> = names
-                .iter()
-                .filter(|n| !index_of.contains_key(n.as_str()))
-                .collect();
-            if !unknown.is_empty() {
-                return Err(unknown_ids(&catalog, request, &unknown));
-            }
             let mut listed = vec![false; n];
-            for name in names {
-                listed[index_of[name.as_str()]] = true;
+            for i in indices_of(names)? {
+                listed[i] = true;
             }
             refuse_held_out_ids(&requested, &listed, identities, || {
                 "listed as held out".to_owned()
