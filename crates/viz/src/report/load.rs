@@ -49,12 +49,12 @@ pub(crate) struct RunView {
     pub metrics: Value,
 }
 
-/// Reads what the page shows of `run_dir`, restricted to `only_epochs` when given (the epochs
-/// every head of a comparison has).
+/// Reads what the page shows of `run_dir` at `epochs`, which [`run_epochs`] found in it (for a
+/// comparison, the epochs every head has).
 pub(crate) fn load_run(
     run_dir: &Path,
     geometry: &Geometry,
-    only_epochs: Option<&BTreeSet<u32>>,
+    epochs: &BTreeSet<u32>,
 ) -> Result<RunView, VizError> {
     let classes = read_classes(&run_dir.join("classes.json"))?;
     let held_out_path = run_dir.join("held_out_classes.json");
@@ -64,10 +64,7 @@ pub(crate) fn load_run(
         Vec::new()
     };
     let embeddings = run_dir.join("embeddings");
-    let mut epochs = run_epochs(run_dir)?;
-    if let Some(only) = only_epochs {
-        epochs.retain(|e| only.contains(e));
-    }
+    let epochs: Vec<u32> = epochs.iter().copied().collect();
     let Some(&last) = epochs.last() else {
         return Err(VizError::NoEpochs {
             dir: embeddings.join("train"),

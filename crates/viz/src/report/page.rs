@@ -68,7 +68,7 @@ pub fn write_report(
     let common = common.unwrap_or_default();
     let views = runs
         .iter()
-        .map(|r| load_run(&r.dir, &r.geometry, Some(&common)))
+        .map(|r| load_run(&r.dir, &r.geometry, &common))
         .collect::<Result<Vec<RunView>, VizError>>()?;
     let base = &views[0];
     for (run, view) in runs.iter().zip(&views).skip(1) {

@@ -40,6 +40,15 @@ fn write_run(
     }
 }
 
+fn view_of(dir: std::path::PathBuf, geometry: Geometry) -> ViewRun {
+    ViewRun {
+        dir,
+        name: "run".into(),
+        head: "head".into(),
+        geometry,
+    }
+}
+
 /// The JSON inside `<script id="report-data">`.
 fn page_data(html: &str) -> Value {
     let open = r#"<script id="report-data" type="application/json">"#;
@@ -88,15 +97,13 @@ fn a_2d_run_carries_unit_points_centres_and_arcface_bands() {
         2,
     );
     let out = tmp.path().join("report.html");
-    let view = ViewRun {
-        dir: run,
-        name: "run".into(),
-        head: "ArcFace".into(),
-        geometry: Geometry {
+    let view = view_of(
+        run,
+        Geometry {
             boundaries: true,
             band: MarginBand::Angular(0.2),
         },
-    };
+    );
     let summary = write_report(&out, "t<1>", &[view], None).unwrap();
     assert_eq!((summary.panels, summary.epochs, summary.points), (1, 2, 3));
     let html = std::fs::read_to_string(&out).unwrap();
@@ -155,15 +162,13 @@ fn an_nd_run_is_projected_and_keeps_full_space_angles() {
         4,
     );
     let out = tmp.path().join("report.html");
-    let view = ViewRun {
-        dir: run,
-        name: "run".into(),
-        head: "ArcFace".into(),
-        geometry: Geometry {
+    let view = view_of(
+        run,
+        Geometry {
             boundaries: true,
             band: MarginBand::Angular(0.2),
         },
-    };
+    );
     write_report(&out, "nd", &[view], None).unwrap();
     let d = page_data(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(
@@ -200,12 +205,7 @@ fn a_comparison_of_different_splits_is_refused_by_folder() {
     );
     let runs: Vec<ViewRun> = [a, b]
         .into_iter()
-        .map(|dir| ViewRun {
-            dir,
-            name: "h".into(),
-            head: "h".into(),
-            geometry: Geometry::default(),
-        })
+        .map(|dir| view_of(dir, Geometry::default()))
         .collect();
     let err = write_report(&tmp.path().join("r.html"), "c", &runs, None)
         .unwrap_err()
@@ -237,12 +237,7 @@ fn thumbnails_are_indexed_per_row_and_skipped_rows_get_none() {
         )]
         .into(),
     };
-    let view = ViewRun {
-        dir: run,
-        name: "r".into(),
-        head: "h".into(),
-        geometry: Geometry::default(),
-    };
+    let view = view_of(run, Geometry::default());
     let out = tmp.path().join("r.html");
     let summary = write_report(&out, "r", &[view], Some(&thumbs)).unwrap();
     assert_eq!(summary.thumbnails, 2);
