@@ -9,6 +9,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::lanes;
 use super::matmul::{Mat, matmul};
 
 thread_local! {
@@ -18,7 +19,7 @@ thread_local! {
 }
 
 /// Runs `f` on this thread's scratch buffer of `len` values (contents unspecified).
-fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     // Taken out rather than borrowed, so that a nested call (none today) would get a buffer of
     // its own instead of a panic.
     let mut buf = SCRATCH.take();
@@ -41,7 +42,7 @@ fn images_per_gemm(pixels: usize, per_task: usize) -> usize {
 
 /// Images per rayon task: a few tasks per thread, so that work stealing can even out a thread
 /// slowed by other processes.
-fn images_per_task(batch: usize) -> usize {
+pub(super) fn images_per_task(batch: usize) -> usize {
     batch
         .div_ceil(4 * rayon::current_num_threads().max(1))
         .max(1)
@@ -213,6 +214,11 @@ pub(crate) fn conv_forward(
     weight: &[f32],
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
+    if g.batch > 0
+        && let Some(y) = super::direct::forward(g, x, weight, bias)
+    {
+        return y;
+    }
     let (k, p) = (g.k(), g.p());
     let mut y = vec![0.0; g.batch * g.out_image()];
     if y.is_empty() {
@@ -361,6 +367,11 @@ pub(crate) fn conv_backward(
     dy: &[f32],
     [need_x, need_w, need_b]: [bool; 3],
 ) -> ConvGrads {
+    if g.batch > 0
+        && let Some(grads) = super::direct::backward(g, x, weight, dy, [need_x, need_w, need_b])
+    {
+        return grads;
+    }
     let (k, p) = (g.k(), g.p());
     // With stride 1 the input gradient is itself a convolution (of the output gradient, with
     // the flipped, channel-transposed weights): one im2col + gemm with inner dimension
@@ -411,7 +422,7 @@ pub(crate) fn conv_backward(
                     if need_b {
                         for dyi in dyg.chunks(g.out_image()) {
                             for (acc, row) in db.iter_mut().zip(dyi.chunks(p)) {
-                                *acc += row.iter().sum::<f32>();
+                                *acc += lanes::sum(row);
                             }
                         }
                     }
@@ -464,7 +475,7 @@ pub(crate) fn conv_backward(
 }
 
 /// Element-wise sum of equally long parts.
-fn sum_parts<'a>(mut parts: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
+pub(super) fn sum_parts<'a>(mut parts: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
     let mut total = parts.next().map(<[f32]>::to_vec).unwrap_or_default();
     for part in parts {
         for (t, v) in total.iter_mut().zip(part) {
@@ -509,16 +520,11 @@ pub(crate) fn bn_stats(g: &BnGeom, x: &[f32], epsilon: f64) -> BnStats {
         .into_par_iter()
         .map(|c| {
             let sum: f64 = (0..g.batch)
-                .map(|n| g.plane(x, n, c).iter().sum::<f32>() as f64)
+                .map(|n| lanes::sum(g.plane(x, n, c)) as f64)
                 .sum();
             let mean = (sum / g.count()) as f32;
             let sq: f64 = (0..g.batch)
-                .map(|n| {
-                    g.plane(x, n, c)
-                        .iter()
-                        .map(|v| (v - mean) * (v - mean))
-                        .sum::<f32>() as f64
-                })
+                .map(|n| lanes::sum_sq_dev(g.plane(x, n, c), mean) as f64)
                 .sum();
             (mean, (sq / g.count()) as f32)
         })
@@ -584,12 +590,7 @@ pub(crate) fn bn_relu_backward(
             let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
             for n in 0..g.batch {
                 let (xs, ys, gs) = (g.plane(x, n, c), g.plane(y, n, c), g.plane(dy, n, c));
-                let (mut a, mut b) = (0.0f32, 0.0f32);
-                for ((&xv, &yv), &gv) in xs.iter().zip(ys).zip(gs) {
-                    let gr = if yv > 0.0 { gv } else { 0.0 };
-                    a += gr;
-                    b += gr * (xv - mean);
-                }
+                let [a, b] = lanes::relu_grad_sums(xs, ys, gs, mean);
                 sum_g += a as f64;
                 sum_gx += b as f64;
             }

@@ -18,13 +18,20 @@
 //! off at run time (read once per process). The first conv also raises glibc malloc's mmap and
 //! trim thresholds (`alloc`; `ARCFACE_MALLOC_TUNE=0` to skip), and `ARCFACE_DX_AS_CONV=1`
 //! computes stride-1 input gradients as a convolution (off by default; see `kernels`).
+//!
+//! 3x3 convs with stride 1 and padding 1 (all of VGG8's) are direct convolutions in AVX2 + FMA
+//! where the CPU has them (`direct`; `ARCFACE_DIRECTCONV=0` for im2col + gemm instead).
 
 #[cfg(feature = "fastconv")]
 mod alloc;
 #[cfg(feature = "fastconv")]
+mod direct;
+#[cfg(feature = "fastconv")]
 mod flex;
 #[cfg(feature = "fastconv")]
 mod kernels;
+#[cfg(feature = "fastconv")]
+mod lanes;
 #[cfg(feature = "fastconv")]
 mod matmul;
 

@@ -147,6 +147,49 @@ fn ref_conv_grads(c: &Case, x: &[f64], w: &[f64], b: &[f64], r: &[f64]) -> [Vec<
     ]
 }
 
+/// Gradients of `L = sum(r * ref_conv(...))` from the definition, summed term by term in
+/// f64: each product `x * w` of an output feeds `r * w` to dx and `r * x` to dw. Checked
+/// against [`ref_conv_grads`] (finite differences) on the small cases; affordable for
+/// VGG-sized layers, where differences are not.
+fn ref_conv_grads_exact(c: &Case, x: &[f64], w: &[f64], r: &[f64]) -> [Vec<f64>; 3] {
+    let [oh, ow] = c.out();
+    let [kh, kw] = c.kernel;
+    let (mut dx, mut dw, mut db) = (
+        vec![0.0; c.x_len()],
+        vec![0.0; c.w_len()],
+        vec![0.0; c.c_out],
+    );
+    for n in 0..c.batch {
+        for co in 0..c.c_out {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let g = r[((n * c.c_out + co) * oh + oy) * ow + ox];
+                    if c.bias {
+                        db[co] += g;
+                    }
+                    for ci in 0..c.c_in {
+                        for ki in 0..kh {
+                            for kj in 0..kw {
+                                let iy = (oy * c.stride[0] + ki) as isize - c.pad[0] as isize;
+                                let ix = (ox * c.stride[1] + kj) as isize - c.pad[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= c.h as isize || ix >= c.w as isize {
+                                    continue;
+                                }
+                                let xi =
+                                    ((n * c.c_in + ci) * c.h + iy as usize) * c.w + ix as usize;
+                                let wi = ((co * c.c_in + ci) * kh + ki) * kw + kj;
+                                dx[xi] += g * w[wi];
+                                dw[wi] += g * x[xi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    [dx, dw, db]
+}
+
 /// Output and input, weight and bias gradients of `sum(r * conv(x))` through [`conv2d`].
 fn run_conv(c: &Case, x: &[f32], w: &[f32], b: &[f32], r: &[f32], fast: bool) -> [Vec<f32>; 4] {
     with_kernels(fast, || {
@@ -374,6 +417,64 @@ fn conv_grouped_images_match_burn() {
                 1e-5,
                 &format!("batch {batch} {what}"),
             );
+        }
+    }
+}
+
+#[test]
+fn exact_conv_grads_match_finite_differences() {
+    // The reference used for the large cases below, against the independent one.
+    for (i, c) in CASES.iter().enumerate() {
+        let x = widen(&noise(c.x_len(), 61 + i as u64));
+        let w = widen(&noise(c.w_len(), 62 + i as u64));
+        let b = widen(&noise(c.c_out, 63 + i as u64));
+        let r = widen(&noise(c.y_len(), 64 + i as u64));
+        let exact = ref_conv_grads_exact(c, &x, &w, &r);
+        let fd = ref_conv_grads(c, &x, &w, &b, &r);
+        for (k, what) in ["dx", "dw", "db"].iter().enumerate() {
+            let got: Vec<f32> = exact[k].iter().map(|&v| v as f32).collect();
+            assert_close(&got, &fd[k], 1e-6, &format!("case {i} {what}"));
+        }
+    }
+}
+
+#[test]
+fn direct_and_im2col_convs_match_reference_on_vgg_shapes() {
+    // VGG8's layer shapes (3x3, stride 1, padding 1) at small batches, plus channel counts
+    // that leave a partial block of 4 and a 1x1 image, through both conv paths. On a CPU
+    // without AVX2 + FMA both runs take the im2col path.
+    let cases = [
+        (2, 1, 28, 28, 16),
+        (2, 16, 14, 14, 32),
+        (3, 5, 7, 7, 9),
+        (2, 3, 1, 1, 6),
+        (5, 4, 3, 10, 4),
+    ]
+    .map(|(batch, c_in, h, w, c_out)| Case {
+        batch,
+        c_in,
+        h,
+        w,
+        c_out,
+        kernel: [3, 3],
+        stride: [1, 1],
+        pad: [1, 1, 1, 1],
+        bias: true,
+    });
+    for (i, c) in cases.iter().enumerate() {
+        let x = noise(c.x_len(), 71 + i as u64);
+        let w = noise(c.w_len(), 72 + i as u64);
+        let b = noise(c.c_out, 73 + i as u64);
+        let r = noise(c.y_len(), 74 + i as u64);
+        let want_y = ref_conv(c, &widen(&x), &widen(&w), &widen(&b));
+        let [gx, gw, gb] = ref_conv_grads_exact(c, &widen(&x), &widen(&w), &widen(&r));
+        for direct in [true, false] {
+            let got = super::direct::with_direct(direct, || run_conv(c, &x, &w, &b, &r, true));
+            let label = |what: &str| format!("case {i} direct={direct} {what}");
+            assert_close(&got[0], &want_y, 1e-5, &label("y"));
+            assert_close(&got[1], &gx, 1e-5, &label("dx"));
+            assert_close(&got[2], &gw, 1e-5, &label("dw"));
+            assert_close(&got[3], &gb, 1e-5, &label("db"));
         }
     }
 }
