@@ -62,17 +62,7 @@ fn enabled() -> bool {
             )
         })
     });
-    on && cpu_has_avx2_fma()
-}
-
-#[cfg(target_arch = "x86_64")]
-fn cpu_has_avx2_fma() -> bool {
-    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn cpu_has_avx2_fma() -> bool {
-    false
+    on && super::cpu::avx2_fma()
 }
 
 /// The bordered, flattened layout of one image's planes.

@@ -612,15 +612,13 @@ pub(crate) fn bn_relu_backward(
                     let k = scale * s.inv_std[c] * gamma_grad[c] / m;
                     let offset = k * s.mean[c] - scale * beta_grad[c] / m;
                     let range = c * g.pixels..(c + 1) * g.pixels;
-                    for (((d, &xv), &yv), &gv) in dxi[range.clone()]
-                        .iter_mut()
-                        .zip(&xi[range.clone()])
-                        .zip(&yi[range.clone()])
-                        .zip(&gi[range])
-                    {
-                        let gr = if yv > 0.0 { gv } else { 0.0 };
-                        *d = scale * gr - k * xv + offset;
-                    }
+                    lanes::relu_grad_dx(
+                        &mut dxi[range.clone()],
+                        &xi[range.clone()],
+                        &yi[range.clone()],
+                        &gi[range],
+                        [scale, k, offset],
+                    );
                 }
             });
         dx

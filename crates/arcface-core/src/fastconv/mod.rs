@@ -25,6 +25,8 @@
 #[cfg(feature = "fastconv")]
 mod alloc;
 #[cfg(feature = "fastconv")]
+mod cpu;
+#[cfg(feature = "fastconv")]
 mod direct;
 #[cfg(feature = "fastconv")]
 mod flex;
