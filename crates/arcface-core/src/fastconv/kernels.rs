@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::lanes;
 use super::matmul::{Mat, matmul};
+use super::pool_rows;
 
 thread_local! {
     /// One im2col buffer per (rayon) thread, kept between calls: a fresh buffer of this size
@@ -759,7 +760,10 @@ pub(crate) fn max_pool2x2_backward(g: &PoolGeom, x: &[f32], dy: &[f32]) -> Vec<f
                 for (oy, dyrow) in dyp.chunks(ow).enumerate() {
                     let [top, bottom] = row_pair(xp, g.w, ow, oy);
                     let (upper, lower) = dxp[2 * oy * g.w..].split_at_mut(g.w);
-                    for (((&d, t), b), (du, dl)) in dyrow
+                    let done = pool_rows::backward_row(top, bottom, dyrow, upper, lower);
+                    let (top, bottom) = (&top[2 * done..], &bottom[2 * done..]);
+                    let (upper, lower) = (&mut upper[2 * done..], &mut lower[2 * done..]);
+                    for (((&d, t), b), (du, dl)) in dyrow[done..]
                         .iter()
                         .zip(top.chunks_exact(2))
                         .zip(bottom.chunks_exact(2))

@@ -36,6 +36,8 @@ mod kernels;
 mod lanes;
 #[cfg(feature = "fastconv")]
 mod matmul;
+#[cfg(feature = "fastconv")]
+mod pool_rows;
 
 #[cfg(all(test, feature = "fastconv"))]
 mod bench;

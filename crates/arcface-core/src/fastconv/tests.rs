@@ -816,6 +816,42 @@ fn max_pool_matches_burn() {
 }
 
 #[test]
+fn max_pool_wide_rows_match_burn_with_ties_and_nans() {
+    // Rows of 8 windows and more take the vectorised path (with a scalar tail); ties and NaNs
+    // must go where burn's pool sends them.
+    for (i, dims) in [[2, 3, 4, 34], [1, 2, 6, 16], [3, 1, 5, 57]]
+        .into_iter()
+        .enumerate()
+    {
+        let len: usize = dims.iter().product();
+        let x: Vec<f32> = noise(len, 190 + i as u64)
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                if k % 37 == 5 {
+                    f32::NAN
+                } else {
+                    (v * 3.0).round()
+                }
+            })
+            .collect();
+        let out = dims[0] * dims[1] * (dims[2] / 2) * (dims[3] / 2);
+        let r = noise(out, 191 + i as u64);
+        let [fy, fdx] = run_pool(dims, &x, &r, true);
+        let [by, bdx] = run_pool(dims, &x, &r, false);
+        assert_eq!(fy.len(), by.len(), "{dims:?} y length");
+        for (k, (a, b)) in fy.iter().zip(&by).enumerate() {
+            assert!(
+                a == b || (a.is_nan() && b.is_nan()),
+                "{dims:?} y[{k}]: {a} vs {b}"
+            );
+        }
+        assert!(fy.iter().any(|v| v.is_nan()), "{dims:?}: no NaN window");
+        assert_eq!(fdx, bdx, "{dims:?} dx");
+    }
+}
+
+#[test]
 fn max_pool_without_autodiff_matches_burn() {
     let dims = [2, 3, 8, 6];
     let x = noise(2 * 3 * 8 * 6, 99);
