@@ -8,7 +8,10 @@
 //! tap is the same plane shifted by a constant: an output position `i = oy * (w + 2) + ox`
 //! reads `i + ki * (w + 2) + kj`. A register block of 4 output channels x 24 positions then
 //! accumulates straight from the shifted planes, with no copies and no edge cases; the two
-//! extra columns per row are computed and dropped (7 % extra work at 28x28, 29 % at 7x7).
+//! extra columns per row are computed and dropped. Small images sit several to a plane, side
+//! by side with one zero column between them, so that the dropped columns and the rounding to
+//! whole blocks stay a small part of the work (alone, a 7x7 image computes 72 positions for
+//! 49 outputs; four side by side compute 240 for 196).
 //!
 //! - forward: `y = x * w + b` per block, then the kept columns are copied out with the bias;
 //! - input gradient: the same kernel on the bordered output gradient, with the weights
@@ -65,36 +68,50 @@ fn enabled() -> bool {
     on && super::cpu::avx2_fma()
 }
 
-/// The bordered, flattened layout of one image's planes.
+/// Whether `g` is a conv these kernels compute (and they are switched on).
+fn applies(g: &ConvGeom) -> bool {
+    g.kh == 3
+        && g.kw == 3
+        && g.stride == [1, 1]
+        && g.pad_top == 1
+        && g.pad_left == 1
+        && g.out_h == g.h
+        && g.out_w == g.w
+        && g.h > 0
+        && g.w > 0
+        && g.c_in > 0
+        && g.c_out > 0
+        && enabled()
+}
+
+/// Images laid side by side in one bordered plane: at least this many columns, so that
+/// the two border columns per image stay a small part of each row (7x7 images alone would
+/// compute 63 positions, rounded to 72, for 49 outputs).
+const MIN_ROW: usize = 60;
+
+/// Images per bordered plane for `w`-wide images, at most `per_task`.
+fn side_by_side(w: usize, per_task: usize) -> usize {
+    MIN_ROW.div_ceil(w + 1).clamp(1, per_task.max(1))
+}
+
+/// The bordered, flattened layout of `m` images side by side: each channel is one plane of
+/// `h + 2` rows of `m * (w + 1) + 1` columns, image `j` at columns `1 + j * (w + 1)..`, with
+/// zero columns between the images and around them and zero rows above and below.
 #[derive(Clone, Copy, Debug)]
 struct Flat {
     h: usize,
     w: usize,
+    m: usize,
 }
 
 impl Flat {
-    /// Whether `g` is a conv these kernels compute.
-    fn of(g: &ConvGeom) -> Option<Self> {
-        let fits = g.kh == 3
-            && g.kw == 3
-            && g.stride == [1, 1]
-            && g.pad_top == 1
-            && g.pad_left == 1
-            && g.out_h == g.h
-            && g.out_w == g.w
-            && g.h > 0
-            && g.w > 0
-            && g.c_in > 0
-            && g.c_out > 0;
-        (fits && enabled()).then_some(Self { h: g.h, w: g.w })
-    }
-
-    /// Row length with the border.
+    /// Row length with the borders.
     fn wp(&self) -> usize {
-        self.w + 2
+        self.m * (self.w + 1) + 1
     }
 
-    /// Output positions computed per plane: `h` rows of `w + 2`, rounded up to a block.
+    /// Output positions computed per plane: `h` rows of `wp`, rounded up to a block. Output
+    /// `(r, x)` of image `j` is position `r * wp + j * (w + 1) + x`.
     fn len(&self) -> usize {
         (self.h * self.wp()).div_ceil(BLOCK) * BLOCK
     }
@@ -105,34 +122,48 @@ impl Flat {
         self.len() + 2 * self.wp() + 2
     }
 
-    /// Copies `channels` planes of `h x w` from `src` into `dst` (`channels * plane()` long)
-    /// with zeros around and after them.
+    /// Copies `m` images of `[channels, h, w]` from `src` into `dst` (`channels * plane()`
+    /// long), zero everywhere else.
     fn border(&self, src: &[f32], channels: usize, dst: &mut [f32]) {
-        let (plane, wp, w) = (self.plane(), self.wp(), self.w);
+        let (plane, wp, w, hw) = (self.plane(), self.wp(), self.w, self.h * self.w);
         dst[..channels * plane].fill(0.0);
-        for (s, d) in src
-            .chunks_exact(self.h * w)
-            .zip(dst.chunks_exact_mut(plane))
-            .take(channels)
-        {
-            for (r, row) in s.chunks_exact(w).enumerate() {
-                let at = (r + 1) * wp + 1;
-                d[at..at + w].copy_from_slice(row);
+        for (j, img) in src.chunks_exact(channels * hw).take(self.m).enumerate() {
+            for (s, d) in img.chunks_exact(hw).zip(dst.chunks_exact_mut(plane)) {
+                for (r, row) in s.chunks_exact(w).enumerate() {
+                    let at = (r + 1) * wp + 1 + j * (w + 1);
+                    d[at..at + w].copy_from_slice(row);
+                }
             }
         }
     }
 
     /// Copies the kept columns of block output `out` (`[CB][len]`) into channels
-    /// `first..first + n` of an `[channels, h, w]` image, adding `bias[c]` where given.
-    fn gather(&self, out: &[f32], first: usize, n: usize, bias: Option<&[f32]>, img: &mut [f32]) {
+    /// `first..first + n` of the `m` images of `[channels, h, w]` in `imgs`, adding `bias[c]`
+    /// where given.
+    #[allow(clippy::too_many_arguments)]
+    fn gather(
+        &self,
+        out: &[f32],
+        first: usize,
+        n: usize,
+        bias: Option<&[f32]>,
+        channels: usize,
+        imgs: &mut [f32],
+    ) {
         let (len, wp, w, hw) = (self.len(), self.wp(), self.w, self.h * self.w);
-        for c in 0..n {
-            let b = bias.map_or(0.0, |b| b[first + c]);
-            let dst = &mut img[(first + c) * hw..(first + c + 1) * hw];
-            let src = &out[c * len..(c + 1) * len];
-            for (r, row) in dst.chunks_exact_mut(w).enumerate() {
-                for (d, s) in row.iter_mut().zip(&src[r * wp..r * wp + w]) {
-                    *d = s + b;
+        for (j, img) in imgs
+            .chunks_exact_mut(channels * hw)
+            .take(self.m)
+            .enumerate()
+        {
+            for c in 0..n {
+                let b = bias.map_or(0.0, |b| b[first + c]);
+                let dst = &mut img[(first + c) * hw..(first + c + 1) * hw];
+                let src = &out[c * len + j * (w + 1)..(c + 1) * len];
+                for (r, row) in dst.chunks_exact_mut(w).enumerate() {
+                    for (d, s) in row.iter_mut().zip(&src[r * wp..r * wp + w]) {
+                        *d = s + b;
+                    }
                 }
             }
         }
@@ -165,53 +196,62 @@ fn pack(weight: &[f32], c_out: usize, c_in: usize, transpose: bool) -> Vec<f32> 
     packed
 }
 
-/// `y = conv2d(x, weight) + bias` where [`Flat::of`] accepts `g`; else `None`.
+/// `y = conv2d(x, weight) + bias` where [`applies`] accepts `g`; else `None`.
 pub(super) fn forward(
     g: &ConvGeom,
     x: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
 ) -> Option<Vec<f32>> {
-    let f = Flat::of(g)?;
+    if !applies(g) {
+        return None;
+    }
     let packed = pack(weight, g.c_out, g.c_in, false);
     let mut y = vec![0.0; g.batch * g.out_image()];
     let per_task = images_per_task(g.batch);
+    let m = side_by_side(g.w, per_task);
     y.par_chunks_mut(per_task * g.out_image())
         .zip(x.par_chunks(per_task * g.in_image()))
         .for_each(|(ys, xs)| {
-            for (yi, xi) in ys
-                .chunks_exact_mut(g.out_image())
-                .zip(xs.chunks_exact(g.in_image()))
+            for (yg, xg) in ys
+                .chunks_mut(m * g.out_image())
+                .zip(xs.chunks(m * g.in_image()))
             {
-                conv_image(&f, xi, g.c_in, &packed, g.c_out, bias, yi);
+                let f = Flat {
+                    h: g.h,
+                    w: g.w,
+                    m: yg.len() / g.out_image(),
+                };
+                conv_group(&f, xg, g.c_in, &packed, g.c_out, bias, yg);
             }
         });
     Some(y)
 }
 
-/// One image: `out_img[c_out, h, w] = conv(in_img[c_in, h, w], packed) + bias`.
-fn conv_image(
+/// The `m` images of one layout: `outs[m, c_out, h, w] = conv(ins[m, c_in, h, w], packed) +
+/// bias`.
+fn conv_group(
     f: &Flat,
-    in_img: &[f32],
+    ins: &[f32],
     c_in: usize,
     packed: &[f32],
     c_out: usize,
     bias: Option<&[f32]>,
-    out_img: &mut [f32],
+    outs: &mut [f32],
 ) {
     let (plane, len) = (f.plane(), f.len());
     with_scratch(c_in * plane + CB * len, |buf| {
         let (xp, out) = buf.split_at_mut(c_in * plane);
-        f.border(in_img, c_in, xp);
+        f.border(ins, c_in, xp);
         for (b, wblk) in packed.chunks_exact(c_in * 9 * CB).enumerate() {
             block_forward(f, xp, c_in, wblk, out);
             let first = b * CB;
-            f.gather(out, first, CB.min(c_out - first), bias, out_img);
+            f.gather(out, first, CB.min(c_out - first), bias, c_out, outs);
         }
     });
 }
 
-/// Gradients of [`forward`] where [`Flat::of`] accepts `g`; else `None`.
+/// Gradients of [`forward`] where [`applies`] accepts `g`; else `None`.
 pub(super) fn backward(
     g: &ConvGeom,
     x: &[f32],
@@ -219,9 +259,12 @@ pub(super) fn backward(
     dy: &[f32],
     [need_x, need_w, need_b]: [bool; 3],
 ) -> Option<ConvGrads> {
-    let f = Flat::of(g)?;
-    let (plane, len) = (f.plane(), f.len());
+    if !applies(g) {
+        return None;
+    }
     let per_task = images_per_task(g.batch);
+    let m = side_by_side(g.w, per_task);
+    let full = Flat { h: g.h, w: g.w, m };
     let packed_t = need_x.then(|| pack(weight, g.c_out, g.c_in, true));
     let mut dx = vec![0.0; if need_x { x.len() } else { 0 }];
     let tasks = g.batch.div_ceil(per_task);
@@ -235,9 +278,9 @@ pub(super) fn backward(
         .enumerate()
         .map(|(task, mut dx_chunk)| {
             let first = task * per_task;
-            let m = per_task.min(g.batch - first);
-            let xs = &x[first * g.in_image()..(first + m) * g.in_image()];
-            let dys = &dy[first * g.out_image()..(first + m) * g.out_image()];
+            let count = per_task.min(g.batch - first);
+            let xs = &x[first * g.in_image()..(first + count) * g.in_image()];
+            let dys = &dy[first * g.out_image()..(first + count) * g.out_image()];
             let mut dw = vec![0.0; if need_w { g.c_out * g.c_in * 9 } else { 0 }];
             let mut db = vec![0.0; if need_b { g.c_out } else { 0 }];
             if need_b {
@@ -247,37 +290,56 @@ pub(super) fn backward(
                     }
                 }
             }
-            let x_len = if need_w { m * g.c_in * plane } else { 0 };
-            let out_len = if need_x { CB * len } else { 0 };
-            with_scratch(m * g.c_out * plane + x_len + out_len, |buf| {
-                let (dyp, rest) = buf.split_at_mut(m * g.c_out * plane);
+            // Groups of m images, each one layout; all but maybe the last are full.
+            let groups = count.div_ceil(m);
+            let plane = full.plane();
+            let layout = |gi: usize| Flat {
+                m: m.min(count - gi * m),
+                ..full
+            };
+            let x_len = if need_w { groups * g.c_in * plane } else { 0 };
+            let out_len = if need_x { CB * full.len() } else { 0 };
+            with_scratch(groups * g.c_out * plane + x_len + out_len, |buf| {
+                let (dyp, rest) = buf.split_at_mut(groups * g.c_out * plane);
                 let (xp, out) = rest.split_at_mut(x_len);
-                for (dyi, d) in dys
-                    .chunks_exact(g.out_image())
+                for (gi, (dyg, d)) in dys
+                    .chunks(m * g.out_image())
                     .zip(dyp.chunks_exact_mut(g.c_out * plane))
+                    .enumerate()
                 {
-                    f.border(dyi, g.c_out, d);
+                    layout(gi).border(dyg, g.c_out, d);
                 }
                 if let (Some(dx_chunk), Some(packed_t)) = (dx_chunk.as_deref_mut(), &packed_t) {
-                    for (d, dxi) in dyp
+                    for (gi, (d, dxg)) in dyp
                         .chunks_exact(g.c_out * plane)
-                        .zip(dx_chunk.chunks_exact_mut(g.in_image()))
+                        .zip(dx_chunk.chunks_mut(m * g.in_image()))
+                        .enumerate()
                     {
+                        let f = layout(gi);
                         for (b, wblk) in packed_t.chunks_exact(g.c_out * 9 * CB).enumerate() {
                             block_forward(&f, d, g.c_out, wblk, out);
                             let first = b * CB;
-                            f.gather(out, first, CB.min(g.c_in - first), None, dxi);
+                            f.gather(out, first, CB.min(g.c_in - first), None, g.c_in, dxg);
                         }
                     }
                 }
                 if need_w {
-                    for (xi, d) in xs
-                        .chunks_exact(g.in_image())
+                    for (gi, (xg, d)) in xs
+                        .chunks(m * g.in_image())
                         .zip(xp.chunks_exact_mut(g.c_in * plane))
+                        .enumerate()
                     {
-                        f.border(xi, g.c_in, d);
+                        layout(gi).border(xg, g.c_in, d);
                     }
-                    weight_grad(&f, xp, dyp, m, g.c_in, g.c_out, &mut dw);
+                    // The full groups in one pass, then a smaller last one in its own layout.
+                    let whole = count / m;
+                    let (x_full, x_last) = xp.split_at(whole * g.c_in * plane);
+                    let (d_full, d_last) = dyp.split_at(whole * g.c_out * plane);
+                    weight_grad(&full, x_full, d_full, whole, g.c_in, g.c_out, &mut dw);
+                    if whole < groups {
+                        let f = layout(whole);
+                        weight_grad(&f, x_last, d_last, 1, g.c_in, g.c_out, &mut dw);
+                    }
                 }
             });
             (dw, db)
@@ -300,9 +362,9 @@ fn block_forward(f: &Flat, xp: &[f32], c_in: usize, wblk: &[f32], out: &mut [f32
         "block_forward: weights too short"
     );
     assert!(out.len() >= CB * len, "block_forward: output too short");
-    // SAFETY: `enabled()` (checked by `Flat::of`, the only way to get a `Flat`) found AVX2
-    // and FMA on this CPU; the slices were checked above to hold everything the kernel
-    // addresses (see `Flat::plane` for the largest read).
+    assert!(super::cpu::avx2_fma(), "block_forward: no AVX2 + FMA");
+    // SAFETY: AVX2 and FMA are present (checked above); the slices were checked to hold
+    // everything the kernel addresses (see `Flat::plane` for the largest read).
     #[cfg(target_arch = "x86_64")]
     unsafe {
         avx2::block_forward(
@@ -319,8 +381,9 @@ fn block_forward(f: &Flat, xp: &[f32], c_in: usize, wblk: &[f32], out: &mut [f32
     unreachable!("direct conv kernels are x86-64 only");
 }
 
-/// Adds the weight gradient of `m` images to `dw` (`[c_out, c_in, 3, 3]`), given their
-/// bordered inputs `xp` (`m * c_in` planes) and output gradients `dyp` (`m * c_out` planes).
+/// Adds the weight gradient of `m` layouts `f` (each `f.m` images) to `dw` (`[c_out, c_in, 3, 3]`), given their
+/// bordered inputs `xp` (`m * c_in` planes) and output gradients `dyp` (`m * c_out`
+/// planes).
 fn weight_grad(
     f: &Flat,
     xp: &[f32],
@@ -340,6 +403,7 @@ fn weight_grad(
         dw.len() >= c_out * c_in * 9,
         "weight_grad: output too short"
     );
+    assert!(super::cpu::avx2_fma(), "weight_grad: no AVX2 + FMA");
     // SAFETY: as in `block_forward`: AVX2 and FMA are present, and every read lies inside
     // the slices checked above (the gradient is read at `wp + 1 .. wp + 1 + len` of a plane,
     // the input at `.. len + 2 * wp + 1`, both below `plane`).

@@ -441,27 +441,35 @@ fn exact_conv_grads_match_finite_differences() {
 #[test]
 fn direct_and_im2col_convs_match_reference_on_vgg_shapes() {
     // VGG8's layer shapes (3x3, stride 1, padding 1) at small batches, plus channel counts
-    // that leave a partial block of 4 and a 1x1 image, through both conv paths. On a CPU
-    // without AVX2 + FMA both runs take the im2col path.
-    let cases = [
+    // that leave a partial block of 4 and a 1x1 image, through both conv paths; and batches
+    // of 3 images per rayon task (on any number of threads), which lay small images side by
+    // side, in full groups and a smaller last one. On a CPU without AVX2 + FMA both runs take
+    // the im2col path.
+    let threads = rayon::current_num_threads();
+    let grouped = [(12 * threads - 1, 3, 7, 7, 5), (12 * threads, 2, 5, 13, 4)];
+    let small = [
         (2, 1, 28, 28, 16),
         (2, 16, 14, 14, 32),
         (3, 5, 7, 7, 9),
         (2, 3, 1, 1, 6),
         (5, 4, 3, 10, 4),
-    ]
-    .map(|(batch, c_in, h, w, c_out)| Case {
-        batch,
-        c_in,
-        h,
-        w,
-        c_out,
-        kernel: [3, 3],
-        stride: [1, 1],
-        pad: [1, 1, 1, 1],
-        bias: true,
-    });
-    for (i, c) in cases.iter().enumerate() {
+    ];
+    let cases = small
+        .iter()
+        .chain(&grouped)
+        .map(|&(batch, c_in, h, w, c_out)| Case {
+            batch,
+            c_in,
+            h,
+            w,
+            c_out,
+            kernel: [3, 3],
+            stride: [1, 1],
+            pad: [1, 1, 1, 1],
+            bias: true,
+        });
+    for (i, c) in cases.enumerate() {
+        let c = &c;
         let x = noise(c.x_len(), 71 + i as u64);
         let w = noise(c.w_len(), 72 + i as u64);
         let b = noise(c.c_out, 73 + i as u64);
