@@ -276,9 +276,8 @@ pub(super) fn batch_norm_relu_train(
     match common_route(&[route(&x), route(&gamma), route(&beta)])? {
         Route::Plain => {
             let (x, gamma, beta) = (plain(x)?, plain(gamma)?, plain(beta)?);
-            let stats = kernels::bn_stats(&geom, values(&x), epsilon);
-            let y =
-                kernels::bn_relu_forward(&geom, values(&x), values(&gamma), values(&beta), &stats);
+            let (y, stats) =
+                kernels::bn_relu_train(&geom, values(&x), values(&gamma), values(&beta), epsilon);
             let y = from_vec(y, [batch, channels, h, w]);
             Some((Tensor::from_primitive::<Flex>(y), stats.mean, stats.var))
         }
@@ -309,13 +308,12 @@ where
     let x_p = dense(x.primitive().clone());
     let gamma_p = dense(gamma.primitive().clone());
     let beta_p = dense(beta.primitive().clone());
-    let stats = kernels::bn_stats(&geom, values(&x_p), epsilon);
-    let y = kernels::bn_relu_forward(
+    let (y, stats) = kernels::bn_relu_train(
         &geom,
         values(&x_p),
         values(&gamma_p),
         values(&beta_p),
-        &stats,
+        epsilon,
     );
     let y = from_vec(y, dims);
     let (mean, var) = (stats.mean.clone(), stats.var.clone());
