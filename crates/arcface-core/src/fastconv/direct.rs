@@ -30,6 +30,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use super::alloc::par_parts;
 use super::kernels::{ConvGeom, ConvGrads, images_per_task, sum_parts, with_scratch};
 use super::lanes;
 
@@ -207,12 +208,14 @@ pub(super) fn forward(
         return None;
     }
     let packed = pack(weight, g.c_out, g.c_in, false);
-    let mut y = vec![0.0; g.batch * g.out_image()];
     let per_task = images_per_task(g.batch);
     let m = side_by_side(g.w, per_task);
-    y.par_chunks_mut(per_task * g.out_image())
-        .zip(x.par_chunks(per_task * g.in_image()))
-        .for_each(|(ys, xs)| {
+    let y = par_parts(
+        g.batch * g.out_image(),
+        per_task * g.out_image(),
+        |task, ys| {
+            let first = task * per_task;
+            let xs = &x[first * g.in_image()..(first + ys.len() / g.out_image()) * g.in_image()];
             for (yg, xg) in ys
                 .chunks_mut(m * g.out_image())
                 .zip(xs.chunks(m * g.in_image()))
@@ -224,7 +227,8 @@ pub(super) fn forward(
                 };
                 conv_group(&f, xg, g.c_in, &packed, g.c_out, bias, yg);
             }
-        });
+        },
+    );
     Some(y)
 }
 
@@ -266,87 +270,94 @@ pub(super) fn backward(
     let m = side_by_side(g.w, per_task);
     let full = Flat { h: g.h, w: g.w, m };
     let packed_t = need_x.then(|| pack(weight, g.c_out, g.c_in, true));
-    let mut dx = vec![0.0; if need_x { x.len() } else { 0 }];
     let tasks = g.batch.div_ceil(per_task);
-    let dx_chunks: Vec<Option<&mut [f32]>> = if need_x {
-        dx.chunks_mut(per_task * g.in_image()).map(Some).collect()
-    } else {
-        (0..tasks).map(|_| None).collect()
-    };
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx_chunks
-        .into_par_iter()
-        .enumerate()
-        .map(|(task, mut dx_chunk)| {
-            let first = task * per_task;
-            let count = per_task.min(g.batch - first);
-            let xs = &x[first * g.in_image()..(first + count) * g.in_image()];
-            let dys = &dy[first * g.out_image()..(first + count) * g.out_image()];
-            let mut dw = vec![0.0; if need_w { g.c_out * g.c_in * 9 } else { 0 }];
-            let mut db = vec![0.0; if need_b { g.c_out } else { 0 }];
-            if need_b {
-                for dyi in dys.chunks_exact(g.out_image()) {
-                    for (acc, row) in db.iter_mut().zip(dyi.chunks_exact(g.p())) {
-                        *acc += lanes::sum(row);
+    let task_grads = |task: usize, mut dx_chunk: Option<&mut [f32]>| {
+        let first = task * per_task;
+        let count = per_task.min(g.batch - first);
+        let xs = &x[first * g.in_image()..(first + count) * g.in_image()];
+        let dys = &dy[first * g.out_image()..(first + count) * g.out_image()];
+        let mut dw = vec![0.0; if need_w { g.c_out * g.c_in * 9 } else { 0 }];
+        let mut db = vec![0.0; if need_b { g.c_out } else { 0 }];
+        if need_b {
+            for dyi in dys.chunks_exact(g.out_image()) {
+                for (acc, row) in db.iter_mut().zip(dyi.chunks_exact(g.p())) {
+                    *acc += lanes::sum(row);
+                }
+            }
+        }
+        // Groups of m images, each one layout; all but maybe the last are full.
+        let groups = count.div_ceil(m);
+        let plane = full.plane();
+        let layout = |gi: usize| Flat {
+            m: m.min(count - gi * m),
+            ..full
+        };
+        let x_len = if need_w { groups * g.c_in * plane } else { 0 };
+        let out_len = if need_x { CB * full.len() } else { 0 };
+        with_scratch(groups * g.c_out * plane + x_len + out_len, |buf| {
+            let (dyp, rest) = buf.split_at_mut(groups * g.c_out * plane);
+            let (xp, out) = rest.split_at_mut(x_len);
+            for (gi, (dyg, d)) in dys
+                .chunks(m * g.out_image())
+                .zip(dyp.chunks_exact_mut(g.c_out * plane))
+                .enumerate()
+            {
+                layout(gi).border(dyg, g.c_out, d);
+            }
+            if let (Some(dx_chunk), Some(packed_t)) = (dx_chunk.as_deref_mut(), &packed_t) {
+                for (gi, (d, dxg)) in dyp
+                    .chunks_exact(g.c_out * plane)
+                    .zip(dx_chunk.chunks_mut(m * g.in_image()))
+                    .enumerate()
+                {
+                    let f = layout(gi);
+                    for (b, wblk) in packed_t.chunks_exact(g.c_out * 9 * CB).enumerate() {
+                        block_forward(&f, d, g.c_out, wblk, out);
+                        let first = b * CB;
+                        f.gather(out, first, CB.min(g.c_in - first), None, g.c_in, dxg);
                     }
                 }
             }
-            // Groups of m images, each one layout; all but maybe the last are full.
-            let groups = count.div_ceil(m);
-            let plane = full.plane();
-            let layout = |gi: usize| Flat {
-                m: m.min(count - gi * m),
-                ..full
-            };
-            let x_len = if need_w { groups * g.c_in * plane } else { 0 };
-            let out_len = if need_x { CB * full.len() } else { 0 };
-            with_scratch(groups * g.c_out * plane + x_len + out_len, |buf| {
-                let (dyp, rest) = buf.split_at_mut(groups * g.c_out * plane);
-                let (xp, out) = rest.split_at_mut(x_len);
-                for (gi, (dyg, d)) in dys
-                    .chunks(m * g.out_image())
-                    .zip(dyp.chunks_exact_mut(g.c_out * plane))
+            if need_w {
+                for (gi, (xg, d)) in xs
+                    .chunks(m * g.in_image())
+                    .zip(xp.chunks_exact_mut(g.c_in * plane))
                     .enumerate()
                 {
-                    layout(gi).border(dyg, g.c_out, d);
+                    layout(gi).border(xg, g.c_in, d);
                 }
-                if let (Some(dx_chunk), Some(packed_t)) = (dx_chunk.as_deref_mut(), &packed_t) {
-                    for (gi, (d, dxg)) in dyp
-                        .chunks_exact(g.c_out * plane)
-                        .zip(dx_chunk.chunks_mut(m * g.in_image()))
-                        .enumerate()
-                    {
-                        let f = layout(gi);
-                        for (b, wblk) in packed_t.chunks_exact(g.c_out * 9 * CB).enumerate() {
-                            block_forward(&f, d, g.c_out, wblk, out);
-                            let first = b * CB;
-                            f.gather(out, first, CB.min(g.c_in - first), None, g.c_in, dxg);
-                        }
-                    }
+                // The full groups in one pass, then a smaller last one in its own layout.
+                let whole = count / m;
+                let (x_full, x_last) = xp.split_at(whole * g.c_in * plane);
+                let (d_full, d_last) = dyp.split_at(whole * g.c_out * plane);
+                weight_grad(&full, x_full, d_full, whole, g.c_in, g.c_out, &mut dw);
+                if whole < groups {
+                    let f = layout(whole);
+                    weight_grad(&f, x_last, d_last, 1, g.c_in, g.c_out, &mut dw);
                 }
-                if need_w {
-                    for (gi, (xg, d)) in xs
-                        .chunks(m * g.in_image())
-                        .zip(xp.chunks_exact_mut(g.c_in * plane))
-                        .enumerate()
-                    {
-                        layout(gi).border(xg, g.c_in, d);
-                    }
-                    // The full groups in one pass, then a smaller last one in its own layout.
-                    let whole = count / m;
-                    let (x_full, x_last) = xp.split_at(whole * g.c_in * plane);
-                    let (d_full, d_last) = dyp.split_at(whole * g.c_out * plane);
-                    weight_grad(&full, x_full, d_full, whole, g.c_in, g.c_out, &mut dw);
-                    if whole < groups {
-                        let f = layout(whole);
-                        weight_grad(&f, x_last, d_last, 1, g.c_in, g.c_out, &mut dw);
-                    }
-                }
-            });
-            (dw, db)
-        })
-        .collect();
+            }
+        });
+        (dw, db)
+    };
+    let (dx, partials): (Option<Vec<f32>>, Vec<(Vec<f32>, Vec<f32>)>) = if need_x {
+        // One slot per task for its weight and bias gradients; every task fills its own.
+        let slots: Vec<OnceLock<(Vec<f32>, Vec<f32>)>> =
+            (0..tasks).map(|_| OnceLock::new()).collect();
+        let dx = par_parts(x.len(), per_task * g.in_image(), |task, part| {
+            let _ = slots[task].set(task_grads(task, Some(part)));
+        });
+        let partials: Vec<_> = slots.into_iter().filter_map(OnceLock::into_inner).collect();
+        assert_eq!(partials.len(), tasks, "a conv backward task did not run");
+        (Some(dx), partials)
+    } else {
+        let partials = (0..tasks)
+            .into_par_iter()
+            .map(|task| task_grads(task, None))
+            .collect();
+        (None, partials)
+    };
     Some(ConvGrads {
-        x: need_x.then_some(dx),
+        x: dx,
         weight: need_w.then(|| sum_parts(partials.iter().map(|p| p.0.as_slice()))),
         bias: need_b.then(|| sum_parts(partials.iter().map(|p| p.1.as_slice()))),
     })

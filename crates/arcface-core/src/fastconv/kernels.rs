@@ -9,6 +9,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::alloc::par_parts;
 use super::lanes;
 use super::matmul::{Mat, matmul};
 use super::pool_rows;
@@ -772,28 +773,25 @@ fn row_pair(plane: &[f32], w: usize, ow: usize, oy: usize) -> [&[f32]; 2] {
 pub(crate) fn max_pool2x2_forward(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
     let (oh, ow) = (g.out_h(), g.out_w());
     let (plane_in, plane_out) = (g.h * g.w, oh * ow);
-    let mut y = vec![0.0; g.planes * plane_out];
-    if y.is_empty() {
-        return y;
+    if g.planes * plane_out == 0 {
+        return Vec::new();
     }
     let per_task = g.planes_per_task();
-    y.par_chunks_mut(per_task * plane_out)
-        .zip(x.par_chunks(per_task * plane_in))
-        .for_each(|(ys, xs)| {
-            for (yp, xp) in ys.chunks_mut(plane_out).zip(xs.chunks(plane_in)) {
-                for (oy, yrow) in yp.chunks_mut(ow).enumerate() {
-                    let [top, bottom] = row_pair(xp, g.w, ow, oy);
-                    for ((o, t), b) in yrow
-                        .iter_mut()
-                        .zip(top.chunks_exact(2))
-                        .zip(bottom.chunks_exact(2))
-                    {
-                        *o = window_max(t[0], t[1], b[0], b[1]);
-                    }
+    par_parts(g.planes * plane_out, per_task * plane_out, |task, ys| {
+        let xs = &x[task * per_task * plane_in..];
+        for (yp, xp) in ys.chunks_mut(plane_out).zip(xs.chunks(plane_in)) {
+            for (oy, yrow) in yp.chunks_mut(ow).enumerate() {
+                let [top, bottom] = row_pair(xp, g.w, ow, oy);
+                for ((o, t), b) in yrow
+                    .iter_mut()
+                    .zip(top.chunks_exact(2))
+                    .zip(bottom.chunks_exact(2))
+                {
+                    *o = window_max(t[0], t[1], b[0], b[1]);
                 }
             }
-        });
-    y
+        }
+    })
 }
 
 /// The input gradient of [`max_pool2x2_forward`]: each window's output gradient goes to the
@@ -801,40 +799,37 @@ pub(crate) fn max_pool2x2_forward(g: &PoolGeom, x: &[f32]) -> Vec<f32> {
 pub(crate) fn max_pool2x2_backward(g: &PoolGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (oh, ow) = (g.out_h(), g.out_w());
     let (plane_in, plane_out) = (g.h * g.w, oh * ow);
-    let mut dx = vec![0.0; x.len()];
-    if plane_out == 0 || dx.is_empty() {
-        return dx;
+    if plane_out == 0 || x.is_empty() {
+        return vec![0.0; x.len()];
     }
     let per_task = g.planes_per_task();
-    dx.par_chunks_mut(per_task * plane_in)
-        .zip(x.par_chunks(per_task * plane_in))
-        .zip(dy.par_chunks(per_task * plane_out))
-        .for_each(|((dxs, xs), dys)| {
-            for ((dxp, xp), dyp) in dxs
-                .chunks_mut(plane_in)
-                .zip(xs.chunks(plane_in))
-                .zip(dys.chunks(plane_out))
-            {
-                for (oy, dyrow) in dyp.chunks(ow).enumerate() {
-                    let [top, bottom] = row_pair(xp, g.w, ow, oy);
-                    let (upper, lower) = dxp[2 * oy * g.w..].split_at_mut(g.w);
-                    let done = pool_rows::backward_row(top, bottom, dyrow, upper, lower);
-                    let (top, bottom) = (&top[2 * done..], &bottom[2 * done..]);
-                    let (upper, lower) = (&mut upper[2 * done..], &mut lower[2 * done..]);
-                    for (((&d, t), b), (du, dl)) in dyrow[done..]
-                        .iter()
-                        .zip(top.chunks_exact(2))
-                        .zip(bottom.chunks_exact(2))
-                        .zip(upper.chunks_exact_mut(2).zip(lower.chunks_exact_mut(2)))
-                    {
-                        let [ga, gb, gc, gd] = window_grads(t[0], t[1], b[0], b[1], d);
-                        du[0] = ga;
-                        du[1] = gb;
-                        dl[0] = gc;
-                        dl[1] = gd;
-                    }
+    par_parts(x.len(), per_task * plane_in, |task, dxs| {
+        let xs = &x[task * per_task * plane_in..];
+        let dys = &dy[task * per_task * plane_out..];
+        for ((dxp, xp), dyp) in dxs
+            .chunks_mut(plane_in)
+            .zip(xs.chunks(plane_in))
+            .zip(dys.chunks(plane_out))
+        {
+            for (oy, dyrow) in dyp.chunks(ow).enumerate() {
+                let [top, bottom] = row_pair(xp, g.w, ow, oy);
+                let (upper, lower) = dxp[2 * oy * g.w..].split_at_mut(g.w);
+                let done = pool_rows::backward_row(top, bottom, dyrow, upper, lower);
+                let (top, bottom) = (&top[2 * done..], &bottom[2 * done..]);
+                let (upper, lower) = (&mut upper[2 * done..], &mut lower[2 * done..]);
+                for (((&d, t), b), (du, dl)) in dyrow[done..]
+                    .iter()
+                    .zip(top.chunks_exact(2))
+                    .zip(bottom.chunks_exact(2))
+                    .zip(upper.chunks_exact_mut(2).zip(lower.chunks_exact_mut(2)))
+                {
+                    let [ga, gb, gc, gd] = window_grads(t[0], t[1], b[0], b[1], d);
+                    du[0] = ga;
+                    du[1] = gb;
+                    dl[0] = gc;
+                    dl[1] = gd;
                 }
             }
-        });
-    dx
+        }
+    })
 }
