@@ -255,6 +255,9 @@ fn conv_group(
     });
 }
 
+/// One task's weight and bias gradients.
+type Partial = (Vec<f32>, Vec<f32>);
+
 /// Gradients of [`forward`] where [`applies`] accepts `g`; else `None`.
 pub(super) fn backward(
     g: &ConvGeom,
@@ -339,10 +342,9 @@ pub(super) fn backward(
         });
         (dw, db)
     };
-    let (dx, partials): (Option<Vec<f32>>, Vec<(Vec<f32>, Vec<f32>)>) = if need_x {
+    let (dx, partials): (Option<Vec<f32>>, Vec<Partial>) = if need_x {
         // One slot per task for its weight and bias gradients; every task fills its own.
-        let slots: Vec<OnceLock<(Vec<f32>, Vec<f32>)>> =
-            (0..tasks).map(|_| OnceLock::new()).collect();
+        let slots: Vec<OnceLock<Partial>> = (0..tasks).map(|_| OnceLock::new()).collect();
         let dx = par_parts(x.len(), per_task * g.in_image(), |task, part| {
             let _ = slots[task].set(task_grads(task, Some(part)));
         });
