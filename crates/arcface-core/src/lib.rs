@@ -32,6 +32,7 @@ pub use advice::{
 };
 pub use backbone::{Vgg8, Vgg8Config};
 pub use error::CoreError;
+pub use fastconv::join_cpu_pool;
 pub use head::{
     ArcFace, ArcFaceConfig, CombinedMargin, CombinedMarginConfig, CosFace, CosFaceConfig, Head,
     HeadConfig, HeadOutput, NormFace, NormFaceConfig, SoftmaxHead, SoftmaxHeadConfig, SphereFace,

@@ -24,6 +24,15 @@ use config::RunConfig;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before anything uses rayon: this thread, which trains, then works in the CPU kernels'
+    // parallel sections instead of sleeping through each one (~1.1x a CPU training step).
+    let off = matches!(
+        std::env::var("ARCFACE_JOIN_POOL").as_deref().map(str::trim),
+        Ok("0" | "false" | "off" | "no")
+    );
+    if !off {
+        arcface_core::join_cpu_pool();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

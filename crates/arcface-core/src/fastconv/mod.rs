@@ -38,6 +38,17 @@ mod lanes;
 mod matmul;
 #[cfg(feature = "fastconv")]
 mod pool_rows;
+#[cfg(feature = "fastconv")]
+mod pool_thread;
+
+#[cfg(feature = "fastconv")]
+pub use pool_thread::join_cpu_pool;
+
+/// Without the kernels there is no pool to join.
+#[cfg(not(feature = "fastconv"))]
+pub fn join_cpu_pool() -> bool {
+    false
+}
 
 #[cfg(all(test, feature = "fastconv"))]
 mod bench;
