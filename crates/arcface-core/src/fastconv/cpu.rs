@@ -12,3 +12,16 @@ pub(super) fn avx2_fma() -> bool {
         false
     }
 }
+
+/// Whether the CPU has AVX-512F (always false off x86-64).
+pub(super) fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| avx2_fma() && is_x86_feature_detected!("avx512f"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

@@ -443,8 +443,8 @@ fn direct_and_im2col_convs_match_reference_on_vgg_shapes() {
     // VGG8's layer shapes (3x3, stride 1, padding 1) at small batches, plus channel counts
     // that leave a partial block of 4 and a 1x1 image, through both conv paths; and batches
     // of 3 images per rayon task (on any number of threads), which lay small images side by
-    // side, in full groups and a smaller last one. On a CPU without AVX2 + FMA both runs take
-    // the im2col path.
+    // side, in full groups and a smaller last one; the direct kernels in both vector widths (a
+    // CPU without AVX-512 runs the AVX2 ones twice, one without AVX2 + FMA im2col thrice).
     let threads = rayon::current_num_threads();
     let grouped = [(12 * threads - 1, 3, 7, 7, 5), (12 * threads, 2, 5, 13, 4)];
     let small = [
@@ -476,9 +476,12 @@ fn direct_and_im2col_convs_match_reference_on_vgg_shapes() {
         let r = noise(c.y_len(), 74 + i as u64);
         let want_y = ref_conv(c, &widen(&x), &widen(&w), &widen(&b));
         let [gx, gw, gb] = ref_conv_grads_exact(c, &widen(&x), &widen(&w), &widen(&r));
-        for direct in [true, false] {
-            let got = super::direct::with_direct(direct, || run_conv(c, &x, &w, &b, &r, true));
-            let label = |what: &str| format!("case {i} direct={direct} {what}");
+        use super::direct::{Isa, with_direct, with_isa};
+        for (direct, isa) in [(true, Isa::Avx512), (true, Isa::Avx2), (false, Isa::Avx2)] {
+            let got = with_direct(direct, || {
+                with_isa(isa, || run_conv(c, &x, &w, &b, &r, true))
+            });
+            let label = |what: &str| format!("case {i} direct={direct} {isa:?} {what}");
             assert_close(&got[0], &want_y, 1e-5, &label("y"));
             assert_close(&got[1], &gx, 1e-5, &label("dx"));
             assert_close(&got[2], &gw, 1e-5, &label("dw"));
