@@ -179,17 +179,25 @@ impl Flat {
     }
 
     /// Copies `m` images of `[channels, h, w]` from `src` into `dst` (`channels * plane()`
-    /// long), zero everywhere else.
+    /// long), zero everywhere else. Only the border cells are zeroed (not the whole plane
+    /// first), and rows are copied in 8-value moves rather than a `memcpy` call each: both
+    /// showed in the profile for 7- to 28-value rows.
     fn border(&self, src: &[f32], channels: usize, dst: &mut [f32]) {
-        let (plane, wp, w, hw) = (self.plane(), self.wp(), self.w, self.h * self.w);
-        dst[..channels * plane].fill(0.0);
-        for (j, img) in src.chunks_exact(channels * hw).take(self.m).enumerate() {
-            for (s, d) in img.chunks_exact(hw).zip(dst.chunks_exact_mut(plane)) {
-                for (r, row) in s.chunks_exact(w).enumerate() {
-                    let at = (r + 1) * wp + 1 + j * (w + 1);
-                    d[at..at + w].copy_from_slice(row);
+        let (plane, wp, w, h, hw) = (self.plane(), self.wp(), self.w, self.h, self.h * self.w);
+        for (c, d) in dst.chunks_exact_mut(plane).take(channels).enumerate() {
+            d[..wp + 1].fill(0.0);
+            for r in 0..h {
+                // Columns 1.. of row r + 1 and column 0 of row r + 2: the m image rows, each
+                // followed by a zero (a separator, the right border, the next left border).
+                let row = &mut d[(r + 1) * wp + 1..(r + 2) * wp + 1];
+                for (j, slot) in row.chunks_exact_mut(w + 1).take(self.m).enumerate() {
+                    let at = (j * channels + c) * hw + r * w;
+                    copy_row(&mut slot[..w], &src[at..at + w]);
+                    slot[w] = 0.0;
                 }
+                row[self.m * (w + 1)..].fill(0.0);
             }
+            d[(h + 1) * wp + 1..].fill(0.0);
         }
     }
 
@@ -223,6 +231,19 @@ impl Flat {
                 }
             }
         }
+    }
+}
+
+/// `dst = src` (equal lengths) in 8-value moves.
+#[inline(always)]
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    let (dc, dr) = dst.as_chunks_mut::<8>();
+    let (sc, sr) = src.as_chunks::<8>();
+    for (d, s) in dc.iter_mut().zip(sc) {
+        *d = *s;
+    }
+    for (d, s) in dr.iter_mut().zip(sr) {
+        *d = *s;
     }
 }
 
