@@ -62,6 +62,9 @@ fn arcface_head(c: &mut Criterion) {
 }
 
 fn vgg8_train_step(c: &mut Criterion) {
+    // As `arcface-lab` does on its main thread: this thread then works in the kernels'
+    // parallel sections instead of sleeping through them.
+    arcface_core::join_cpu_pool();
     let device = device().autodiff();
     let mut group = c.benchmark_group("vgg8_train_step");
     group.sample_size(10);
