@@ -92,16 +92,16 @@ impl Case {
     }
 }
 
-/// Naive f64 convolution, straight from the definition.
-fn ref_conv(c: &Case, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
+/// Calls `f(y, x, w)` with the output, input and weight indices of every product a
+/// convolution sums (padding skipped), straight from the definition.
+fn for_each_product(c: &Case, mut f: impl FnMut(usize, usize, usize)) {
     let [oh, ow] = c.out();
     let [kh, kw] = c.kernel;
-    let mut y = vec![0.0; c.y_len()];
     for n in 0..c.batch {
         for co in 0..c.c_out {
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let mut acc = if c.bias { b[co] } else { 0.0 };
+                    let yi = ((n * c.c_out + co) * oh + oy) * ow + ox;
                     for ci in 0..c.c_in {
                         for ki in 0..kh {
                             for kj in 0..kw {
@@ -110,17 +110,32 @@ fn ref_conv(c: &Case, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
                                 if iy < 0 || ix < 0 || iy >= c.h as isize || ix >= c.w as isize {
                                     continue;
                                 }
-                                let xv =
-                                    x[((n * c.c_in + ci) * c.h + iy as usize) * c.w + ix as usize];
-                                acc += xv * w[((co * c.c_in + ci) * kh + ki) * kw + kj];
+                                let xi =
+                                    ((n * c.c_in + ci) * c.h + iy as usize) * c.w + ix as usize;
+                                let wi = ((co * c.c_in + ci) * kh + ki) * kw + kj;
+                                f(yi, xi, wi);
                             }
                         }
                     }
-                    y[((n * c.c_out + co) * oh + oy) * ow + ox] = acc;
                 }
             }
         }
     }
+}
+
+/// Naive f64 convolution.
+fn ref_conv(c: &Case, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
+    let plane = c.out()[0] * c.out()[1];
+    let mut y: Vec<f64> = (0..c.y_len())
+        .map(|yi| {
+            if c.bias {
+                b[(yi / plane) % c.c_out]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    for_each_product(c, |yi, xi, wi| y[yi] += x[xi] * w[wi]);
     y
 }
 
@@ -152,41 +167,17 @@ fn ref_conv_grads(c: &Case, x: &[f64], w: &[f64], b: &[f64], r: &[f64]) -> [Vec<
 /// against [`ref_conv_grads`] (finite differences) on the small cases; affordable for
 /// VGG-sized layers, where differences are not.
 fn ref_conv_grads_exact(c: &Case, x: &[f64], w: &[f64], r: &[f64]) -> [Vec<f64>; 3] {
-    let [oh, ow] = c.out();
-    let [kh, kw] = c.kernel;
-    let (mut dx, mut dw, mut db) = (
-        vec![0.0; c.x_len()],
-        vec![0.0; c.w_len()],
-        vec![0.0; c.c_out],
-    );
-    for n in 0..c.batch {
-        for co in 0..c.c_out {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let g = r[((n * c.c_out + co) * oh + oy) * ow + ox];
-                    if c.bias {
-                        db[co] += g;
-                    }
-                    for ci in 0..c.c_in {
-                        for ki in 0..kh {
-                            for kj in 0..kw {
-                                let iy = (oy * c.stride[0] + ki) as isize - c.pad[0] as isize;
-                                let ix = (ox * c.stride[1] + kj) as isize - c.pad[1] as isize;
-                                if iy < 0 || ix < 0 || iy >= c.h as isize || ix >= c.w as isize {
-                                    continue;
-                                }
-                                let xi =
-                                    ((n * c.c_in + ci) * c.h + iy as usize) * c.w + ix as usize;
-                                let wi = ((co * c.c_in + ci) * kh + ki) * kw + kj;
-                                dx[xi] += g * w[wi];
-                                dw[wi] += g * x[xi];
-                            }
-                        }
-                    }
-                }
-            }
+    let (mut dx, mut dw) = (vec![0.0; c.x_len()], vec![0.0; c.w_len()]);
+    let (plane, mut db) = (c.out()[0] * c.out()[1], vec![0.0; c.c_out]);
+    if c.bias {
+        for (yi, g) in r.iter().enumerate() {
+            db[(yi / plane) % c.c_out] += g;
         }
     }
+    for_each_product(c, |yi, xi, wi| {
+        dx[xi] += r[yi] * w[wi];
+        dw[wi] += r[yi] * x[xi];
+    });
     [dx, dw, db]
 }
 
