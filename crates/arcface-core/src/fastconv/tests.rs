@@ -92,6 +92,21 @@ impl Case {
     }
 }
 
+/// VGG8's conv shape: 3x3, stride 1, padding 1 all round, with bias.
+const fn same_3x3(batch: usize, c_in: usize, h: usize, w: usize, c_out: usize) -> Case {
+    Case {
+        batch,
+        c_in,
+        h,
+        w,
+        c_out,
+        kernel: [3, 3],
+        stride: [1, 1],
+        pad: [1, 1, 1, 1],
+        bias: true,
+    }
+}
+
 /// Calls `f(y, x, w)` with the output, input and weight indices of every product a
 /// convolution sums (padding skipped), straight from the definition.
 fn for_each_product(c: &Case, mut f: impl FnMut(usize, usize, usize)) {
@@ -220,29 +235,9 @@ fn run_conv(c: &Case, x: &[f32], w: &[f32], b: &[f32], r: &[f32], fast: bool) ->
 
 const CASES: [Case; 6] = [
     // The VGG block's conv: 3x3, padding 1, stride 1; batch 1, one channel, non-square.
-    Case {
-        batch: 1,
-        c_in: 1,
-        h: 5,
-        w: 7,
-        c_out: 2,
-        kernel: [3, 3],
-        stride: [1, 1],
-        pad: [1, 1, 1, 1],
-        bias: true,
-    },
+    same_3x3(1, 1, 5, 7, 2),
     // Three channels, batch > 1, taller than wide.
-    Case {
-        batch: 3,
-        c_in: 3,
-        h: 6,
-        w: 4,
-        c_out: 4,
-        kernel: [3, 3],
-        stride: [1, 1],
-        pad: [1, 1, 1, 1],
-        bias: true,
-    },
+    same_3x3(3, 3, 6, 4, 4),
     // No padding, no bias.
     Case {
         batch: 2,
@@ -378,17 +373,7 @@ fn conv_grouped_images_match_burn() {
     // group), on a machine with any number of threads.
     let threads = rayon::current_num_threads();
     for (batch, h, w) in [(12 * threads, 4, 3), (12 * threads - 1, 7, 7)] {
-        let c = Case {
-            batch,
-            c_in: 2,
-            h,
-            w,
-            c_out: 3,
-            kernel: [3, 3],
-            stride: [1, 1],
-            pad: [1, 1, 1, 1],
-            bias: true,
-        };
+        let c = same_3x3(batch, 2, h, w, 3);
         let x = noise(c.x_len(), 41);
         let wt = noise(c.w_len(), 42);
         let b = noise(c.c_out, 43);
@@ -448,17 +433,7 @@ fn direct_and_im2col_convs_match_reference_on_vgg_shapes() {
     let cases = small
         .iter()
         .chain(&grouped)
-        .map(|&(batch, c_in, h, w, c_out)| Case {
-            batch,
-            c_in,
-            h,
-            w,
-            c_out,
-            kernel: [3, 3],
-            stride: [1, 1],
-            pad: [1, 1, 1, 1],
-            bias: true,
-        });
+        .map(|&(batch, c_in, h, w, c_out)| same_3x3(batch, c_in, h, w, c_out));
     for (i, c) in cases.enumerate() {
         let c = &c;
         let x = noise(c.x_len(), 71 + i as u64);
@@ -486,17 +461,8 @@ fn conv_input_grad_as_conv_matches_burn() {
     // `ARCFACE_DX_AS_CONV=1`: the input gradient as a convolution of the output gradient
     // (stride-1 cases), including images grouped into one gemm; the others fall back.
     let threads = rayon::current_num_threads();
-    let grouped = [(12 * threads, 4, 3), (12 * threads - 1, 7, 7)].map(|(batch, h, w)| Case {
-        batch,
-        c_in: 2,
-        h,
-        w,
-        c_out: 3,
-        kernel: [3, 3],
-        stride: [1, 1],
-        pad: [1, 1, 1, 1],
-        bias: true,
-    });
+    let grouped = [(12 * threads, 4, 3), (12 * threads - 1, 7, 7)]
+        .map(|(batch, h, w)| same_3x3(batch, 2, h, w, 3));
     for (i, c) in CASES.iter().chain(&grouped).enumerate() {
         let x = noise(c.x_len(), 51 + i as u64);
         let w = noise(c.w_len(), 151 + i as u64);
