@@ -11,6 +11,7 @@ mod data_sets;
 mod held_out;
 mod mnist_shared;
 mod render_and_synth;
+mod resume;
 mod train_contract;
 mod viewer;
 mod wgpu_backend;

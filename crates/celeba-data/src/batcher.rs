@@ -39,9 +39,11 @@ pub struct ImageBatcher {
 struct Augmenter {
     config: AugmentConfig,
     seed: u64,
-    /// How many times each item (store address, store index) has been batched: the epoch
-    /// of its next augmentation.
+    /// How many times each item (store address, store index) has been batched: with
+    /// `skipped`, the epoch of its next augmentation.
     visits: Mutex<HashMap<(usize, usize), u64>>,
+    /// Epochs already trained before this batcher's first batch (a resumed run).
+    skipped: u64,
 }
 
 impl ImageBatcher {
@@ -51,6 +53,13 @@ impl ImageBatcher {
     /// Use it for the training loader only: every batch of an item advances that item's epoch.
     /// A config that switches nothing on gives a plain batcher.
     pub fn with_augment(config: AugmentConfig, seed: u64) -> Self {
+        Self::with_augment_after(config, seed, 0)
+    }
+
+    /// [`Self::with_augment`] for a run that resumes after `epochs_done` epochs: item `i`'s
+    /// first appearance gets `config.draw(seed, epochs_done, i)`, as it would have in an
+    /// uninterrupted run.
+    pub fn with_augment_after(config: AugmentConfig, seed: u64, epochs_done: u64) -> Self {
         if !config.is_active() {
             return Self::default();
         }
@@ -59,6 +68,7 @@ impl ImageBatcher {
                 config,
                 seed,
                 visits: Mutex::new(HashMap::new()),
+                skipped: epochs_done,
             })),
         }
     }
@@ -112,7 +122,7 @@ impl Batcher<ImageItem, ImageBatch> for ImageBatcher {
                             let key = (Arc::as_ptr(&item.store) as usize, item.index);
                             let count = visits.entry(key).or_insert(0);
                             *count += 1;
-                            *count - 1
+                            augmenter.skipped + *count - 1
                         })
                         .collect()
                 };

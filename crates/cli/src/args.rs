@@ -106,16 +106,19 @@ pub struct BenchHeadArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// The run config, e.g. configs/demo.toml.
-    pub config: PathBuf,
+    /// The run config, e.g. configs/demo.toml (not with --resume, which uses the run's own).
+    #[arg(required_unless_present = "resume")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The run config, e.g. configs/compare-demo.toml; its `[compare]` table is optional.
-    pub config: PathBuf,
+    /// The run config, e.g. configs/compare-demo.toml; its `[compare]` table is optional (not
+    /// with --resume).
+    #[arg(required_unless_present = "resume")]
+    pub config: Option<PathBuf>,
     /// Heads to compare, comma-separated (default: the config's `compare.heads`, else
     /// softmax,normface,sphereface,cosface,arcface).
     #[arg(long, value_delimiter = ',', value_name = "HEAD,HEAD,...")]
@@ -128,7 +131,12 @@ pub struct CompareArgs {
 /// head's run goes into a sub-folder named after the head.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Override the number of epochs (same as --set train.epochs=N).
+    /// Continue the interrupted (or finished, with --epochs) run in DIR from its last finished
+    /// epoch, with the config it was trained with; for `compare`, every head not finished yet.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "out", "overwrite"])]
+    pub resume: Option<PathBuf>,
+    /// Override the number of epochs (same as --set train.epochs=N); with --resume, train to
+    /// N epochs (extends a finished run).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Folder to write (default: <out_dir>/<name> from the config).

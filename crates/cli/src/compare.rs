@@ -4,53 +4,23 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use run_folder::{CompareIndex, HeldOutFigures, RunStatus, layout};
 
 use crate::config::{HeadKind, RunConfig};
 use crate::run_dir::write_atomic;
-use crate::train::{self, TrainOptions, Trained};
+use crate::train::{self, ResumeRequest, TrainOptions, Trained};
 
-/// `compare.json` in the comparison folder: which runs it holds, for `render --compare` and
-/// the viewer.
-#[derive(Debug, Serialize)]
-struct CompareIndex {
-    status: String,
-    heads: Vec<String>,
-    runs: Vec<String>,
-    /// Width of the grid, pixels.
-    size: u32,
-    /// Per head, in `heads` order: open-set verification of its best checkpoint on the
-    /// held-out identities (from its `eval.json`); absent when the data set holds none out.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    held_out: Option<Vec<HeldOutFigures>>,
-}
-
-/// One head's row of `compare.json`'s `held_out`: fractions, `null` where undefined.
-#[derive(Debug, Clone, Serialize)]
-struct HeldOutFigures {
-    head: String,
-    /// The best epoch, whose checkpoint was evaluated.
-    epoch: Option<u64>,
-    auc: f64,
-    eer: f64,
-    tar_at_far_1e2: f64,
-    ten_fold_accuracy: f64,
-    ten_fold_std: f64,
-    precision_at_1: f64,
-}
-
-impl HeldOutFigures {
-    fn new(head: HeadKind, epoch: Option<u64>, r: &viz::EvalReport) -> Self {
-        Self {
-            head: head.name().to_string(),
-            epoch,
-            auc: r.auc,
-            eer: r.eer,
-            tar_at_far_1e2: r.tar_at_far_1e2,
-            ten_fold_accuracy: r.ten_fold_mean,
-            ten_fold_std: r.ten_fold_std,
-            precision_at_1: r.precision_at_1,
-        }
+fn held_out_figures(head: HeadKind, epoch: Option<u64>, r: &viz::EvalReport) -> HeldOutFigures {
+    let finite = |v: f64| v.is_finite().then_some(v);
+    HeldOutFigures {
+        head: head.name().to_string(),
+        epoch,
+        auc: finite(r.auc),
+        eer: finite(r.eer),
+        tar_at_far_1e2: finite(r.tar_at_far_1e2),
+        ten_fold_accuracy: finite(r.ten_fold_mean),
+        ten_fold_std: finite(r.ten_fold_std),
+        precision_at_1: finite(r.precision_at_1),
     }
 }
 
@@ -80,14 +50,68 @@ pub fn compare(
     config.compare = Some(settings.clone());
     let root = config.run_dir();
     prepare_root(&root, options.overwrite)?;
+    // The comparison's own config, for `compare --resume` of heads not started yet.
+    write_atomic(&root.join(layout::CONFIG), config.to_toml()?.as_bytes())?;
+    run_heads(&config, options, render, None)
+}
 
+/// `compare --resume DIR`: finished heads are kept, interrupted ones resumed, heads not
+/// started yet trained.
+pub fn resume(root: &Path, request: &ResumeRequest, render: bool) -> Result<()> {
+    let index_path = root.join(layout::COMPARE_JSON);
+    if !index_path.exists() {
+        bail!(
+            "{} is not a comparison folder (no compare.json): nothing to resume",
+            root.display()
+        );
+    }
+    let config_path = root.join(layout::CONFIG);
+    if !config_path.exists() {
+        bail!(
+            "{} is missing (a comparison of an earlier version): it cannot be resumed; start it again with --overwrite",
+            config_path.display()
+        );
+    }
+    if let Some(bad) = request.set.iter().find(|s| !train::resumable_key(s)) {
+        bail!("--set {bad:?} with --resume: a resumed comparison keeps its config ({})", config_path.display());
+    }
+    let mut overrides = request.set.clone();
+    if let Some(epochs) = request.epochs {
+        overrides.push(format!("train.epochs={epochs}"));
+    }
+    let mut config = RunConfig::load(&config_path, &overrides)?;
+    // `out_dir` may be relative to where the comparison was started; the folder is `root`.
+    config.name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .context("--resume: expected a folder path")?;
+    config.out_dir = root.parent().map(Path::to_path_buf).unwrap_or_default();
+    if !overrides.is_empty() {
+        write_atomic(&config_path, config.to_toml()?.as_bytes())?;
+    }
+    let options = TrainOptions {
+        device: request.device,
+        overwrite: false,
+    };
+    run_heads(&config, &options, render, Some(request))
+}
+
+/// Trains (or, with `resume`, continues) each head's run of the comparison `config`.
+fn run_heads(
+    config: &RunConfig,
+    options: &TrainOptions,
+    render: bool,
+    resume: Option<&ResumeRequest>,
+) -> Result<()> {
+    let root = config.run_dir();
+    let settings = config.compare.clone().unwrap_or_default();
     let runs: Vec<RunConfig> = settings
         .heads
         .iter()
         .map(|&h| config.with_head(h))
         .collect();
     let mut index = CompareIndex {
-        status: "running".into(),
+        status: RunStatus::Running,
         heads: settings
             .heads
             .iter()
@@ -101,14 +125,40 @@ pub fn compare(
     let mut results: Vec<(HeadKind, Trained)> = Vec::new();
     let mut held_out = Vec::new();
     for (head, run) in settings.heads.iter().zip(&runs) {
-        eprintln!(
-            "== {} ({} of {})",
-            head.name(),
-            results.len() + 1,
-            runs.len()
-        );
-        let trained = train::train(run, options)
-            .with_context(|| format!("the {} run of the comparison failed", head.name()))?;
+        let dir = run.run_dir();
+        let state = resume
+            .filter(|_| dir.join(layout::RUN_JSON).exists())
+            .map(|_| crate::run_dir::current_state(&dir))
+            .transpose()?;
+        let wanted = run.train.epochs;
+        let trained = match (&state, resume) {
+            (Some(state), Some(_))
+                if state.status == RunStatus::Finished && state.epochs_done >= wanted =>
+            {
+                eprintln!("== {}: finished ({} epochs), kept", head.name(), state.epochs_done);
+                train::trained_of(&dir)?
+            }
+            (Some(_), Some(request)) => {
+                eprintln!("== {}: resuming", head.name());
+                train::resume(&ResumeRequest {
+                    dir: dir.clone(),
+                    epochs: Some(wanted),
+                    set: Vec::new(),
+                    device: request.device,
+                })
+                .with_context(|| format!("the {} run of the comparison failed", head.name()))?
+            }
+            _ => {
+                eprintln!(
+                    "== {} ({} of {})",
+                    head.name(),
+                    results.len() + 1,
+                    runs.len()
+                );
+                train::train(run, options)
+                    .with_context(|| format!("the {} run of the comparison failed", head.name()))?
+            }
+        };
         if trained.held_out > 0 {
             // As `train` does: the open-set figures are what the comparison is about.
             let evaluated = crate::eval::evaluate(&trained.run_dir, "best", options.device)
@@ -119,7 +169,7 @@ pub fn compare(
                     )
                 })?;
             if let Some(report) = &evaluated.held_out {
-                held_out.push(HeldOutFigures::new(*head, evaluated.epoch, report));
+                held_out.push(held_out_figures(*head, evaluated.epoch, report));
             }
         }
         if render {
@@ -127,7 +177,7 @@ pub fn compare(
         }
         results.push((*head, trained));
     }
-    index.status = "finished".into();
+    index.status = RunStatus::Finished;
     index.held_out = (!held_out.is_empty()).then_some(held_out);
     write_index(&root, &index)?;
     print_table(&results);
@@ -208,8 +258,8 @@ fn prepare_root(root: &Path, overwrite: bool) -> Result<()> {
 }
 
 fn write_index(root: &Path, index: &CompareIndex) -> Result<()> {
-    let text = serde_json::to_string_pretty(index).context("cannot serialise compare.json")?;
-    write_atomic(&root.join("compare.json"), text.as_bytes())
+    run_folder::write_json(&root.join(layout::COMPARE_JSON), index)?;
+    Ok(())
 }
 
 /// One line per head: the last epoch's validation figures.
@@ -246,39 +296,35 @@ fn print_held_out_table(rows: &[HeldOutFigures]) {
         "head", "AUC", "EER", "TAR@FAR=1e-2", "10-fold acc", "P@1", "best epoch"
     );
     for r in rows {
+        let f = |v: Option<f64>| v.unwrap_or(f64::NAN);
         eprintln!(
             "{:<11} {:>7.4} {:>6.2}% {:>12.2}% {:>7.2}% ± {:>4.2} {:>6.2}% {:>10}",
             r.head,
-            r.auc,
-            100.0 * r.eer,
-            100.0 * r.tar_at_far_1e2,
-            100.0 * r.ten_fold_accuracy,
-            100.0 * r.ten_fold_std,
-            100.0 * r.precision_at_1,
+            f(r.auc),
+            100.0 * f(r.eer),
+            100.0 * f(r.tar_at_far_1e2),
+            100.0 * f(r.ten_fold_accuracy),
+            100.0 * f(r.ten_fold_std),
+            100.0 * f(r.precision_at_1),
             r.epoch.map_or("-".to_string(), |e| e.to_string())
         );
     }
 }
 
 /// `compare.json` of the comparison folder `root`.
-pub fn read_index(root: &Path) -> Result<serde_json::Value> {
-    let path = root.join("compare.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+pub fn read_index(root: &Path) -> Result<CompareIndex> {
+    Ok(CompareIndex::read(&root.join(layout::COMPARE_JSON))?)
 }
 
 /// The heads of the comparison folder `root`, from its `compare.json`.
 pub fn compare_heads(root: &Path) -> Result<Vec<HeadKind>> {
-    let path = root.join("compare.json");
-    read_index(root)?["heads"]
-        .as_array()
-        .with_context(|| format!("{}: expected a \"heads\" list", path.display()))?
+    let path = root.join(layout::COMPARE_JSON);
+    read_index(root)?
+        .heads
         .iter()
         .map(|h| {
-            h.as_str()
-                .and_then(HeadKind::parse)
-                .with_context(|| format!("{}: unknown head {h}", path.display()))
+            HeadKind::parse(h)
+                .with_context(|| format!("{}: unknown head {h:?}", path.display()))
         })
         .collect()
 }

@@ -57,8 +57,7 @@ pub fn evaluate(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Resul
         );
     }
     let config = RunConfig::load(&run.root().join("config.toml"), &[])?;
-    let data = celeba_data::load(&config.data, config.seed)
-        .context("cannot load the run's data set again (is data.root still there?)")?;
+    let data = crate::run_data::load(&run, &config)?;
     let (_, device) = device::open(choice)?;
     let model = config
         .network(data.classes.len(), data.shape)
@@ -89,14 +88,11 @@ pub fn evaluate(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Resul
         .pop()
         .flatten()
         .context("the validation split is empty: nothing to evaluate")?;
-    let status: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(run.root().join("run.json")).context("cannot read run.json")?,
-    )
-    .context("run.json is not valid JSON")?;
+    let state = crate::run_dir::current_state(run.root())?;
     let epoch = if checkpoint == "best" {
-        status["best_epoch"].as_u64()
+        state.best_epoch.map(|e| e as u64)
     } else {
-        status["epochs_done"].as_u64()
+        Some(state.epochs_done as u64)
     };
     print_report("val (identities seen in training)", &val);
     if let Some(h) = &held_out {
@@ -118,7 +114,7 @@ pub fn evaluate(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Resul
         epoch: file.epoch,
         held_out: file.held_out.clone(),
     };
-    write_atomic(&run.root().join("eval.json"), json.as_bytes())?;
+    write_atomic(&run.file(run_folder::layout::EVAL), json.as_bytes())?;
 
     let named: Vec<(String, &viz::Roc)> = rocs.iter().map(|(l, r)| (l.clone(), r)).collect();
     let plot = run.root().join("plots").join("roc.png");

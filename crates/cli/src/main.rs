@@ -10,7 +10,9 @@ mod device;
 mod eval;
 mod export;
 mod render;
+mod run_data;
 mod run_dir;
+mod signals;
 mod train;
 mod view;
 
@@ -35,6 +37,14 @@ fn main() -> ExitCode {
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<train::Interrupted>().is_some() => {
+            // Not a failure: the run is whole and resumable; the message says how.
+            let signal = err
+                .downcast_ref::<train::Interrupted>()
+                .map_or(2, |i| i.signal);
+            eprintln!("{err}");
+            ExitCode::from(signals::exit_code(signal))
+        }
         Err(err) => {
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {
@@ -93,8 +103,32 @@ impl args::RunArgs {
     }
 }
 
+impl args::RunArgs {
+    /// `--resume DIR` with the options that go with it.
+    fn resume_request(&self) -> Option<train::ResumeRequest> {
+        self.resume.as_ref().map(|dir| train::ResumeRequest {
+            dir: dir.clone(),
+            epochs: self.epochs,
+            set: self.set.clone(),
+            device: self.device,
+        })
+    }
+}
+
 fn compare_command(args: CompareArgs) -> Result<()> {
-    let config = args.run.load_config(&args.config)?;
+    if let Some(request) = args.run.resume_request() {
+        if args.heads.is_some() {
+            bail!("--heads with --resume: a resumed comparison keeps its heads");
+        }
+        let render = !args.run.no_render;
+        compare::resume(&request.dir, &request, render)?;
+        if render {
+            view::after_training(&request.dir);
+        }
+        return Ok(());
+    }
+    let config_path = args.config.as_deref().context("expected a config file")?;
+    let config = args.run.load_config(config_path)?;
     let heads = match &args.heads {
         None => None,
         Some(names) => Some(
@@ -120,9 +154,19 @@ fn compare_command(args: CompareArgs) -> Result<()> {
 }
 
 fn train_command(args: TrainArgs) -> Result<()> {
-    let config = args.run.load_config(&args.config)?;
-    let options = args.run.options();
-    let trained = train::train(&config, &options)?;
+    let (config, trained) = match args.run.resume_request() {
+        Some(request) => {
+            let trained = train::resume(&request)?;
+            let config = RunConfig::load(&trained.run_dir.join("config.toml"), &[])?;
+            (config, trained)
+        }
+        None => {
+            let config_path = args.config.as_deref().context("expected a config file")?;
+            let config = args.run.load_config(config_path)?;
+            let trained = train::train(&config, &args.run.options())?;
+            (config, trained)
+        }
+    };
     eprintln!(
         "trained {}: best epoch {}, last val accuracy {:.1}%, {:.0} training images/s",
         trained.run_dir.display(),
@@ -205,11 +249,7 @@ fn render_compare_folder(args: &RenderArgs) -> Result<()> {
         render::render(&run, &config.render, config.geometry())?;
         runs.push(config);
     }
-    let size = args
-        .size
-        .or(index["size"].as_u64().and_then(|s| u32::try_from(s).ok()))
-        .unwrap_or(960)
-        .max(128);
+    let size = args.size.unwrap_or(index.size).max(128);
     compare::render_comparison(root, size, &runs)
 }
 

@@ -28,21 +28,24 @@ pub struct ViewOptions {
 
 /// Writes the viewer of `dir` (a run folder or a comparison folder); returns the page's path.
 pub fn view(dir: &Path, options: &ViewOptions) -> Result<PathBuf> {
-    let (title, runs, configs) = if dir.join("compare.json").exists() {
+    let (title, runs, configs, first) = if dir.join("compare.json").exists() {
         let heads = compare_heads(dir)?;
         let mut runs = Vec::new();
         let mut configs = Vec::new();
-        for head in heads {
+        for head in &heads {
             let run = dir.join(head.name());
             let config = RunConfig::load(&run.join("config.toml"), &[])?;
             runs.push(view_run(&run, head.name(), &config));
             configs.push(config);
         }
-        (format!("{} (comparison)", folder_name(dir)), runs, configs)
+        let first = heads
+            .first()
+            .map_or_else(|| dir.to_path_buf(), |h| dir.join(h.name()));
+        (format!("{} (comparison)", folder_name(dir)), runs, configs, first)
     } else if dir.join("run.json").exists() {
         let config = RunConfig::load(&dir.join("config.toml"), &[])?;
         let run = view_run(dir, &folder_name(dir), &config);
-        (folder_name(dir), vec![run], vec![config])
+        (folder_name(dir), vec![run], vec![config], dir.to_path_buf())
     } else {
         bail!(
             "{} is neither a run folder (no run.json) nor a comparison folder (no compare.json)",
@@ -52,7 +55,7 @@ pub fn view(dir: &Path, options: &ViewOptions) -> Result<PathBuf> {
     let thumbs = if options.thumb_size == 0 {
         None
     } else {
-        match thumbnails(&configs[0], options) {
+        match thumbnails(&first, &configs[0], options) {
             Ok(t) => Some(t),
             Err(err) => {
                 eprintln!("warning: the page gets no thumbnails: {err:#}");
@@ -139,10 +142,13 @@ fn folder_name(dir: &Path) -> String {
         .unwrap_or_else(|| dir.display().to_string())
 }
 
-/// Thumbnails of every row of the run's splits, from its data set loaded again.
-fn thumbnails(config: &RunConfig, options: &ViewOptions) -> Result<viz::Thumbnails> {
-    let data = celeba_data::load(&config.data, config.seed)
-        .context("cannot load the run's data set again (is data.root still there?)")?;
+/// Thumbnails of every row of the run's splits, from the images its `splits.json` lists.
+fn thumbnails(
+    run_dir: &Path,
+    config: &RunConfig,
+    options: &ViewOptions,
+) -> Result<viz::Thumbnails> {
+    let data = crate::run_data::load(&crate::run_dir::RunDir::open(run_dir)?, config)?;
     let total = data.train.len() + data.val.len() + data.held_out.len();
     // Every `step`-th row of each split gets one, so that a sample of every class remains.
     let step = total.div_ceil(options.max_thumbs.max(1)).max(1);

@@ -37,35 +37,25 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn read(path: &Path) -> Result<Self, VizError> {
-        let text = std::fs::read_to_string(path).map_err(|e| VizError::io("read", path, e))?;
-        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let header: Vec<String> = lines
-            .next()
-            .map(|l| l.split(',').map(|h| h.trim().to_string()).collect())
-            .unwrap_or_default();
-        let mut columns: Vec<Vec<f64>> = vec![Vec::new(); header.len()];
-        let mut text_columns: Vec<Vec<String>> = vec![Vec::new(); header.len()];
-        for (i, line) in lines.enumerate() {
-            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-            if cells.len() != header.len() {
-                return Err(VizError::format(
-                    path,
-                    format!(
-                        "{} fields on data line {} (as in the header)",
-                        header.len(),
-                        i + 1
-                    ),
-                    cells.len().to_string(),
-                ));
-            }
-            for (k, cell) in cells.iter().enumerate() {
-                columns[k].push(cell.parse::<f64>().unwrap_or(f64::NAN));
-                text_columns[k].push((*cell).to_string());
-            }
-        }
+        let table = run_folder::MetricsTable::read(path)?;
+        let columns = table
+            .header
+            .iter()
+            .enumerate()
+            .map(|(k, h)| {
+                let values = table.rows.iter().map(|r| r[k].unwrap_or(f64::NAN)).collect();
+                (h.clone(), values)
+            })
+            .collect();
+        let text_columns = table
+            .header
+            .iter()
+            .enumerate()
+            .map(|(k, h)| (h.clone(), table.text.iter().map(|r| r[k].clone()).collect()))
+            .collect();
         Ok(Self {
-            columns: header.iter().cloned().zip(columns).collect(),
-            text_columns: header.into_iter().zip(text_columns).collect(),
+            columns,
+            text_columns,
         })
     }
 
@@ -352,7 +342,7 @@ fn draw_panels(out: &Path, title: &str, panels: &[Panel], x_label: &str) -> Resu
         }
         root.present().map_err(|e| draw_err(boxed(e)))?;
     }
-    pending.commit()
+    Ok(pending.commit()?)
 }
 
 type DrawResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -441,6 +431,6 @@ mod tests {
         assert_eq!(t.text_columns["split"], vec!["train", "val"]);
         std::fs::write(&path, "epoch,val_acc\n1,0.5,7\n").unwrap();
         let err = Table::read(&path).err().unwrap().to_string();
-        assert!(err.contains("2 fields on data line 1"), "{err}");
+        assert!(err.contains("2 fields on line 2"), "{err}");
     }
 }

@@ -34,6 +34,10 @@ pub enum VizError {
 
     #[error("the embedded font {name} could not be registered with plotters")]
     Font { name: &'static str },
+
+    /// Reading or writing a run folder's own files (metrics, atomic writes).
+    #[error(transparent)]
+    RunFolder(#[from] run_folder::RunFolderError),
 }
 
 impl VizError {

@@ -349,7 +349,7 @@ pub(crate) fn write_png_rgb(path: &Path, rgb: &[u8], size: (u32, u32)) -> Result
             .map_err(|e| VizError::draw(path, e))?;
         backend.present().map_err(|e| VizError::draw(path, e))?;
     }
-    pending.commit()
+    Ok(pending.commit()?)
 }
 
 #[cfg(test)]

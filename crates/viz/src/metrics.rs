@@ -20,46 +20,28 @@ const REQUIRED: [&str; 5] = ["epoch", "train_loss", "val_loss", "train_acc", "va
 /// Rows by epoch number. Columns are found by header name, so extra or
 /// reordered columns are fine.
 pub(crate) fn read_metrics(path: &Path) -> Result<BTreeMap<u32, EpochMetrics>, VizError> {
-    let text = std::fs::read_to_string(path).map_err(|e| VizError::io("read", path, e))?;
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let header: Vec<&str> = lines
-        .next()
-        .map(|(_, l)| l.split(',').map(str::trim).collect())
-        .unwrap_or_default();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let cols: Vec<usize> = REQUIRED.iter().filter_map(|n| col(n)).collect();
+    let table = run_folder::MetricsTable::read(path)?;
+    let cols: Vec<usize> = REQUIRED
+        .iter()
+        .filter_map(|n| table.column_index(n))
+        .collect();
     if cols.len() != REQUIRED.len() {
         return Err(VizError::format(
             path,
             format!("a header with the columns {}", REQUIRED.join(",")),
-            format!("{:?}", header.join(",")),
+            format!("{:?}", table.header.join(",")),
         ));
     }
     let mut rows = BTreeMap::new();
-    for (i, line) in lines {
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        if cells.len() != header.len() {
-            return Err(VizError::format(
-                path,
-                format!(
-                    "{} fields on line {} (as in the header)",
-                    header.len(),
-                    i + 1
-                ),
-                format!("{}", cells.len()),
-            ));
-        }
-        let epoch = cells[cols[0]].parse::<u32>().map_err(|_| {
+    for (i, (row, text)) in table.rows.iter().zip(&table.text).enumerate() {
+        let epoch = text[cols[0]].parse::<u32>().map_err(|_| {
             VizError::format(
                 path,
-                format!("an epoch number on line {}", i + 1),
-                format!("{:?}", cells[cols[0]]),
+                format!("an epoch number on line {}", i + 2),
+                format!("{:?}", text[cols[0]]),
             )
         })?;
-        let num = |c: usize| cells[c].parse::<f64>().ok().filter(|v| v.is_finite());
+        let num = |c: usize| row[c].filter(|v| v.is_finite());
         rows.insert(
             epoch,
             EpochMetrics {

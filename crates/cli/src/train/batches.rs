@@ -8,9 +8,14 @@ use celeba_data::{ImageBatch, ImageBatcher, ImageItem};
 pub struct LabelledBatcher(ImageBatcher);
 
 impl LabelledBatcher {
-    /// A batcher that augments every item (`[data.augment]`), for the training loader only.
-    pub fn augmenting(config: &celeba_data::AugmentConfig, seed: u64) -> Self {
-        Self(ImageBatcher::with_augment(config.clone(), seed))
+    /// A batcher that augments every item (`[data.augment]`), for the training loader only,
+    /// of a run that has trained `epochs_done` epochs so far.
+    pub fn augmenting(config: &celeba_data::AugmentConfig, seed: u64, epochs_done: usize) -> Self {
+        Self(ImageBatcher::with_augment_after(
+            config.clone(),
+            seed,
+            epochs_done as u64,
+        ))
     }
 }
 

@@ -9,7 +9,9 @@ use burn::prelude::*;
 
 use super::guard::{FIXES, first_non_finite, kept, non_finite_parameter};
 use super::tally::SplitStats;
-use crate::run_dir::{MetricsRow, RunDir, RunStatus, temp_path};
+use run_folder::{RunState, RunStatus};
+
+use crate::run_dir::{MetricsRow, RunDir, split_angles};
 
 /// What happens at the end of every epoch: the eval-mode embeddings of both splits (and of
 /// the held-out identities, when the data set has some) and the class centres are written as
@@ -31,7 +33,9 @@ pub struct EpochHook {
     held_out_in_order: Option<Arc<dyn DataLoader<LabelledBatch>>>,
     lr: f64,
     rows: Vec<MetricsRow>,
-    status: RunStatus,
+    status: RunState,
+    /// Whether the epoch written last lowered the validation loss (best.bpk follows at commit).
+    improved: bool,
     print_lines: bool,
     error: Option<anyhow::Error>,
     /// Class labels of the training split (in order) and of the validation split.
@@ -56,23 +60,33 @@ impl EpochHook {
         train_in_order: Arc<dyn DataLoader<LabelledBatch>>,
         held_out_in_order: Option<Arc<dyn DataLoader<LabelledBatch>>>,
         lr: f64,
-        status: RunStatus,
+        status: RunState,
         angles: AngleInputs,
+        resumed: Option<Resumed>,
     ) -> Self {
         let bins: Vec<String> = (0..viz::HIST_BINS)
             .map(|b| format!("deg_{}", b as f64 * viz::HIST_STEP_DEG))
             .collect();
+        let (rows, angle_table, class_table) = match resumed {
+            Some(r) => (r.rows, r.angle_table, r.class_table),
+            None => (
+                Vec::new(),
+                format!("epoch,split,{}\n", bins.join(",")),
+                "epoch,split,class,count,mean_deg,p95_deg\n".into(),
+            ),
+        };
         Self {
             labels: [angles.train_labels, angles.val_labels],
             margin: angles.margin,
-            angle_table: format!("epoch,split,{}\n", bins.join(",")),
-            class_table: "epoch,split,class,count,mean_deg,p95_deg\n".into(),
+            angle_table,
+            class_table,
             run,
             train_in_order,
             held_out_in_order,
             lr,
-            rows: Vec::new(),
+            rows,
             status,
+            improved: false,
             // The dashboard owns a terminal; elsewhere one line per epoch is the progress report.
             print_lines: !std::io::stdout().is_terminal(),
             error: None,
@@ -126,20 +140,9 @@ impl EpochHook {
         }
         self.run.write_embeddings("centers", epoch, &centers, dim)?;
 
-        let last = self.run.checkpoint("last");
-        save_model(model, &last)?;
         let improved =
             val.loss.is_finite() && self.status.best_val_loss.is_none_or(|best| val.loss < best);
-        if improved {
-            let best = self.run.checkpoint("best");
-            let tmp = temp_path(&best);
-            std::fs::copy(&last, &tmp)
-                .with_context(|| format!("cannot copy {} to {}", last.display(), tmp.display()))?;
-            std::fs::rename(&tmp, &best)
-                .with_context(|| format!("cannot write {}", best.display()))?;
-            self.status.best_epoch = Some(epoch);
-            self.status.best_val_loss = Some(val.loss);
-        }
+        self.improved = improved;
 
         let train_angles =
             viz::angle_stats(&train_points, &self.labels[0], &centers, dim, self.margin);
@@ -166,14 +169,12 @@ impl EpochHook {
             val_acc: val.accuracy,
             lr: self.lr,
             seconds: clock.started.elapsed().as_secs_f64(),
-            train_angles: (&train_angles).into(),
-            val_angles: (&val_angles).into(),
+            train_angles: split_angles(&train_angles),
+            val_angles: split_angles(&val_angles),
             center_min_deg: viz::min_center_angle_deg(&centers, dim),
         };
         self.rows.push(row);
         self.run.write_metrics(&self.rows)?;
-        self.status.epochs_done = epoch;
-        self.run.write_status(&self.status)?;
         if self.print_lines {
             println!(
                 "epoch {:>3}/{}  train loss {:.4} acc {:5.1}%  val loss {:.4} acc {:5.1}%  {:.1}s (train {:.1}, val {:.1}, snapshot {:.1}){}",
@@ -189,6 +190,30 @@ impl EpochHook {
                 clock.val_done.elapsed().as_secs_f64(),
                 if improved { "  (best)" } else { "" }
             );
+        }
+        Ok(())
+    }
+
+    /// Ends epoch `epoch` once its resume state is on disk: `run.json` names it as done, then
+    /// `last.bpk` (and `best.bpk` when it improved) follow. A crash before `run.json` leaves the
+    /// epoch to be redone by a resume; one after it leaves at worst a stale `last.bpk`/`best.bpk`,
+    /// which the resume rewrites from the resume state.
+    pub fn commit(&mut self, epoch: usize, model: &EmbeddingNet) -> Result<()> {
+        let val_loss = self.rows.last().map(|r| r.val_loss);
+        self.status.epochs_done = epoch;
+        if epoch >= self.status.epochs {
+            // Said now, not after `launch` returns: the dashboard may wait for a key press
+            // first, and a kill there must not leave a finished run looking unfinished.
+            self.status.status = RunStatus::Finished;
+        }
+        if self.improved {
+            self.status.best_epoch = Some(epoch);
+            self.status.best_val_loss = val_loss;
+        }
+        self.run.write_state(&self.status)?;
+        save_model(model, &self.run.checkpoint("last"))?;
+        if self.improved {
+            crate::run_dir::copy_atomic(&self.run.checkpoint("last"), &self.run.checkpoint("best"))?;
         }
         Ok(())
     }
@@ -228,8 +253,8 @@ impl EpochHook {
 
     /// Marks the run `diverged` in run.json and keeps `err` for the caller.
     pub fn diverged(&mut self, err: anyhow::Error) {
-        self.status.status = "diverged".into();
-        if let Err(write) = self.run.write_status(&self.status) {
+        self.status.status = RunStatus::Diverged;
+        if let Err(write) = self.run.write_state(&self.status) {
             eprintln!("warning: {write:#}");
         }
         self.fail(err);
@@ -244,7 +269,7 @@ impl EpochHook {
         self.error.take()
     }
 
-    pub fn status(&self) -> &RunStatus {
+    pub fn status(&self) -> &RunState {
         &self.status
     }
 
@@ -276,13 +301,22 @@ fn read_rows(parts: Vec<Tensor<2>>) -> Result<Vec<f32>> {
         .map_err(|e| anyhow::anyhow!("cannot read embeddings back from the device: {e:?}"))
 }
 
-fn save_model(model: &EmbeddingNet, path: &std::path::Path) -> Result<()> {
-    let tmp = temp_path(path);
+/// Writes `model`'s weights to `path` (through a temp file, a flush and a rename).
+pub(crate) fn save_model(model: &EmbeddingNet, path: &std::path::Path) -> Result<()> {
+    let pending = run_folder::PendingFile::new(path)?;
     model
         .clone()
         .into_record()
-        .save(&tmp)
+        .save(pending.path())
         .map_err(|e| anyhow::anyhow!("{e:?}"))
-        .with_context(|| format!("cannot save the model to {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+        .with_context(|| format!("cannot save the model to {}", pending.path().display()))?;
+    pending.commit_durable()?;
+    Ok(())
+}
+
+/// What a resumed run takes over from its finished epochs.
+pub struct Resumed {
+    pub rows: Vec<MetricsRow>,
+    pub angle_table: String,
+    pub class_table: String,
 }

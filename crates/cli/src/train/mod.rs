@@ -3,7 +3,10 @@
 mod batches;
 mod guard;
 mod hook;
+mod order;
 mod quiet_renderer;
+mod resume;
+mod state;
 mod strategy;
 mod tally;
 
@@ -16,15 +19,19 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::optim::AdamConfig;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
+use run_folder::{RunState, RunStatus, SourceFiles, layout};
 
 use crate::config::RunConfig;
 use crate::device::{self, DeviceChoice};
-use crate::run_dir::{MetricsRow, RunDir, RunStatus};
+use crate::run_dir::{MetricsRow, RunDir};
 pub use batches::LabelledBatcher;
 pub(crate) use hook::embed_in_order;
-use hook::{AngleInputs, EpochHook};
+use hook::{AngleInputs, EpochHook, Resumed};
+use order::EpochOrder;
 use quiet_renderer::QuietRenderer;
-use strategy::SnapshotStrategy;
+pub use resume::{ResumeRequest, resumable_key, resume};
+use state::{EveryEpoch, Saved, StateFiles};
+use strategy::{Schedule, SnapshotStrategy};
 
 /// Eval-mode passes (validation, snapshots) have no backward and no batch statistics, so their
 /// batch size only trades memory for speed.
@@ -38,6 +45,22 @@ pub struct TrainOptions {
     /// Replace a run already in the folder.
     pub overwrite: bool,
 }
+
+/// Training stopped early by a signal or the dashboard: the run is marked `interrupted` and
+/// can be resumed. `main` turns it into exit status 128 + signal.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// A finished training.
 #[derive(Debug)]
@@ -56,12 +79,72 @@ pub struct Trained {
     pub held_out: usize,
 }
 
-/// Trains `config` and leaves a run folder; pictures are drawn by the caller.
+/// Trains `config` into a new run folder; pictures are drawn by the caller.
 pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
     let (choice, device) = device::open(options.device)?;
     eprintln!("device: {choice:?}");
+    let data = load_data(config)?;
+    device.seed(config.seed);
+    let network = config.network(data.classes.len(), data.shape);
+    for advice in network.head.advice() {
+        eprintln!(
+            "warning: model.{} = {}: {}; try model.{} = {:.3}",
+            advice.key, advice.value, advice.reason, advice.key, advice.suggested
+        );
+    }
+    // Parameters created on the autodiff device are the ones that track gradients.
+    let model = network
+        .init(&device.clone().autodiff())
+        .context("the [model] section cannot be built for this data set")?;
+    let sources = SourceFiles::stat(&data.source_files())
+        .context("cannot read the data files' sizes and times")?;
+
+    // Everything the user gave checks out: only now is the run folder touched.
+    let run = RunDir::create(&config.run_dir(), options.overwrite)?;
+    let state = RunState {
+        status: RunStatus::Running,
+        epochs_done: 0,
+        epochs: config.train.epochs,
+        best_epoch: None,
+        best_val_loss: None,
+        device: format!("{choice:?}").to_lowercase(),
+        pid: None,
+        host: None,
+        resumed: 0,
+    };
+    run.write_state(&state)?;
+    run.write_config(&config.to_toml()?)?;
+    run.write_classes(&data.classes)?;
+    run.write_labels("train", &data.train.labels())?;
+    run.write_labels("val", &data.val.labels())?;
+    if !data.held_out.is_empty() {
+        run.write_labels("held_out", &data.held_out.labels())?;
+        run.write_held_out_classes(&data.held_out_classes)?;
+    }
+    run.write_splits(&data.splits_json())?;
+    sources.write(&run.file(layout::SOURCES))?;
+    if !data.skipped.is_empty() {
+        run.write_skipped(
+            &serde_json::to_string_pretty(&data.skipped)
+                .context("cannot serialise skipped.json")?,
+        )?;
+    }
+    let learner = Learner::new(model, AdamConfig::new().init(), config.train.lr);
+    fit(config, &data, &device, run, state, learner, None)
+}
+
+/// Loads the data set of `config`, saying what it found.
+fn load_data(config: &RunConfig) -> Result<celeba_data::LoadedData> {
     eprintln!("data: {}", celeba_data::describe(&config.data));
     let data = celeba_data::load(&config.data, config.seed).context("cannot load the data set")?;
+    report_data(&data);
+    if data.val.is_empty() {
+        bail!("the validation split is empty: raise data.val_fraction or add images");
+    }
+    Ok(data)
+}
+
+fn report_data(data: &celeba_data::LoadedData) {
     eprintln!(
         "  {} classes, {} training and {} validation images of {:?} (channels, height, width)",
         data.classes.len(),
@@ -86,58 +169,29 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
             data.held_out_classes.len()
         );
     }
-    if data.val.is_empty() {
-        bail!("the validation split is empty: raise data.val_fraction or add images");
-    }
-    device.seed(config.seed);
-    let network = config.network(data.classes.len(), data.shape);
-    for advice in network.head.advice() {
-        eprintln!(
-            "warning: model.{} = {}: {}; try model.{} = {:.3}",
-            advice.key, advice.value, advice.reason, advice.key, advice.suggested
-        );
-    }
-    // Parameters created on the autodiff device are the ones that track gradients.
-    let model = network
-        .init(&device.clone().autodiff())
-        .context("the [model] section cannot be built for this data set")?;
+}
 
-    // Everything the user gave checks out: only now is the run folder touched.
-    let run = RunDir::create(&config.run_dir(), options.overwrite)?;
-    let status = RunStatus {
-        status: "running".into(),
-        epochs_done: 0,
-        epochs: config.train.epochs,
-        best_epoch: None,
-        best_val_loss: None,
-        device: format!("{choice:?}").to_lowercase(),
-    };
-    run.write_status(&status)?;
-    run.write_config(&config.to_toml()?)?;
-    run.write_classes(&data.classes)?;
-    run.write_labels("train", &data.train.labels())?;
-    run.write_labels("val", &data.val.labels())?;
-    if !data.held_out.is_empty() {
-        run.write_labels("held_out", &data.held_out.labels())?;
-        run.write_held_out_classes(&data.held_out_classes)?;
-    }
-    run.write_splits(&data.splits_json())?;
-    if !data.skipped.is_empty() {
-        run.write_skipped(
-            &serde_json::to_string_pretty(&data.skipped)
-                .context("cannot serialise skipped.json")?,
-        )?;
-    }
-
+/// Trains epochs `state.epochs_done + 1 ..= config.train.epochs` of the run in `run`.
+fn fit(
+    config: &RunConfig,
+    data: &celeba_data::LoadedData,
+    device: &burn::tensor::Device,
+    run: RunDir,
+    state: RunState,
+    learner: Learner<arcface_core::EmbeddingNet>,
+    resumed: Option<Resumed>,
+) -> Result<Trained> {
+    let first_epoch = state.epochs_done + 1;
     let train_batcher = match config.data.augment() {
-        Some(augment) => LabelledBatcher::augmenting(augment, config.seed),
+        Some(augment) => LabelledBatcher::augmenting(augment, config.seed, state.epochs_done),
         None => LabelledBatcher::default(),
     };
+    let order = EpochOrder::new(data.train.clone(), config.seed);
+    let order_handle = order.handle();
     let train_loader = DataLoaderBuilder::new(train_batcher)
         .batch_size(config.train.batch_size)
-        .shuffle(config.seed)
         .num_workers(config.train.num_workers.max(1))
-        .build(data.train.clone());
+        .build(order);
     // One worker keeps the batches in dataset order, which the snapshots rely on.
     let valid_loader = DataLoaderBuilder::new(LabelledBatcher::default())
         .batch_size(EVAL_BATCH)
@@ -162,17 +216,35 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
         train_in_order,
         held_out_in_order,
         config.train.lr,
-        status,
+        state,
         AngleInputs {
             train_labels: data.train.labels(),
             val_labels: data.val.labels(),
             margin: config.model.angular_margin(),
         },
+        resumed,
     )));
-    let strategy = SnapshotStrategy::new(device.clone(), hook.clone(), config.train.batch_size);
-    let learner = Learner::new(model, AdamConfig::new().init(), config.train.lr);
+    let saved = Arc::new(Saved::default());
+    let strategy = SnapshotStrategy::new(
+        device.clone(),
+        hook.clone(),
+        Schedule {
+            batch_size: config.train.batch_size,
+            first_epoch,
+            seed: config.seed,
+            order: order_handle,
+            saved: saved.clone(),
+        },
+    );
+    let state_dir = run.state_dir();
     let mut training = SupervisedTraining::new(run.root().join("burn"), train_loader, valid_loader)
         .num_epochs(config.train.epochs)
+        .with_custom_checkpointers(
+            StateFiles::new(&state_dir, "model", saved.clone()),
+            StateFiles::new(&state_dir, "optim", saved.clone()),
+            StateFiles::new(&state_dir, "scheduler", saved.clone()),
+        )
+        .with_checkpointing_strategy(EveryEpoch)
         .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)));
     if std::io::stdout().is_terminal() {
         // The dashboard's live loss and accuracy read every step back to the host; without a
@@ -183,44 +255,88 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
     }
 
     let started = std::time::Instant::now();
+    let armed = crate::signals::arm()?;
     let result = training.launch(learner);
+    drop(armed);
     let seconds = started.elapsed().as_secs_f64();
 
     let mut hook = hook
         .lock()
         .map_err(|_| anyhow::anyhow!("the epoch hook panicked"))?;
+    let resume_hint = format!("arcface-lab train --resume {}", run.root().display());
     if let Some(err) = hook.take_error() {
+        if hook.status().status != RunStatus::Diverged {
+            let mut state = hook.status().clone();
+            state.status = RunStatus::Failed;
+            run.write_state(&state)?;
+        }
         return Err(err.context(format!(
-            "training stopped; the epochs before are kept in {}",
+            "training stopped; the epochs before are kept in {} (after fixing the cause: {resume_hint})",
             run.root().display()
         )));
     }
     if let Some(err) = result.error {
+        let mut state = hook.status().clone();
+        state.status = RunStatus::Failed;
+        run.write_state(&state)?;
         bail!(
-            "training failed: {err}; the epochs before are kept in {}",
+            "training failed: {err}; the epochs before are kept in {} (after fixing the cause: {resume_hint})",
             run.root().display()
         );
     }
-    let mut status = hook.status().clone();
-    if status.epochs_done < config.train.epochs {
-        status.status = "interrupted".into();
-        run.write_status(&status)?;
-        bail!(
-            "training was interrupted after {} of {} epochs; what was done is in {}",
-            status.epochs_done,
-            config.train.epochs,
-            run.root().display()
-        );
+    let mut state = hook.status().clone();
+    if state.epochs_done < config.train.epochs {
+        state.status = RunStatus::Interrupted;
+        run.write_state(&state)?;
+        let signal = crate::signals::received().unwrap_or(signal_hook::consts::SIGINT);
+        let why = match crate::signals::received() {
+            Some(s) => format!("{} received", crate::signals::name(s)),
+            None => "stopped from the dashboard".into(),
+        };
+        return Err(Interrupted {
+            signal,
+            message: format!(
+                "training interrupted ({why}) after {} of {} epochs; {} keeps them; continue with `{resume_hint}`",
+                state.epochs_done,
+                config.train.epochs,
+                run.root().display()
+            ),
+        }
+        .into());
     }
-    status.status = "finished".into();
-    run.write_status(&status)?;
-    let images = (data.train.len() * status.epochs_done) as f64;
+    state.status = RunStatus::Finished;
+    run.write_state(&state)?;
+    let images = (data.train.len() * (state.epochs_done + 1 - first_epoch)) as f64;
     Ok(Trained {
         run_dir: run.root().to_path_buf(),
-        best: status.best_epoch.zip(status.best_val_loss),
+        best: state.best_epoch.zip(state.best_val_loss),
         last_val_acc: hook.rows().last().map(|r| r.val_acc).unwrap_or(f64::NAN),
         images_per_second: images / seconds.max(1e-9),
         last: hook.rows().last().copied(),
         held_out: data.held_out.len(),
+    })
+}
+
+
+/// A finished run's figures, read back from its folder (`compare --resume` keeps such heads).
+pub fn trained_of(dir: &std::path::Path) -> Result<Trained> {
+    let state = crate::run_dir::current_state(dir)?;
+    let rows = run_folder::read_metrics(&dir.join(layout::METRICS))?;
+    let labels = dir.join(layout::EMBEDDINGS).join("held_out").join("labels.npy");
+    let held_out = if labels.exists() {
+        viz::read_npy_i64(&labels)
+            .with_context(|| format!("cannot read {}", labels.display()))?
+            .0
+            .len()
+    } else {
+        0
+    };
+    Ok(Trained {
+        run_dir: dir.to_path_buf(),
+        best: state.best_epoch.zip(state.best_val_loss),
+        last_val_acc: rows.last().map_or(f64::NAN, |r| r.val_acc),
+        images_per_second: f64::NAN,
+        last: rows.last().copied(),
+        held_out,
     })
 }

@@ -10,7 +10,12 @@ use burn::train::{
 
 use super::guard::{FIXES, LossWatch, kept};
 use super::hook::{EpochClock, EpochHook};
+use super::order::{EpochOrderHandle, epoch_seed};
+use super::state::Saved;
 use super::tally::Tally;
+
+/// Salt of the per-epoch seed of the device's random draws (dropout).
+const DROPOUT_SALT: u64 = 0xD80;
 
 /// burn-train's single-device loop with an embedding snapshot at the end of every epoch.
 ///
@@ -20,18 +25,56 @@ use super::tally::Tally;
 /// embeddings (so the validation set is forwarded once, not twice), and after it the
 /// [`EpochHook`] embeds the training set in eval mode and writes the snapshot, the metrics row
 /// and the checkpoints.
+///
+/// Everything random in an epoch is drawn from (seed, epoch): the batch order
+/// ([`EpochOrderHandle`]) and the device's stream (dropout), reseeded at the start of every
+/// epoch. With the model, Adam's state and the scheduler restored from the resume state, a run
+/// resumed after epoch `k` trains epoch `k + 1` as an uninterrupted one would.
 pub struct SnapshotStrategy {
     device: Device,
     hook: Arc<Mutex<EpochHook>>,
     batch_size: usize,
+    /// The first epoch to train (1, or one after the last finished epoch of a resumed run).
+    first_epoch: usize,
+    seed: u64,
+    order: EpochOrderHandle,
+    saved: Arc<Saved>,
+    /// burn-train's terminal dashboard is on.
+    dashboard: bool,
+}
+
+/// What the strategy needs beyond the device and the hook.
+pub struct Schedule {
+    pub batch_size: usize,
+    pub first_epoch: usize,
+    pub seed: u64,
+    pub order: EpochOrderHandle,
+    pub saved: Arc<Saved>,
 }
 
 impl SnapshotStrategy {
-    pub fn new(device: Device, hook: Arc<Mutex<EpochHook>>, batch_size: usize) -> Self {
+    pub fn new(device: Device, hook: Arc<Mutex<EpochHook>>, schedule: Schedule) -> Self {
         Self {
             device,
             hook,
-            batch_size,
+            batch_size: schedule.batch_size,
+            first_epoch: schedule.first_epoch,
+            seed: schedule.seed,
+            order: schedule.order,
+            saved: schedule.saved,
+            dashboard: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        }
+    }
+
+    /// Stops at the end of the current step when a signal asked for it.
+    fn stop_on_signal(&self, interrupter: &burn::train::Interrupter) {
+        if let Some(signal) = crate::signals::received()
+            && !interrupter.should_stop()
+        {
+            interrupter.stop(Some(&format!(
+                "{} received",
+                crate::signals::name(signal)
+            )));
         }
     }
 
@@ -53,7 +96,7 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
         mut learner: Learner<EmbeddingNet>,
         dataloader_train: TrainLoader<EmbeddingNet>,
         dataloader_valid: ValidLoader<EmbeddingNet>,
-        starting_epoch: usize,
+        _starting_epoch: usize,
     ) -> (EmbeddingNet, SupervisedTrainingEventProcessor<EmbeddingNet>) {
         let train_device = self.device.clone().autodiff();
         let dataloader_train = dataloader_train.to_device(&train_device);
@@ -62,9 +105,17 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
         let interrupter = components.interrupter.clone();
         let mut processor = components.event_processor;
         let total = components.num_epochs;
+        let mut checkpointer = components.checkpointer;
+        let event_store = components.event_store;
 
-        for epoch in starting_epoch..=total {
+        for epoch in self.first_epoch..=total {
             let started = Instant::now();
+            self.order.set_epoch(epoch);
+            self.device.seed(epoch_seed(self.seed, epoch, DROPOUT_SALT));
+            self.stop_on_signal(&interrupter);
+            if interrupter.should_stop() {
+                break;
+            }
 
             // Training split.
             interrupter.fail_on_error(processor.process_train(LearnerEvent::StartSplit {
@@ -87,6 +138,10 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                     }
                 };
                 iteration += 1;
+                if iteration == 1 && self.dashboard {
+                    // The dashboard's thread has set raw mode by now.
+                    crate::signals::ctrl_c_on_dashboard();
+                }
                 let progress = iterator.progress();
                 let step = learner.train_step(batch);
                 learner.lr_step();
@@ -110,6 +165,7 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                 );
                 interrupter
                     .fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
+                self.stop_on_signal(&interrupter);
                 if interrupter.should_stop() {
                     break;
                 }
@@ -157,6 +213,7 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                 let item = TrainingItem::new(forward.output, progress, Some(iteration), None);
                 interrupter
                     .fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
+                self.stop_on_signal(&interrupter);
                 if interrupter.should_stop() {
                     break;
                 }
@@ -184,6 +241,19 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                     "the epoch hook panicked in an earlier epoch"
                 )),
             };
+            // The epoch's files are written; its resume state goes next, and only then does
+            // run.json name it as done.
+            let outcome = outcome.and_then(|()| {
+                let checkpointer = checkpointer
+                    .as_mut()
+                    .ok_or_else(|| anyhow::anyhow!("no resume-state writer was set up"))?;
+                checkpointer.checkpoint(&learner, epoch, &event_store);
+                self.saved.wait(epoch)?;
+                match self.hook.lock() {
+                    Ok(mut hook) => hook.commit(epoch, &model),
+                    Err(_) => Err(anyhow::anyhow!("the epoch hook panicked")),
+                }
+            });
             if let Err(err) = outcome {
                 let message = format!("{err:#}");
                 if let Ok(mut hook) = self.hook.lock() {

@@ -347,38 +347,19 @@ pub(crate) fn read_metrics_table(path: &Path) -> Result<Value, VizError> {
     if !path.exists() {
         return Ok(serde_json::json!({"columns": [], "rows": []}));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| VizError::io("read", path, e))?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let columns: Vec<String> = lines
-        .next()
-        .map(|l| l.split(',').map(|h| h.trim().to_string()).collect())
-        .unwrap_or_default();
-    let mut rows = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let cells: Vec<Value> = line
-            .split(',')
-            .map(|v| {
-                v.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite())
-                    .map_or(Value::Null, Value::from)
-            })
-            .collect();
-        if cells.len() != columns.len() {
-            return Err(VizError::format(
-                path,
-                format!(
-                    "{} fields on line {} (as in the header)",
-                    columns.len(),
-                    i + 2
-                ),
-                format!("{}", cells.len()),
-            ));
-        }
-        rows.push(Value::Array(cells));
-    }
-    Ok(serde_json::json!({"columns": columns, "rows": rows}))
+    let table = run_folder::MetricsTable::read(path)?;
+    let rows: Vec<Value> = table
+        .rows
+        .iter()
+        .map(|row| {
+            Value::Array(
+                row.iter()
+                    .map(|v| v.filter(|x| x.is_finite()).map_or(Value::Null, Value::from))
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok(serde_json::json!({"columns": table.header, "rows": rows}))
 }
 
 #[cfg(test)]
