@@ -388,7 +388,7 @@ fn bench_shapes_that_cannot_fit_in_memory_are_refused_with_their_bytes() {
         &bench(&["head", "--classes", "10000000000", "--dim", "512"]),
         &[
             "--dim 512 with --classes 10000000000: the head bench would need at least 41.0 TB",
-            "weights and gradient",
+            "the head 41.0 TB (512 x 10000000000 classes x 8 bytes: weights and gradient, f32)",
         ],
     );
 }

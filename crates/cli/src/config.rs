@@ -911,13 +911,22 @@ pub mod memory {
         } else {
             format!("{} classes", f.classes)
         };
-        let mut parts = vec![format!(
-            "the head and the embedding layer {} ({} x ({head} + {} flattened features) x {} bytes: {copies}, f32)",
-            format_bytes(params),
-            f.dim,
-            f.flattened(),
-            f.copies * F32
-        )];
+        let mut parts = vec![if f.flattened() == 0 {
+            format!(
+                "the head {} ({} x {head} x {} bytes: {copies}, f32)",
+                format_bytes(params),
+                f.dim,
+                f.copies * F32
+            )
+        } else {
+            format!(
+                "the head and the embedding layer {} ({} x ({head} + {} flattened features) x {} bytes: {copies}, f32)",
+                format_bytes(params),
+                f.dim,
+                f.flattened(),
+                f.copies * F32
+            )
+        }];
         if acts > 0 {
             let [c, h, w] = f.input;
             parts.push(format!(
