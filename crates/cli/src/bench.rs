@@ -51,6 +51,7 @@ fn footprint(common: &BenchCommon, input: Option<(&str, [usize; 3])>) -> Footpri
         per_class: 1,
         dim: common.dim as u128,
         batch: common.batch as u128,
+        eval_batch: 0,
         input: [c as u128, h as u128, w as u128],
         copies: if input.is_some() { 4 } else { 2 },
         names: memory::Names {

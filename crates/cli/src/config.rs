@@ -390,6 +390,7 @@ impl RunConfig {
             per_class: per_class as u128,
             dim: self.model.embedding_dim as u128,
             batch: self.train.batch_size as u128,
+            eval_batch: memory::EVAL_BATCH,
             input: [channels, side as u128, side as u128],
             copies: 4,
             names: memory::Names {
@@ -766,6 +767,9 @@ pub mod memory {
     pub const LAST_CONV_CHANNELS: u128 = 64;
     /// Bytes of an f32.
     const F32: u128 = 4;
+    /// Images per eval-mode batch (validation, snapshots, `eval`): the `EVAL_BATCH` of
+    /// train/mod.rs and eval.rs, which a training run also holds at once.
+    pub const EVAL_BATCH: u128 = 256;
 
     /// What the estimate's terms are called in the message (key and value, as the user set
     /// them: `model.embedding_dim = 512` or `--dim 512`).
@@ -793,6 +797,8 @@ pub mod memory {
         pub dim: u128,
         /// Images per step.
         pub batch: u128,
+        /// Images per eval-mode batch ([`EVAL_BATCH`] when training, 0 for the benches).
+        pub eval_batch: u128,
         /// `[channels, height, width]` of an input image; `[0, 0, 0]` when no backbone runs
         /// (the head bench).
         pub input: [u128; 3],
@@ -823,14 +829,19 @@ pub mod memory {
                 .saturating_mul(F32)
         }
 
-        /// Bytes of a batch of input images and of the first conv layer's output:
-        /// `batch x (channels + 16) x H x W` f32.
+        /// Images in the largest batch: the training batch or the eval-mode one.
+        pub fn images(&self) -> u128 {
+            self.batch.max(self.eval_batch)
+        }
+
+        /// Bytes of the largest batch of input images and of the first conv layer's output:
+        /// `images x (channels + 16) x H x W` f32.
         pub fn activation_bytes(&self) -> u128 {
             let [c, h, w] = self.input;
             if c == 0 {
                 return 0;
             }
-            self.batch
+            self.images()
                 .saturating_mul(c.saturating_add(FIRST_CONV_CHANNELS))
                 .saturating_mul(h)
                 .saturating_mul(w)
@@ -898,6 +909,11 @@ pub mod memory {
                 }
                 _ => names.dim.clone(),
             }
+        } else if f.eval_batch > f.batch {
+            format!(
+                "{} with validation batches of {} images",
+                names.input, f.eval_batch
+            )
         } else {
             format!("{} with {}", names.batch, names.input)
         };
@@ -930,9 +946,14 @@ pub mod memory {
         if acts > 0 {
             let [c, h, w] = f.input;
             parts.push(format!(
-                "a batch of input images and the first conv layer's output {} ({} images x ({c} + {FIRST_CONV_CHANNELS}) channels x {h} x {w} pixels x 4 bytes)",
+                "a batch of input images and the first conv layer's output {} ({} images{} x ({c} + {FIRST_CONV_CHANNELS}) channels x {h} x {w} pixels x 4 bytes)",
                 format_bytes(acts),
-                f.batch
+                f.images(),
+                if f.eval_batch > f.batch {
+                    " (the validation and snapshot batch)"
+                } else {
+                    ""
+                }
             ));
         }
         bail!(
@@ -1208,9 +1229,14 @@ mod tests {
         assert_eq!(f.flattened(), 1024);
         // (8 classes + 1024 features) x 2 dims = 2064 weights, x 4 copies x 4 bytes.
         assert_eq!(f.parameter_bytes(), 33_024);
-        // 32 images x (3 + 16) channels x 32 x 32 pixels x 4 bytes.
-        assert_eq!(f.activation_bytes(), 2_490_368);
-        assert_eq!(f.total_bytes(), 2_523_392);
+        // Validation and snapshots run 256 images at a time, more than the 32 of a step:
+        // 256 images x (3 + 16) channels x 32 x 32 pixels x 4 bytes.
+        assert_eq!(f.activation_bytes(), 19_922_944);
+        assert_eq!(f.total_bytes(), 19_955_968);
+        // A training batch above 256 is the larger one: 512 x 19 x 32 x 32 x 4 bytes.
+        let mut large = f.clone();
+        large.batch = 512;
+        assert_eq!(large.activation_bytes(), 39_845_888);
         // Sub-center ArcFace: 3 weight vectors per class.
         let sub = RunConfig::parse(
             &synthetic("[model]\nhead = \"subcenter\"\nsub_centers = 3\n"),
@@ -1224,7 +1250,7 @@ mod tests {
             .unwrap()
             .footprint();
         assert_eq!((mnist.flattened(), mnist.classes), (576, 10));
-        assert_eq!(mnist.activation_bytes(), 32 * 17 * 28 * 28 * 4);
+        assert_eq!(mnist.activation_bytes(), 256 * 17 * 28 * 28 * 4);
     }
 
     /// The shapes the footprint assumes are VGG8's: adding one embedding dimension adds
@@ -1273,21 +1299,41 @@ mod tests {
         f.names.dim = "model.embedding_dim = 100000000".into();
         let gb24 = 24_000_000_000;
         let err = memory::check_fits(&f, Some(gb24)).unwrap_err().to_string();
-        // (10 + 576) x 1e8 x 16 bytes = 937.6 GB; 32 x 17 x 28 x 28 x 4 = 1.7 MB more.
+        // (10 + 576) x 1e8 x 16 bytes = 937.6 GB; 256 x 17 x 28 x 28 x 4 = 13.6 MB more.
         assert_eq!(
             err,
             "model.embedding_dim = 100000000: training would need at least 937.6 GB, more than \
              this machine's 24.0 GB of memory (MemTotal in /proc/meminfo): the head and the \
              embedding layer 937.6 GB (100000000 x (10 classes + 576 flattened features) x 16 \
              bytes: weights, gradient and Adam's two moments, f32); a batch of input images and \
-             the first conv layer's output 1.7 MB (32 images x (1 + 16) channels x 28 x 28 \
-             pixels x 4 bytes)"
+             the first conv layer's output 13.6 MB (256 images (the validation and snapshot \
+             batch) x (1 + 16) channels x 28 x 28 pixels x 4 bytes)"
         );
         // Exactly the memory fits; a byte more does not; unknown memory refuses nothing.
         let exact = f.total_bytes();
         memory::check_fits(&f, Some(exact)).unwrap();
         assert!(memory::check_fits(&f, Some(exact - 1)).is_err());
         memory::check_fits(&f, None).unwrap();
+        // Large images with a small training batch: the validation batch is what does not fit.
+        let images = RunConfig::parse(
+            &synthetic("[train]\nbatch_size = 8\n"),
+            Path::new("t.toml"),
+            &["data.image_size=1024".to_string()],
+        )
+        .unwrap();
+        let err = memory::check_fits(&images.footprint(), Some(1_000_000_000))
+            .unwrap_err()
+            .to_string();
+        // 256 x (3 + 16) x 1024 x 1024 x 4 bytes = 20,401,094,656, plus
+        // (8 + 64 x 128 x 128) x 2 x 16 = 33,554,688 of weights.
+        assert!(
+            err.starts_with(
+                "data.image_size = 1024 with validation batches of 256 images: training would \
+                 need at least 20.4 GB, more than this machine's 1.0 GB of memory"
+            ),
+            "{err}"
+        );
+        assert_eq!(images.footprint().total_bytes(), 20_434_649_344);
         // Activations larger than the parameters: the batch and image size are named.
         let mut big = config.footprint();
         big.batch = 1_000_000_000;
