@@ -1040,6 +1040,29 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_value_is_located_at_its_line_or_its_set() {
+        let text = "name = \"t\"\n[data]\nkind = \"synthetic\"\nroot = \"x\"\n\n[render]\n  size = 9\n[compare.margins]\nsphereface = 2.5\n";
+        assert_eq!(key_line(text, "render.size"), Some(7));
+        assert_eq!(key_line(text, "compare.margins.sphereface"), Some(9));
+        assert_eq!(
+            key_line(text, "data.size"),
+            None,
+            "size is under [render], not [data]"
+        );
+        let err = parse_err(text, &[]);
+        assert!(
+            err.starts_with("t.toml line 7: key `render.size` = 9: expected 64..=8192"),
+            "{err}"
+        );
+        // Set on the command line, the last --set of the key is named instead of the file.
+        let err = parse_err(text, &["render.size=100", "render.size=50000"]);
+        assert!(
+            err.starts_with("--set render.size=50000: key `render.size` = 50000"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn every_example_config_still_loads() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
         let mut seen = 0;
