@@ -112,3 +112,38 @@ pub fn shared_mnist() -> Option<PathBuf> {
         .exists()
         .then_some(dir)
 }
+
+/// Everything under `dir`, recursively: each file with its bytes, each folder with `None`.
+/// Comparing two of these shows whether anything was created, removed or changed.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(dir).unwrap().to_path_buf();
+            if path.is_dir() {
+                found.insert(relative, None);
+                pending.push(path);
+            } else {
+                found.insert(relative, Some(std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    found
+}
+
+/// Asserts a refusal by the program itself: exit status 1 (an error, not 101 for a panic nor
+/// 134 for an abort), and no panic or allocation failure in the output. Returns the output.
+pub fn refused_cleanly(out: &Output) -> String {
+    let t = text(out);
+    assert_eq!(out.status.code(), Some(1), "expected exit status 1:\n{t}");
+    for bad in ["panicked", "memory allocation of", "RUST_BACKTRACE"] {
+        assert!(!t.contains(bad), "the output mentions {bad:?}:\n{t}");
+    }
+    assert!(t.contains("error: "), "no error line:\n{t}");
+    t
+}

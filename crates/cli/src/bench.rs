@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::args::{BenchCommand, BenchCommon, BenchHeadArgs, BenchStepArgs};
 use crate::config::RunConfig;
+use crate::config::memory::{self, Footprint};
 use crate::device;
 
 /// One result line.
@@ -41,10 +42,34 @@ pub fn bench(command: BenchCommand) -> Result<()> {
     }
 }
 
+/// The largest tensors a bench implies (see [`Footprint`]), named by its own options: `input`
+/// for `bench step` (Adam's moments included), `None` for `bench head` (weights and gradient).
+fn footprint(common: &BenchCommon, input: Option<(&str, [usize; 3])>) -> Footprint {
+    let [c, h, w] = input.map_or([0; 3], |(_, shape)| shape);
+    Footprint {
+        classes: common.classes as u128,
+        per_class: 1,
+        dim: common.dim as u128,
+        batch: common.batch as u128,
+        eval_batch: 0,
+        input: [c as u128, h as u128, w as u128],
+        copies: if input.is_some() { 4 } else { 2 },
+        names: memory::Names {
+            dim: format!("--dim {}", common.dim),
+            classes: Some(format!("--classes {}", common.classes)),
+            batch: format!("--batch {}", common.batch),
+            input: input
+                .map(|(text, _)| format!("--input {text}"))
+                .unwrap_or_default(),
+        },
+    }
+}
+
 /// The model section the bench uses: the seed's MNIST experiment unless overridden.
 fn model_config(common: &BenchCommon, dim: usize) -> Result<RunConfig> {
     let text = format!(
-        "name = \"bench\"\n[data]\nkind = \"synthetic\"\nroot = \"unused\"\n[model]\nembedding_dim = {dim}\n\
+        "name = \"bench\"\n[data]\nkind = \"synthetic\"\nroot = \"unused\"\nidentities = 2\nimage_size = 8\n\
+         [train]\nbatch_size = 1\n[model]\nembedding_dim = {dim}\n\
          head = \"{}\"\nscale = 15.0\ndropout = 0.5\n",
         common.head
     );
@@ -118,6 +143,10 @@ fn step(args: BenchStepArgs) -> Result<()> {
     let common = &args.common;
     check_counts(common)?;
     let input = parse_input(&args.input)?;
+    memory::check_fits(
+        &footprint(common, Some((&args.input, input))),
+        memory::machine_memory(),
+    )?;
     let config = model_config(common, common.dim)?;
     let (choice, device) = device::open(common.device)?;
     device.seed(58);
@@ -154,6 +183,7 @@ fn step(args: BenchStepArgs) -> Result<()> {
 fn head(args: BenchHeadArgs) -> Result<()> {
     let common = &args.common;
     check_counts(common)?;
+    memory::check_fits(&footprint(common, None), memory::machine_memory())?;
     let config = model_config(common, common.dim)?;
     let (choice, device) = device::open(common.device)?;
     device.seed(58);
@@ -223,6 +253,29 @@ fn parse_input(text: &str) -> Result<[usize; 3]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn footprints_of_the_default_benches_by_hand() {
+        let common = BenchCommon {
+            head: "arcface".into(),
+            batch: 32,
+            classes: 10,
+            dim: 3,
+            steps: 1,
+            warmup: 0,
+            device: device::DeviceChoice::Flex,
+            set: Vec::new(),
+            json: false,
+        };
+        let step = footprint(&common, Some(("1x28x28", [1, 28, 28])));
+        // (10 classes + 64 x 3 x 3 features) x 3 dims x 4 copies x 4 bytes.
+        assert_eq!(step.parameter_bytes(), (10 + 576) * 3 * 16);
+        // 32 images x (1 + 16) channels x 28 x 28 x 4 bytes.
+        assert_eq!(step.activation_bytes(), 1_705_984);
+        let head = footprint(&common, None);
+        // 10 x 3 weights and their gradient, no backbone, no batch of images.
+        assert_eq!((head.parameter_bytes(), head.activation_bytes()), (240, 0));
+    }
 
     #[test]
     fn input_shapes_parse_and_bad_ones_are_named() {

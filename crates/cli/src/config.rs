@@ -278,7 +278,9 @@ impl RunConfig {
                 overrides
             )
         })?;
-        config.validate()?;
+        if let Err(err) = config.validate() {
+            return Err(locate(err, text, origin, overrides));
+        }
         let mut config = config;
         if matches!(
             config.model.head,
@@ -314,27 +316,90 @@ impl RunConfig {
                 self.train.lr
             );
         }
-        if self.render.size < 64 {
+        if self.train.num_workers > MAX_WORKERS {
             bail!(
-                "key `render.size` = {}: expected at least 64 pixels",
-                self.render.size
+                "key `train.num_workers` = {}: expected 0..={MAX_WORKERS} threads",
+                self.train.num_workers
             );
         }
-        if self.render.frame_ms == 0 {
-            bail!("key `render.frame_ms` = 0: expected a frame time in milliseconds");
+        self.render.validate()?;
+        validate_data(&self.data)?;
+        if !(0.0..1.0).contains(&self.model.dropout) {
+            bail!(
+                "key `model.dropout` = {}: expected a probability in [0, 1)",
+                self.model.dropout
+            );
         }
+        check_head(self.model.head, &self.model, self.margin(), "model.margin")?;
         if let Some(compare) = &self.compare {
             if compare.heads.is_empty() {
                 bail!("key `compare.heads` = []: expected at least one head");
             }
-            if compare.size < 128 {
-                bail!(
-                    "key `compare.size` = {}: expected at least 128 pixels",
-                    compare.size
-                );
+            check_grid(compare.size, compare.heads.len())?;
+            let mut heads: Vec<HeadKind> = compare.heads.clone();
+            heads.extend(compare.margins.keys().copied());
+            for head in heads {
+                let config = self.with_head(head);
+                let key = if compare.margins.contains_key(&head) {
+                    format!("compare.margins.{}", head.name())
+                } else {
+                    "model.margin".to_string()
+                };
+                check_head(head, &config.model, config.margin(), &key)?;
+                // Sub-center ArcFace holds more weights than the config's own head.
+                memory::check_fits(&config.footprint(), memory::machine_memory())?;
             }
         }
+        memory::check_fits(&self.footprint(), memory::machine_memory())?;
         Ok(())
+    }
+
+    /// The shapes behind the largest tensors a training step of this config holds, from what
+    /// the config alone says: the input images of `[data]`, and as classes the synthetic
+    /// identities, MNIST's 10 digits, or CelebA/folder's `top_k` / `ids` (2, the least a head
+    /// takes, when neither is given: the real count is known only once the data is read).
+    pub fn footprint(&self) -> memory::Footprint {
+        let (classes_key, classes, channels, side) = match &self.data {
+            DataConfig::Synthetic(c) => (
+                Some(format!("data.identities = {}", c.identities)),
+                c.identities,
+                3,
+                c.image_size,
+            ),
+            DataConfig::Mnist(_) => (None, 10, 1, 28),
+            DataConfig::Celeba(c) => {
+                let (key, classes) = selection(c.top_k, c.ids.as_ref().map(Vec::len));
+                (key, classes, if c.grayscale { 1 } else { 3 }, c.image_size)
+            }
+            DataConfig::Folder(c) => {
+                let (key, classes) = selection(c.top_k, c.ids.as_ref().map(Vec::len));
+                (key, classes, if c.grayscale { 1 } else { 3 }, c.image_size)
+            }
+        };
+        let per_class = if self.model.head == HeadKind::Subcenter {
+            self.model.sub_centers
+        } else {
+            1
+        };
+        let input_key = match &self.data {
+            DataConfig::Mnist(_) => "MNIST's 1x28x28 digits".to_string(),
+            _ => format!("data.image_size = {side}"),
+        };
+        memory::Footprint {
+            classes: classes as u128,
+            per_class: per_class as u128,
+            dim: self.model.embedding_dim as u128,
+            batch: self.train.batch_size as u128,
+            eval_batch: memory::EVAL_BATCH,
+            input: [channels, side as u128, side as u128],
+            copies: 4,
+            names: memory::Names {
+                dim: format!("model.embedding_dim = {}", self.model.embedding_dim),
+                classes: classes_key,
+                batch: format!("train.batch_size = {}", self.train.batch_size),
+                input: input_key,
+            },
+        }
     }
 
     /// The network for `classes` classes on images of `shape` = `[channels, height, width]`.
@@ -454,6 +519,209 @@ impl RunConfig {
     }
 }
 
+/// Prefixes a validation error with where its key was set: `--set KEY=...` when an override
+/// set it, else the file and the key's line (`demo.toml line 36: key `render.size` = ...`).
+fn locate(err: anyhow::Error, text: &str, origin: &Path, overrides: &[String]) -> anyhow::Error {
+    let message = format!("{err:#}");
+    // The key is the message's first word or its first `quoted` word ("key `render.size` = ..").
+    let key = message
+        .strip_prefix("key `")
+        .and_then(|rest| rest.split('`').next())
+        .or_else(|| message.split(" = ").next())
+        .unwrap_or_default()
+        .to_string();
+    if let Some(item) = overrides
+        .iter()
+        .rev()
+        .find(|item| item.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+    {
+        return anyhow::anyhow!("--set {item}: {err:#}");
+    }
+    match key_line(text, &key) {
+        Some(line) => anyhow::anyhow!("{} line {line}: {err:#}", origin.display()),
+        None => anyhow::anyhow!("{}: {err:#}", origin.display()),
+    }
+}
+
+/// The 1-based line that sets the dotted `key` in TOML `text` (`render.size`: `size = ..`
+/// under `[render]`), if one does.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let (table, name) = key.rsplit_once('.').unwrap_or(("", key));
+    let mut current = String::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            current = header
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            continue;
+        }
+        let Some((left, _)) = line.split_once('=') else {
+            continue;
+        };
+        let left = left.trim().trim_matches('"');
+        let full = if current.is_empty() {
+            left.to_string()
+        } else {
+            format!("{current}.{left}")
+        };
+        if full == key || (current == table && left == name) {
+            return Some(index + 1);
+        }
+    }
+    None
+}
+
+/// Threads `train.num_workers` may ask for: far more than any machine has cores.
+const MAX_WORKERS: usize = 1024;
+
+/// Frame sides `render.size` (and each tile of `compare.size`) may take, pixels: viz draws
+/// from 64, and GIF sides are 16-bit (viz caps them at 8192).
+pub const FRAME_SIZES: std::ops::RangeInclusive<u32> = 64..=8192;
+
+/// GIF frame times, milliseconds: a GIF stores hundredths of a second in 16 bits (plotters
+/// rounds `ms / 10` to the nearest and wraps past 65535), and below 10 ms it stores 0, which
+/// viewers replace with their own default.
+pub const FRAME_MS: std::ops::RangeInclusive<u32> = 10..=655_350;
+
+impl RenderConfig {
+    /// Checks every `[render]` key against what the pictures can be drawn with, so that a bad
+    /// value stops the run before training rather than after it.
+    pub fn validate(&self) -> Result<()> {
+        if !FRAME_SIZES.contains(&self.size) {
+            bail!(
+                "key `render.size` = {}: expected {}..={} pixels (the side of each frame)",
+                self.size,
+                FRAME_SIZES.start(),
+                FRAME_SIZES.end()
+            );
+        }
+        for (key, value) in [
+            ("render.frame_ms", self.frame_ms),
+            ("render.last_frame_ms", self.last_frame_ms),
+        ] {
+            if !FRAME_MS.contains(&value) {
+                bail!(
+                    "key `{key}` = {value}: expected {}..={} milliseconds (a GIF stores frame times as 16-bit hundredths of a second)",
+                    FRAME_MS.start(),
+                    FRAME_MS.end()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `compare.size` for `heads` heads: the grid is ceil(sqrt(heads + 1)) tiles wide (the heads
+/// and the curves), each tile at least `FRAME_SIZES.start()` pixels, the grid at most
+/// `FRAME_SIZES.end()`. (`compare --heads` changes the count: call this with it before training.)
+pub fn check_grid(size: u32, heads: usize) -> Result<()> {
+    let cells = heads.saturating_add(1);
+    let columns = cells.isqrt() + usize::from(cells.isqrt().pow(2) < cells);
+    let smallest = FRAME_SIZES
+        .start()
+        .saturating_mul(u32::try_from(columns).unwrap_or(u32::MAX));
+    if !(smallest..=*FRAME_SIZES.end()).contains(&size) {
+        bail!(
+            "key `compare.size` = {size}: expected {smallest}..={} pixels ({heads} heads and the curves make a grid {columns} tiles wide, each tile at least {} pixels)",
+            FRAME_SIZES.end(),
+            FRAME_SIZES.start()
+        );
+    }
+    Ok(())
+}
+
+/// `[data]`'s own checks, run when the config is read (not when the data is loaded, after a
+/// synthetic set may have been generated), with the key named in full.
+fn validate_data(data: &DataConfig) -> Result<()> {
+    match data.validate() {
+        Ok(()) => Ok(()),
+        Err(celeba_data::DataError::Config { field, problem }) => {
+            bail!("key `data.{field}` {problem}")
+        }
+        Err(other) => Err(anyhow::Error::new(other).context("invalid [data] config")),
+    }
+}
+
+/// The classes a CelebA or folder selection names: `top_k`, the `ids` listed, or (neither) the
+/// least any head takes.
+fn selection(top_k: Option<usize>, ids: Option<usize>) -> (Option<String>, usize) {
+    match (top_k, ids) {
+        (Some(k), _) => (Some(format!("data.top_k = {k}")), k),
+        (None, Some(n)) => (Some(format!("data.ids ({n} listed)")), n),
+        (None, None) => (None, 2),
+    }
+}
+
+/// The hyper-parameters `head` reads, in the ranges arcface-core's heads accept (the unit test
+/// `head_checks_agree_with_arcface_core` holds the two together); `margin_key` names where the
+/// margin came from.
+fn check_head(head: HeadKind, m: &ModelConfig, margin: f64, margin_key: &str) -> Result<()> {
+    if head != HeadKind::Softmax && !(m.scale.is_finite() && m.scale > 0.0) {
+        bail!(
+            "key `model.scale` = {}: expected a finite number > 0 (the {} head's scale s)",
+            m.scale,
+            head.name()
+        );
+    }
+    let pi = std::f64::consts::PI;
+    let (ok, expected) = match head {
+        HeadKind::Arcface | HeadKind::Subcenter => (
+            (0.0..pi).contains(&margin),
+            "an angle in radians in [0, pi)",
+        ),
+        HeadKind::Cosface => ((0.0..2.0).contains(&margin), "a cosine margin in [0, 2)"),
+        HeadKind::Sphereface => (
+            margin.is_finite() && margin >= 1.0 && margin.fract() == 0.0,
+            "a whole number >= 1",
+        ),
+        HeadKind::Softmax | HeadKind::Normface | HeadKind::Combined => (true, ""),
+    };
+    if !ok {
+        bail!(
+            "key `{margin_key}` = {margin}: expected {expected} (the {} head's margin)",
+            head.name()
+        );
+    }
+    if head == HeadKind::Combined {
+        let checks = [
+            (
+                "m1",
+                m.m1,
+                m.m1.is_finite() && m.m1 > 0.0,
+                "a finite number > 0",
+            ),
+            (
+                "m2",
+                m.m2,
+                (0.0..pi).contains(&m.m2),
+                "an angle in radians in [0, pi)",
+            ),
+            (
+                "m3",
+                m.m3,
+                (0.0..2.0).contains(&m.m3),
+                "a cosine margin in [0, 2)",
+            ),
+        ];
+        for (key, value, ok, expected) in checks {
+            if !ok {
+                bail!(
+                    "key `model.{key}` = {value}: expected {expected} (the combined margin's {key})"
+                );
+            }
+        }
+    }
+    if head == HeadKind::Subcenter && m.sub_centers == 0 {
+        bail!("key `model.sub_centers` = 0: expected at least 1 centre per class");
+    }
+    Ok(())
+}
+
 /// Sets `a.b.c = value` in `table`; the value is read as TOML (`0.3`, `true`, `"x"`, `[1, 2]`),
 /// or taken as a plain string when it is not valid TOML (`--set data.root=/tmp/faces`).
 fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
@@ -485,6 +753,221 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
     }
     node.insert(last.to_string(), value);
     Ok(())
+}
+
+/// Whether the tensors a config implies can fit in this machine's memory at all: a size that
+/// cannot is refused before anything is written, instead of aborting in the allocator.
+pub mod memory {
+    use anyhow::{Result, bail};
+
+    /// Output channels of VGG8's first conv layer, whose activations are the largest of a step.
+    pub const FIRST_CONV_CHANNELS: u128 = 16;
+    /// Channels after VGG8's last block, flattened (with the pixels left after three 2x2
+    /// max-pools) into the embedding layer.
+    pub const LAST_CONV_CHANNELS: u128 = 64;
+    /// Bytes of an f32.
+    const F32: u128 = 4;
+    /// Images per eval-mode batch (validation, snapshots, `eval`): the `EVAL_BATCH` of
+    /// train/mod.rs and eval.rs, which a training run also holds at once.
+    pub const EVAL_BATCH: u128 = 256;
+
+    /// What the estimate's terms are called in the message (key and value, as the user set
+    /// them: `model.embedding_dim = 512` or `--dim 512`).
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct Names {
+        /// The embedding size.
+        pub dim: String,
+        /// The class count, when the user set it.
+        pub classes: Option<String>,
+        /// The batch size.
+        pub batch: String,
+        /// The input image shape.
+        pub input: String,
+    }
+
+    /// The shapes behind the largest tensors of a training step. All arithmetic saturates, so
+    /// an absurd size gives an absurd (but ordered) figure instead of wrapping.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Footprint {
+        /// Classes of the head.
+        pub classes: u128,
+        /// Weight vectors per class (sub-center ArcFace's `sub_centers`, else 1).
+        pub per_class: u128,
+        /// Embedding size.
+        pub dim: u128,
+        /// Images per step.
+        pub batch: u128,
+        /// Images per eval-mode batch ([`EVAL_BATCH`] when training, 0 for the benches).
+        pub eval_batch: u128,
+        /// `[channels, height, width]` of an input image; `[0, 0, 0]` when no backbone runs
+        /// (the head bench).
+        pub input: [u128; 3],
+        /// Copies of every parameter: 4 when training with Adam (weights, gradient, two
+        /// moments), 2 for forward + backward alone (weights, gradient).
+        pub copies: u128,
+        /// How the message names each term.
+        pub names: Names,
+    }
+
+    impl Footprint {
+        /// Features the embedding layer reads: 64 channels x (H / 8) x (W / 8) (three 2x2
+        /// max-pools, rounding down), 0 without a backbone.
+        pub fn flattened(&self) -> u128 {
+            let [_, h, w] = self.input;
+            LAST_CONV_CHANNELS
+                .saturating_mul(h / 8)
+                .saturating_mul(w / 8)
+        }
+
+        /// Bytes of the head (`classes x per_class x dim`) and the embedding layer
+        /// (`flattened x dim`) weights, times `copies`, in f32.
+        pub fn parameter_bytes(&self) -> u128 {
+            let head = self.classes.saturating_mul(self.per_class);
+            head.saturating_add(self.flattened())
+                .saturating_mul(self.dim)
+                .saturating_mul(self.copies)
+                .saturating_mul(F32)
+        }
+
+        /// Images in the largest batch: the training batch or the eval-mode one.
+        pub fn images(&self) -> u128 {
+            self.batch.max(self.eval_batch)
+        }
+
+        /// Bytes of the largest batch of input images and of the first conv layer's output:
+        /// `images x (channels + 16) x H x W` f32.
+        pub fn activation_bytes(&self) -> u128 {
+            let [c, h, w] = self.input;
+            if c == 0 {
+                return 0;
+            }
+            self.images()
+                .saturating_mul(c.saturating_add(FIRST_CONV_CHANNELS))
+                .saturating_mul(h)
+                .saturating_mul(w)
+                .saturating_mul(F32)
+        }
+
+        /// The two together: a lower bound of what one step holds at once.
+        pub fn total_bytes(&self) -> u128 {
+            self.parameter_bytes()
+                .saturating_add(self.activation_bytes())
+        }
+    }
+
+    /// The machine's memory in bytes: `MemTotal` of /proc/meminfo (Linux); `None` elsewhere or
+    /// when it cannot be read, and then nothing is refused.
+    pub fn machine_memory() -> Option<u128> {
+        let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+        parse_mem_total(&text)
+    }
+
+    /// `MemTotal:  16314368 kB` -> bytes (the kernel's kB are KiB).
+    pub fn parse_mem_total(meminfo: &str) -> Option<u128> {
+        let line = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+        let mut words = line.split_whitespace();
+        let value: u128 = words.next()?.parse().ok()?;
+        match words.next() {
+            Some("kB") => Some(value * 1024),
+            None => Some(value),
+            Some(_) => None,
+        }
+    }
+
+    /// `1234567` -> `"1.2 MB"` (decimal units, one decimal).
+    pub fn format_bytes(bytes: u128) -> String {
+        const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+        if bytes < 1000 {
+            return format!("{bytes} B");
+        }
+        let mut unit = 0;
+        while bytes >= 1000u128.pow(unit as u32 + 1) && unit + 1 < UNITS.len() {
+            unit += 1;
+        }
+        // One division, so that the figure is the correctly rounded quotient.
+        let value = bytes as f64 / 1000f64.powi(unit as i32);
+        format!("{value:.1} {}", UNITS[unit])
+    }
+
+    /// Refuses `footprint` when it exceeds `memory` bytes, naming the keys behind its larger
+    /// part and both parts' sizes and formulas.
+    pub fn check_fits(footprint: &Footprint, memory: Option<u128>) -> Result<()> {
+        let Some(memory) = memory else {
+            return Ok(());
+        };
+        let total = footprint.total_bytes();
+        if total <= memory {
+            return Ok(());
+        }
+        let f = footprint;
+        let (params, acts) = (f.parameter_bytes(), f.activation_bytes());
+        let names = &f.names;
+        let lead = if params >= acts {
+            match &names.classes {
+                Some(classes) if f.classes.saturating_mul(f.per_class) > f.flattened() => {
+                    format!("{} with {classes}", names.dim)
+                }
+                _ => names.dim.clone(),
+            }
+        } else if f.eval_batch > f.batch {
+            format!(
+                "{} with validation batches of {} images",
+                names.input, f.eval_batch
+            )
+        } else {
+            format!("{} with {}", names.batch, names.input)
+        };
+        let copies = if f.copies >= 4 {
+            "weights, gradient and Adam's two moments"
+        } else {
+            "weights and gradient"
+        };
+        let head = if f.per_class > 1 {
+            format!("{} classes x {} sub-centres", f.classes, f.per_class)
+        } else {
+            format!("{} classes", f.classes)
+        };
+        let mut parts = vec![if f.flattened() == 0 {
+            format!(
+                "the head {} ({} x {head} x {} bytes: {copies}, f32)",
+                format_bytes(params),
+                f.dim,
+                f.copies * F32
+            )
+        } else {
+            format!(
+                "the head and the embedding layer {} ({} x ({head} + {} flattened features) x {} bytes: {copies}, f32)",
+                format_bytes(params),
+                f.dim,
+                f.flattened(),
+                f.copies * F32
+            )
+        }];
+        if acts > 0 {
+            let [c, h, w] = f.input;
+            parts.push(format!(
+                "a batch of input images and the first conv layer's output {} ({} images{} x ({c} + {FIRST_CONV_CHANNELS}) channels x {h} x {w} pixels x 4 bytes)",
+                format_bytes(acts),
+                f.images(),
+                if f.eval_batch > f.batch {
+                    " (the validation and snapshot batch)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        bail!(
+            "{lead}: {} would need at least {}, more than this machine's {} of memory (MemTotal in /proc/meminfo): {}",
+            if f.copies >= 4 {
+                "training"
+            } else {
+                "the head bench"
+            },
+            format_bytes(total),
+            format_bytes(memory),
+            parts.join("; ")
+        )
+    }
 }
 
 #[cfg(test)]
@@ -539,5 +1022,470 @@ mod tests {
                 .unwrap_err()
         );
         assert!(err.contains("model.embedding_dim"), "{err}");
+    }
+
+    /// A synthetic-faces config with `extra` appended (TOML, may open tables).
+    fn synthetic(extra: &str) -> String {
+        format!(
+            "name = \"t\"\n[data]\nkind = \"synthetic\"\nroot = \"/nowhere\"\nidentities = 8\nimage_size = 32\n{extra}"
+        )
+    }
+
+    fn parse_err(text: &str, overrides: &[&str]) -> String {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        match RunConfig::parse(text, Path::new("t.toml"), &overrides) {
+            Ok(_) => panic!("accepted {text:?} with {overrides:?}"),
+            Err(err) => format!("{err:#}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_value_is_located_at_its_line_or_its_set() {
+        let text = "name = \"t\"\n[data]\nkind = \"synthetic\"\nroot = \"x\"\n\n[render]\n  size = 9\n[compare.margins]\nsphereface = 2.5\n";
+        assert_eq!(key_line(text, "render.size"), Some(7));
+        assert_eq!(key_line(text, "compare.margins.sphereface"), Some(9));
+        assert_eq!(
+            key_line(text, "data.size"),
+            None,
+            "size is under [render], not [data]"
+        );
+        let err = parse_err(text, &[]);
+        assert!(
+            err.starts_with("t.toml line 7: key `render.size` = 9: expected 64..=8192"),
+            "{err}"
+        );
+        // Set on the command line, the last --set of the key is named instead of the file.
+        let err = parse_err(text, &["render.size=100", "render.size=50000"]);
+        assert!(
+            err.starts_with("--set render.size=50000: key `render.size` = 50000"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_example_config_still_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                RunConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 7, "found only {seen} configs in {}", dir.display());
+    }
+
+    #[test]
+    fn render_keys_are_checked_when_the_config_is_read() {
+        let cases = [
+            (
+                "[render]\nsize = 100000\n",
+                "key `render.size` = 100000: expected 64..=8192 pixels",
+            ),
+            (
+                "[render]\nsize = 63\n",
+                "key `render.size` = 63: expected 64..=8192 pixels",
+            ),
+            (
+                "[render]\nframe_ms = 0\n",
+                "key `render.frame_ms` = 0: expected 10..=655350 milliseconds",
+            ),
+            (
+                "[render]\nframe_ms = 655351\n",
+                "key `render.frame_ms` = 655351: expected 10..=655350",
+            ),
+            (
+                "[render]\nlast_frame_ms = 4000000000\n",
+                "key `render.last_frame_ms` = 4000000000: expected 10..=655350",
+            ),
+        ];
+        for (extra, want) in cases {
+            let err = parse_err(&synthetic(extra), &[]);
+            assert!(err.contains(want), "{extra:?}: {err}");
+            // The key's line: after the 6 lines of `synthetic`, `[render]` is line 7.
+            assert!(err.starts_with("t.toml line 8: key `render."), "{err}");
+        }
+        // The ends of each range are accepted, also with rendering switched off.
+        for extra in [
+            "[render]\nsize = 64\nframe_ms = 10\nlast_frame_ms = 655350\n",
+            "[render]\nenabled = false\nsize = 8192\nframe_ms = 655350\nlast_frame_ms = 10\n",
+        ] {
+            RunConfig::parse(&synthetic(extra), Path::new("t.toml"), &[]).unwrap();
+        }
+    }
+
+    #[test]
+    fn compare_size_must_fit_the_grid_of_its_heads() {
+        // 5 heads + the curves = 6 cells, 3 columns: at least 3 x 64 = 192 pixels.
+        let five = "[compare]\nheads = [\"softmax\", \"normface\", \"sphereface\", \"cosface\", \"arcface\"]\n";
+        let err = parse_err(&synthetic(&format!("{five}size = 191\n")), &[]);
+        assert!(
+            err.contains("key `compare.size` = 191: expected 192..=8192 pixels"),
+            "{err}"
+        );
+        RunConfig::parse(
+            &synthetic(&format!("{five}size = 192\n")),
+            Path::new("t.toml"),
+            &[],
+        )
+        .unwrap();
+        let err = parse_err(&synthetic(&format!("{five}size = 8193\n")), &[]);
+        assert!(err.contains("expected 192..=8192"), "{err}");
+        // One head + the curves: 2 columns, 128 pixels (the limit before this check existed).
+        let err = parse_err(
+            &synthetic("[compare]\nheads = [\"arcface\"]\nsize = 127\n"),
+            &[],
+        );
+        assert!(err.contains("expected 128..=8192"), "{err}");
+    }
+
+    #[test]
+    fn head_and_data_keys_are_named_in_full() {
+        let cases: [(&str, &[&str], &str); 7] = [
+            (
+                "[model]\nmargin = 4.0\n",
+                &[],
+                "key `model.margin` = 4: expected an angle in radians in [0, pi)",
+            ),
+            (
+                "[model]\nhead = \"sphereface\"\nmargin = 1.5\n",
+                &[],
+                "key `model.margin` = 1.5: expected a whole number >= 1",
+            ),
+            (
+                "[model]\ndropout = 1.0\n",
+                &[],
+                "key `model.dropout` = 1: expected a probability in [0, 1)",
+            ),
+            (
+                "[model]\nhead = \"combined\"\nm1 = 0.0\n",
+                &[],
+                "key `model.m1` = 0: expected a finite number > 0",
+            ),
+            (
+                "[compare]\nheads = [\"arcface\", \"sphereface\"]\n[compare.margins]\nsphereface = 2.5\n",
+                &[],
+                "key `compare.margins.sphereface` = 2.5: expected a whole number >= 1",
+            ),
+            (
+                "",
+                &["data.image_size=5000"],
+                "key `data.image_size` = 5000 is outside 8..=1024",
+            ),
+            (
+                "",
+                &["train.num_workers=100000"],
+                "key `train.num_workers` = 100000: expected 0..=1024",
+            ),
+        ];
+        for (extra, overrides, want) in cases {
+            let err = parse_err(&synthetic(extra), overrides);
+            assert!(err.contains(want), "{extra:?} {overrides:?}: {err}");
+        }
+    }
+
+    /// The checks above mirror the ranges of arcface-core's heads: for every head and a spread
+    /// of values, `check_head` accepts exactly what the head's `init` accepts.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn head_checks_agree_with_arcface_core() {
+        let device = burn::tensor::Device::flex();
+        let heads = [
+            HeadKind::Softmax,
+            HeadKind::Arcface,
+            HeadKind::Normface,
+            HeadKind::Cosface,
+            HeadKind::Sphereface,
+            HeadKind::Combined,
+            HeadKind::Subcenter,
+        ];
+        let values = [
+            -1.0,
+            0.0,
+            0.3,
+            1.0,
+            1.5,
+            2.0,
+            3.0,
+            3.2,
+            4.0,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        let mut compared = 0;
+        for head in heads {
+            for &v in &values {
+                for knob in 0..6 {
+                    let mut config = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[]).unwrap();
+                    config.model.head = head;
+                    config.model.margin = None;
+                    match knob {
+                        0 => config.model.margin = Some(v),
+                        1 => config.model.scale = v,
+                        2 => config.model.m1 = v,
+                        3 => config.model.m2 = v,
+                        4 => config.model.m3 = v,
+                        _ => config.model.sub_centers = v.max(0.0).min(4.0) as usize,
+                    }
+                    let ours =
+                        check_head(head, &config.model, config.margin(), "model.margin").is_ok();
+                    let core = config.network(3, [1, 8, 8]).head.init(&device).is_ok();
+                    assert_eq!(ours, core, "{head:?}, knob {knob} = {v}");
+                    compared += 1;
+                }
+            }
+        }
+        assert_eq!(compared, 7 * 11 * 6);
+    }
+
+    #[test]
+    fn footprint_of_a_small_config_by_hand() {
+        let config = RunConfig::parse(
+            &synthetic("[model]\nembedding_dim = 2\n[train]\nbatch_size = 32\n"),
+            Path::new("t.toml"),
+            &[],
+        )
+        .unwrap();
+        let f = config.footprint();
+        // 32x32 RGB: 32 / 8 = 4 pixels a side after three max-pools, 64 channels: 1024 features.
+        assert_eq!(f.flattened(), 1024);
+        // (8 classes + 1024 features) x 2 dims = 2064 weights, x 4 copies x 4 bytes.
+        assert_eq!(f.parameter_bytes(), 33_024);
+        // Validation and snapshots run 256 images at a time, more than the 32 of a step:
+        // 256 images x (3 + 16) channels x 32 x 32 pixels x 4 bytes.
+        assert_eq!(f.activation_bytes(), 19_922_944);
+        assert_eq!(f.total_bytes(), 19_955_968);
+        // A training batch above 256 is the larger one: 512 x 19 x 32 x 32 x 4 bytes.
+        let mut large = f.clone();
+        large.batch = 512;
+        assert_eq!(large.activation_bytes(), 39_845_888);
+        // Sub-center ArcFace: 3 weight vectors per class.
+        let sub = RunConfig::parse(
+            &synthetic("[model]\nhead = \"subcenter\"\nsub_centers = 3\n"),
+            Path::new("t.toml"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(sub.footprint().parameter_bytes(), (8 * 3 + 1024) * 2 * 16);
+        // MNIST: 10 classes of 1x28x28 digits, 64 x 3 x 3 = 576 features.
+        let mnist = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[])
+            .unwrap()
+            .footprint();
+        assert_eq!((mnist.flattened(), mnist.classes), (576, 10));
+        assert_eq!(mnist.activation_bytes(), 256 * 17 * 28 * 28 * 4);
+    }
+
+    /// The shapes the footprint assumes are VGG8's: adding one embedding dimension adds
+    /// exactly `flattened` weights to the embedding layer, one bias, two batch-norm parameters
+    /// and one weight per class column to the head.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn footprint_shapes_match_the_network_built() {
+        use burn::module::Module;
+        let device = burn::tensor::Device::flex();
+        for (input, head) in [
+            ([1, 28, 28], "arcface"),
+            ([3, 20, 36], "softmax"),
+            ([3, 64, 64], "subcenter"),
+        ] {
+            let config = RunConfig::parse(
+                &synthetic(&format!("[model]\nhead = \"{head}\"\n")),
+                Path::new("t.toml"),
+                &[],
+            )
+            .unwrap();
+            let params = |dim: usize| {
+                let mut c = config.clone();
+                c.model.embedding_dim = dim;
+                c.network(5, input).init(&device).unwrap().num_params()
+            };
+            let mut f = config.footprint();
+            f.classes = 5;
+            f.input = input.map(|v| v as u128);
+            // Burn counts batch norm's running mean and variance with its two parameters; the
+            // softmax head's bias is per class, so it does not grow with the dimension.
+            let per_dim = params(3) - params(2);
+            assert_eq!(
+                per_dim as u128,
+                f.flattened() + f.classes * f.per_class + 1 + 4,
+                "{input:?} {head}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_large_a_model_is_refused_with_its_key_and_bytes() {
+        let config = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[]).unwrap();
+        let mut f = config.footprint();
+        f.dim = 100_000_000;
+        f.names.dim = "model.embedding_dim = 100000000".into();
+        let gb24 = 24_000_000_000;
+        let err = memory::check_fits(&f, Some(gb24)).unwrap_err().to_string();
+        // (10 + 576) x 1e8 x 16 bytes = 937.6 GB; 256 x 17 x 28 x 28 x 4 = 13.6 MB more.
+        assert_eq!(
+            err,
+            "model.embedding_dim = 100000000: training would need at least 937.6 GB, more than \
+             this machine's 24.0 GB of memory (MemTotal in /proc/meminfo): the head and the \
+             embedding layer 937.6 GB (100000000 x (10 classes + 576 flattened features) x 16 \
+             bytes: weights, gradient and Adam's two moments, f32); a batch of input images and \
+             the first conv layer's output 13.6 MB (256 images (the validation and snapshot \
+             batch) x (1 + 16) channels x 28 x 28 pixels x 4 bytes)"
+        );
+        // Exactly the memory fits; a byte more does not; unknown memory refuses nothing.
+        let exact = f.total_bytes();
+        memory::check_fits(&f, Some(exact)).unwrap();
+        assert!(memory::check_fits(&f, Some(exact - 1)).is_err());
+        memory::check_fits(&f, None).unwrap();
+        // Large images with a small training batch: the validation batch is what does not fit.
+        let images = RunConfig::parse(
+            &synthetic("[train]\nbatch_size = 8\n"),
+            Path::new("t.toml"),
+            &["data.image_size=1024".to_string()],
+        )
+        .unwrap();
+        let err = memory::check_fits(&images.footprint(), Some(1_000_000_000))
+            .unwrap_err()
+            .to_string();
+        // 256 x (3 + 16) x 1024 x 1024 x 4 bytes = 20,401,094,656, plus
+        // (8 + 64 x 128 x 128) x 2 x 16 = 33,554,688 of weights.
+        assert!(
+            err.starts_with(
+                "data.image_size = 1024 with validation batches of 256 images: training would \
+                 need at least 20.4 GB, more than this machine's 1.0 GB of memory"
+            ),
+            "{err}"
+        );
+        assert_eq!(images.footprint().total_bytes(), 20_434_649_344);
+        // Activations larger than the parameters: the batch and image size are named.
+        let mut big = config.footprint();
+        big.batch = 1_000_000_000;
+        big.names.batch = "train.batch_size = 1000000000".into();
+        let err = memory::check_fits(&big, Some(gb24))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("train.batch_size = 1000000000 with MNIST's 1x28x28 digits: training would need at least 53.3 TB"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn mem_total_and_byte_counts_read_and_print() {
+        let meminfo = "MemFree:  100 kB\nMemTotal:       16314368 kB\nSwapTotal: 0 kB\n";
+        assert_eq!(memory::parse_mem_total(meminfo), Some(16_314_368 * 1024));
+        assert_eq!(memory::parse_mem_total("MemFree: 1 kB\n"), None);
+        assert_eq!(memory::parse_mem_total("MemTotal: lots kB\n"), None);
+        assert_eq!(memory::format_bytes(999), "999 B");
+        assert_eq!(memory::format_bytes(1_000), "1.0 kB");
+        assert_eq!(memory::format_bytes(1_649_600_000_000), "1.6 TB");
+        assert_eq!(memory::format_bytes(u128::MAX), "340282366920938.5 YB");
+    }
+
+    #[test]
+    fn an_embedding_too_large_for_any_machine_is_refused_when_read() {
+        // 1e8 x (8 + 1024) x 16 bytes = 1.65 TB: more than a machine this test runs on has.
+        let err = parse_err(&synthetic(""), &["model.embedding_dim=100000000"]);
+        assert!(
+            err.starts_with(
+                "--set model.embedding_dim=100000000: model.embedding_dim = 100000000: training would need at least 1.7 TB"
+            ),
+            "{err}"
+        );
+    }
+
+    mod set_properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Every key of the schema at `[model]`, `[train]` and `[render]`.
+        const MODEL_KEYS: [&str; 11] = [
+            "embedding_dim",
+            "head",
+            "scale",
+            "margin",
+            "m1",
+            "m2",
+            "m3",
+            "sub_centers",
+            "easy_margin",
+            "theta_overflow",
+            "dropout",
+        ];
+        const TOP_KEYS: [&str; 8] = [
+            "name", "out_dir", "seed", "data", "model", "train", "render", "compare",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+            /// Any text at all, as one or two `--set` items: an answer, never a panic.
+            #[test]
+            fn any_set_item_gives_a_config_or_an_error(a in any::<String>(), b in "[a-z_.]{0,16}=[ -~]{0,24}") {
+                let _ = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[a.clone()]);
+                let _ = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[b, a]);
+            }
+
+            /// `--set train.epochs=N` gives N epochs, for every N a config accepts; the last of
+            /// several `--set`s of one key wins.
+            #[test]
+            fn set_epochs_is_the_epochs(n in 1usize..=1_000_000_000, m in 1usize..=100) {
+                let c = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[format!("train.epochs={n}")]).unwrap();
+                prop_assert_eq!(c.train.epochs, n);
+                let c = RunConfig::parse(
+                    MINIMAL,
+                    Path::new("t.toml"),
+                    &[format!("train.epochs={m}"), format!("train.epochs = {n}")],
+                ).unwrap();
+                prop_assert_eq!(c.train.epochs, n);
+                prop_assert_eq!(c.train.batch_size, 32, "other keys keep their defaults");
+            }
+
+            /// `--set seed=N` for any u64 that TOML can write (up to i64::MAX).
+            #[test]
+            fn set_seed_is_the_seed(n in 0u64..=i64::MAX as u64) {
+                let c = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[format!("seed={n}")]).unwrap();
+                prop_assert_eq!(c.seed, n);
+            }
+
+            /// A key outside the schema is refused, and the message names it.
+            #[test]
+            fn unknown_keys_are_refused_by_name(key in "[a-z][a-z0-9_]{0,12}", table in 0usize..3) {
+                let (known, prefix): (&[&str], &str) = match table {
+                    0 => (&TOP_KEYS, ""),
+                    1 => (&MODEL_KEYS, "model."),
+                    _ => (&["epochs", "batch_size", "lr", "num_workers"], "train."),
+                };
+                prop_assume!(!known.contains(&key.as_str()));
+                let item = format!("{prefix}{key}=1");
+                match RunConfig::parse(MINIMAL, Path::new("t.toml"), &[item.clone()]) {
+                    Ok(_) => prop_assert!(false, "{item} was accepted"),
+                    Err(err) => {
+                        let err = format!("{err:#}");
+                        prop_assert!(err.contains(&format!("`{key}`")), "{item}: {err}");
+                    }
+                }
+            }
+
+            /// An embedding size too large for this machine is refused by name whatever else
+            /// the config says; one that fits is taken as given.
+            #[test]
+            fn set_embedding_dim_is_the_dim_or_refused_by_name(dim in 1usize..=1usize << 40) {
+                let item = format!("model.embedding_dim={dim}");
+                match RunConfig::parse(MINIMAL, Path::new("t.toml"), &[item]) {
+                    Ok(c) => {
+                        prop_assert_eq!(c.model.embedding_dim, dim);
+                        let fits = memory::machine_memory().is_none_or(|m| c.footprint().total_bytes() <= m);
+                        prop_assert!(fits);
+                    }
+                    Err(err) => {
+                        let err = format!("{err:#}");
+                        prop_assert!(err.starts_with(&format!("--set model.embedding_dim={dim}: model.embedding_dim = {dim}: training would need")), "{err}");
+                        let mem = memory::machine_memory();
+                        prop_assert!(mem.is_some());
+                    }
+                }
+            }
+        }
     }
 }

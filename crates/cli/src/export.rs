@@ -77,6 +77,42 @@ fn default_epoch(run: &Path) -> Result<usize> {
         })
 }
 
+/// The epochs `dir` holds a snapshot of (`epoch_NNN.npy`), in order.
+fn snapshot_epochs(dir: &Path) -> Result<Vec<usize>> {
+    let mut epochs = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let name = entry.file_name();
+        let epoch = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("epoch_"))
+            .and_then(|n| n.strip_suffix(".npy"))
+            .and_then(|n| n.parse::<usize>().ok());
+        epochs.extend(epoch);
+    }
+    epochs.sort_unstable();
+    Ok(epochs)
+}
+
+/// "the run has epochs 1..=20" (or "epochs 1, 3, 7" when some are missing, or none).
+fn describe_epochs(epochs: &[usize]) -> String {
+    match epochs {
+        [] => "the run has no epoch snapshot yet".to_string(),
+        [one] => format!("the run has epoch {one} only"),
+        [first, .., last] if last - first + 1 == epochs.len() => {
+            format!("the run has epochs {first}..={last}")
+        }
+        _ => format!(
+            "the run has epochs {}",
+            epochs
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// The embeddings of every split at one epoch, with what is known about each row.
 struct Row {
     split: &'static str,
@@ -112,9 +148,9 @@ fn collect_rows(
         let file = dir.join(format!("epoch_{epoch:03}.npy"));
         if !file.exists() {
             bail!(
-                "{}: no snapshot of epoch {epoch} (the run has epochs 1..={})",
-                file.display(),
-                default_epoch(run).unwrap_or(0)
+                "--epoch {epoch}: {} has no snapshot of epoch {epoch}; {}",
+                dir.display(),
+                describe_epochs(&snapshot_epochs(&dir)?)
             );
         }
         let (points, shape) =
@@ -267,4 +303,32 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_are_described_as_the_snapshots_found() {
+        assert_eq!(describe_epochs(&[1, 2]), "the run has epochs 1..=2");
+        assert_eq!(describe_epochs(&[3]), "the run has epoch 3 only");
+        assert_eq!(describe_epochs(&[1, 2, 5]), "the run has epochs 1, 2, 5");
+        assert_eq!(describe_epochs(&[]), "the run has no epoch snapshot yet");
+    }
+
+    #[test]
+    fn snapshot_epochs_reads_the_file_names_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        for name in [
+            "epoch_002.npy",
+            "epoch_001.npy",
+            "labels.npy",
+            "epoch_x.npy",
+            ".epoch_003.npy.tmp",
+        ] {
+            std::fs::write(tmp.path().join(name), b"").unwrap();
+        }
+        assert_eq!(snapshot_epochs(tmp.path()).unwrap(), vec![1, 2]);
+    }
 }
