@@ -47,6 +47,7 @@ pub fn compare(
         }
         seen.push(*head);
     }
+    crate::config::check_grid(settings.size, settings.heads.len())?;
     config.compare = Some(settings.clone());
     let root = config.run_dir();
     prepare_root(&root, options.overwrite)?;

@@ -17,7 +17,7 @@ use crate::device::{self, DeviceChoice};
 use crate::run_dir::{RunDir, write_atomic};
 use crate::train::{LabelledBatcher, embed_in_order};
 
-const EVAL_BATCH: usize = 256;
+use crate::config::memory::EVAL_BATCH;
 /// Seed of the negative pairs and of k-means: fixed, so two evals of one run agree.
 const EVAL_SEED: u64 = 58;
 

@@ -21,7 +21,7 @@ use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
 use run_folder::{RunState, RunStatus, SourceFiles, layout};
 
-use crate::config::RunConfig;
+use crate::config::{RunConfig, memory};
 use crate::device::{self, DeviceChoice};
 use crate::run_dir::{MetricsRow, RunDir};
 pub use batches::LabelledBatcher;
@@ -33,9 +33,7 @@ pub use resume::{ResumeRequest, resumable_key, resume};
 use state::{EveryEpoch, Saved, StateFiles};
 use strategy::{Schedule, SnapshotStrategy};
 
-/// Eval-mode passes (validation, snapshots) have no backward and no batch statistics, so their
-/// batch size only trades memory for speed.
-const EVAL_BATCH: usize = 256;
+use crate::config::memory::EVAL_BATCH;
 
 /// How `train` was asked to run.
 #[derive(Debug, Clone)]
@@ -84,6 +82,10 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
     let (choice, device) = device::open(options.device)?;
     eprintln!("device: {choice:?}");
     let data = load_data(config)?;
+    // The config alone knows no class count for a CelebA or folder set without top_k or ids.
+    let mut footprint = config.footprint();
+    footprint.classes = data.classes.len() as u128;
+    memory::check_fits(&footprint, memory::machine_memory())?;
     device.seed(config.seed);
     let network = config.network(data.classes.len(), data.shape);
     for advice in network.head.advice() {
