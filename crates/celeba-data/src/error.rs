@@ -109,6 +109,12 @@ pub enum DataError {
         expected: String,
         found: String,
     },
+
+    /// A synthetic set would be written into a folder that is neither empty nor one we made.
+    #[error(
+        "{dir} {why}: refusing to write a synthetic set into it; give a new or empty folder"
+    )]
+    NotASyntheticSet { dir: PathBuf, why: String },
 }
 
 fn more_text(count: usize, shown: usize) -> String {
