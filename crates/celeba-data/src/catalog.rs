@@ -48,6 +48,9 @@ pub(crate) struct Catalog {
     /// Identities with images both in and out of the test partition, as a warning; it only
     /// matters (and is only shown) when the partition picks the held-out identities.
     pub partition_warning: Option<String>,
+    /// The list files read (identity file, partition file if present): with the images, what
+    /// a loaded set depends on.
+    pub list_files: Vec<PathBuf>,
 }
 
 fn require_dir(path: &Path, what: &'static str, expected: String) -> Result<(), DataError> {
@@ -133,6 +136,10 @@ pub(crate) fn celeba_catalog(root: &Path) -> Result<Catalog, DataError> {
             shown(&straddling)
         ));
     }
+    let mut list_files = vec![identity_path.clone()];
+    if partition.is_some() {
+        list_files.push(partition_path);
+    }
     Ok(Catalog {
         base: image_dir,
         source: identity_path,
@@ -140,6 +147,7 @@ pub(crate) fn celeba_catalog(root: &Path) -> Result<Catalog, DataError> {
         has_partition: partition.is_some(),
         warnings,
         partition_warning,
+        list_files,
     })
 }
 
@@ -359,6 +367,7 @@ pub(crate) fn folder_catalog(root: &Path) -> Result<Catalog, DataError> {
         has_partition: false,
         warnings,
         partition_warning: None,
+        list_files: Vec::new(),
     })
 }
 

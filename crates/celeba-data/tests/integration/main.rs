@@ -7,6 +7,7 @@ mod cache;
 mod celeba;
 mod config;
 mod fixtures;
+mod listed;
 mod mnist;
 mod robust;
 mod selection;
