@@ -124,11 +124,13 @@ fn check_len(path: &Path, len: usize, shape: &[usize]) -> Result<(), VizError> {
 }
 
 fn check_data_len(path: &Path, info: &NpyInfo, data_len: usize) -> Result<(), VizError> {
-    let item = match info.descr.as_bytes().last() {
-        Some(b'4') => 4,
-        Some(b'8') => 8,
-        _ => 1,
-    };
+    let item = dtype_size(&info.descr).ok_or_else(|| {
+        VizError::format(
+            path,
+            "a fixed-size dtype such as '<f4', '<i8' or '|u1'",
+            format!("'{}'", info.descr),
+        )
+    })?;
     let want = info
         .shape
         .iter()
@@ -146,6 +148,35 @@ fn check_data_len(path: &Path, info: &NpyInfo, data_len: usize) -> Result<(), Vi
         ));
     }
     Ok(())
+}
+
+/// Bytes per item of a numpy dtype string (`'<f4'`, `'|u1'`, `'<c16'`, `'<U5'`): an
+/// optional byte-order mark, a kind letter and the item size in bytes (in characters of 4
+/// bytes for `U`). `None` for what has no fixed size here (objects, datetimes with units,
+/// structured dtypes).
+fn dtype_size(descr: &str) -> Option<usize> {
+    let rest = descr.strip_prefix(['<', '>', '|', '=']).unwrap_or(descr);
+    let mut chars = rest.chars();
+    let kind = chars.next()?;
+    let digits = chars.as_str();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: usize = digits.parse().ok()?;
+    match kind {
+        'b' | 'i' | 'u' | 'f' | 'c' | 'S' | 'a' | 'V' => Some(n),
+        'U' => n.checked_mul(4),
+        _ => None,
+    }
+}
+
+/// Checks that `bytes` are a whole `.npy` file: magic, version, a readable C-order header
+/// and exactly as many data bytes as its shape and dtype call for. `path` only names the
+/// file in the error.
+pub(crate) fn validate_npy(path: &Path, bytes: &[u8]) -> Result<NpyInfo, VizError> {
+    let info = parse_header(path, bytes)?;
+    check_data_len(path, &info, bytes.len() - info.data_offset)?;
+    Ok(info)
 }
 
 /// numpy's spelling of a shape tuple: `(4,)`, `(2, 3)`, `()`.
