@@ -9,6 +9,7 @@ mod config;
 mod fixtures;
 mod listed;
 mod mnist;
+mod props;
 mod robust;
 mod selection;
 mod synthetic;
