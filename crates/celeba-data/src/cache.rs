@@ -190,7 +190,7 @@ pub(crate) fn open_or_build(
 
     std::fs::create_dir_all(request.dir)
         .map_err(|e| DataError::io("create the cache folder", request.dir, e))?;
-    remove_stale_temporaries(request.dir, &name);
+    remove_stale_temporaries(request.dir, &name, warnings);
     let failures = build(
         &path,
         &name,
@@ -405,8 +405,10 @@ fn build(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let tmp = path.with_file_name(format!("{name}.tmp-{}-{nanos}", std::process::id()));
-    let result = write_cache(&tmp, header_bytes, layout, paths, shape).and_then(|failures| {
+    let result = write_cache(&tmp, header_bytes, layout, paths, shape).and_then(|(failures, file)| {
+        // Renamed while still locked: unlocked, a finished temporary would look abandoned.
         std::fs::rename(&tmp, path).map_err(|e| DataError::io("rename into place", &tmp, e))?;
+        drop(file);
         if let Some(dir) = path.parent() {
             // Best effort: makes the rename durable on filesystems that need it.
             let _ = File::open(dir).and_then(|d| d.sync_all());
@@ -425,7 +427,7 @@ fn write_cache(
     layout: &Layout,
     paths: &[PathBuf],
     shape: [usize; 3],
-) -> Result<Vec<Option<String>>, DataError> {
+) -> Result<(Vec<Option<String>>, File), DataError> {
     let io = |action| move |e| DataError::io(action, tmp, e);
     let mut file = OpenOptions::new()
         .read(true)
@@ -433,6 +435,24 @@ fn write_cache(
         .create_new(true)
         .open(tmp)
         .map_err(io("create"))?;
+    // Held until the file is complete and renamed (the lock goes with the handle): it tells
+    // other processes' `remove_stale_temporaries` that this build is alive. Blocking, so that
+    // a cleaner that locked the new file first finishes, and then we see whether it removed it.
+    match file.lock() {
+        Ok(()) => {
+            if !tmp.exists() {
+                return Err(DataError::Cache {
+                    path: tmp.to_owned(),
+                    problem: "another process removed this build's temporary file while it \
+                              was being created; run again"
+                        .to_owned(),
+                });
+            }
+        }
+        // A file system without locks (some network file systems): the age rule alone
+        // protects this file, as it did before locks were taken.
+        Err(_) => {}
+    }
     file.set_len(layout.data_end() as u64).map_err(io("size"))?;
     let mut prefix = Vec::with_capacity(PREFIX + header_bytes.len());
     prefix.extend_from_slice(MAGIC);
@@ -482,29 +502,66 @@ fn write_cache(
         .map_err(io("write"))?;
     file.write_all(&end).map_err(io("write"))?;
     file.sync_all().map_err(io("sync"))?;
-    Ok(failures)
+    Ok((failures, file))
 }
 
-/// Removes temporary files of interrupted builds of this cache that are older than [`STALE`]
-/// (a younger one may belong to a build still running). Best effort.
-fn remove_stale_temporaries(dir: &Path, name: &str) {
+/// What a temporary cache file's name holds between the cache's name and the writer's pid.
+const TMP_MARK: &str = ".afc.tmp-";
+
+/// Removes temporary files that interrupted builds (Ctrl-C, a crash, a full disk) left in the
+/// cache folder, each up to the size of a whole cache, with a warning naming it:
+///
+/// - a temporary of this cache (`name`) whose writer is gone: a live build holds an exclusive
+///   lock on its file (see [`build`]), so one we can lock is abandoned;
+/// - a temporary of any cache older than [`STALE`], unless a build still holds it locked.
+///
+/// Where the file system cannot lock, only the age rule applies. Finished caches never match:
+/// only names carrying [`TMP_MARK`] are considered. Best effort: a file that cannot be
+/// inspected or removed is left alone.
+fn remove_stale_temporaries(dir: &Path, name: &str, warnings: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let prefix = format!("{name}.tmp-");
+    let same_key = format!("{name}.tmp-");
     for entry in entries.flatten() {
-        let is_ours = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(&prefix));
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        if !file_name.contains(TMP_MARK) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let old = meta
+            .modified()
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > STALE);
-        if is_ours && old {
-            let _ = std::fs::remove_file(entry.path());
+        let ours = file_name.starts_with(&same_key);
+        if !ours && !old {
+            continue;
         }
+        let path = entry.path();
+        let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
+            continue;
+        };
+        let abandoned = match file.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            // No locks here (some network file systems): only the age tells.
+            Err(std::fs::TryLockError::Error(_)) => old,
+        };
+        // Removed while our lock is held, so a writer cannot take it over in between.
+        if abandoned && std::fs::remove_file(&path).is_ok() {
+            warnings.push(format!(
+                "removed a stale temporary cache file {} ({} bytes), left by an interrupted build",
+                path.display(),
+                meta.len()
+            ));
+        }
+        drop(file);
     }
 }

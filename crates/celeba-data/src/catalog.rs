@@ -48,6 +48,9 @@ pub(crate) struct Catalog {
     /// Identities with images both in and out of the test partition, as a warning; it only
     /// matters (and is only shown) when the partition picks the held-out identities.
     pub partition_warning: Option<String>,
+    /// The list files read (identity file, partition file if present): with the images, what
+    /// a loaded set depends on.
+    pub list_files: Vec<PathBuf>,
 }
 
 fn require_dir(path: &Path, what: &'static str, expected: String) -> Result<(), DataError> {
@@ -133,6 +136,10 @@ pub(crate) fn celeba_catalog(root: &Path) -> Result<Catalog, DataError> {
             shown(&straddling)
         ));
     }
+    let mut list_files = vec![identity_path.clone()];
+    if partition.is_some() {
+        list_files.push(partition_path);
+    }
     Ok(Catalog {
         base: image_dir,
         source: identity_path,
@@ -140,6 +147,7 @@ pub(crate) fn celeba_catalog(root: &Path) -> Result<Catalog, DataError> {
         has_partition: partition.is_some(),
         warnings,
         partition_warning,
+        list_files,
     })
 }
 
@@ -178,7 +186,18 @@ fn read_pairs<T: Copy + PartialEq + std::fmt::Display>(
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<Vec<(String, T)>, DataError> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io("read", path, e))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    parse_pairs(path, &text, expected, warnings, parse)
+}
+
+/// [`read_pairs`] of a file's text; `path` only names the file in errors and warnings.
+fn parse_pairs<T: Copy + PartialEq + std::fmt::Display>(
+    path: &Path,
+    text: &str,
+    expected: &'static str,
+    warnings: &mut Vec<String>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<(String, T)>, DataError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out: Vec<(String, T)> = Vec::new();
     let mut first_line: HashMap<String, (usize, usize)> = HashMap::new(); // name -> (line, out index)
     let mut duplicates = Vec::new();
@@ -359,6 +378,7 @@ pub(crate) fn folder_catalog(root: &Path) -> Result<Catalog, DataError> {
         has_partition: false,
         warnings,
         partition_warning: None,
+        list_files: Vec::new(),
     })
 }
 
@@ -435,5 +455,100 @@ mod tests {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn identity(text: &str) -> Result<Vec<(String, u32)>, DataError> {
+            parse_pairs(Path::new("identity.txt"), text, IDENTITY_LINE, &mut Vec::new(), |v| {
+                v.parse::<u32>().ok()
+            })
+        }
+
+        fn partition(text: &str) -> Result<Vec<(String, u8)>, DataError> {
+            parse_pairs(Path::new("partition.txt"), text, PARTITION_LINE, &mut Vec::new(), |v| {
+                v.parse::<u8>().ok().filter(|p| *p <= 2)
+            })
+        }
+
+        /// Lines built from the pieces these files are made of, so that the cases reach past
+        /// the first malformed line far more often than random text does.
+        fn list_like() -> impl Strategy<Value = String> {
+            let token = prop_oneof![
+                "[0-9]{1,6}\\.(jpg|png|JPG)",
+                "[0-9]{1,12}",
+                "-?[0-9]{1,3}",
+                "(image_id|identity|\\.\\.|\\.|a/b\\.jpg|\\\\x\\.jpg)",
+                "\\PC{0,6}",
+            ];
+            let sep = prop_oneof![" ", "\t", ",", "  ", ", ", ""];
+            let line = prop::collection::vec((token, sep), 0..4).prop_map(|parts| {
+                parts.into_iter().map(|(t, s)| t + &s).collect::<String>()
+            });
+            let end = prop_oneof!["\n", "\r\n", "\r", ""];
+            (any::<bool>(), prop::collection::vec((line, end), 0..12)).prop_map(|(bom, lines)| {
+                let body: String = lines.into_iter().map(|(l, e)| l + &e).collect();
+                if bom { format!("\u{feff}{body}") } else { body }
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// Any text at all: an answer, never a panic; an error names the file and a line
+            /// of it.
+            #[test]
+            fn any_text_parses_or_fails_cleanly(text in "\\PC*") {
+                for result in [identity(&text).map(|_| ()), partition(&text).map(|_| ())] {
+                    if let Err(e) = result {
+                        let msg = e.to_string();
+                        prop_assert!(msg.contains(".txt:"), "{}", msg);
+                    }
+                }
+            }
+
+            #[test]
+            fn list_like_text_parses_or_fails_cleanly(text in list_like()) {
+                for result in [identity(&text).map(|_| ()), partition(&text).map(|_| ())] {
+                    if let Err(e) = result {
+                        let msg = e.to_string();
+                        prop_assert!(msg.contains(".txt:"), "{}", msg);
+                    }
+                }
+            }
+
+            /// The oracle: a well-formed file in any of the tolerated spellings (count line,
+            /// header line, CRLF, commas or tabs, blank lines, trailing spaces) gives back
+            /// exactly the pairs it was written from, in order.
+            #[test]
+            fn a_well_formed_identity_file_reads_back_its_pairs(
+                pairs in prop::collection::btree_map("[0-9a-z_]{1,10}\\.(jpg|png)", any::<u32>(), 0..30),
+                count_line in any::<bool>(),
+                header_line in any::<bool>(),
+                crlf in any::<bool>(),
+                sep in prop_oneof![" ", "\t", ",", " , ", "   "],
+                blank_every in 0usize..5,
+                trailing in prop_oneof!["", " ", "\t "],
+            ) {
+                let end = if crlf { "\r\n" } else { "\n" };
+                let mut text = String::new();
+                if count_line {
+                    text.push_str(&format!("{}{end}", pairs.len()));
+                }
+                if header_line {
+                    text.push_str(&format!("image_id{sep}identity{end}"));
+                }
+                for (i, (name, id)) in pairs.iter().enumerate() {
+                    if blank_every > 0 && i % blank_every == 0 {
+                        text.push_str(end);
+                    }
+                    text.push_str(&format!("{name}{sep}{id}{trailing}{end}"));
+                }
+                let want: Vec<(String, u32)> = pairs.into_iter().collect();
+                prop_assert_eq!(identity(&text).unwrap(), want);
+            }
+        }
     }
 }

@@ -109,6 +109,28 @@ pub enum DataError {
         expected: String,
         found: String,
     },
+
+    /// A synthetic set would be written into a folder that is neither empty nor one we made.
+    #[error(
+        "{dir} {why}: refusing to write a synthetic set into it; give a new or empty folder"
+    )]
+    NotASyntheticSet { dir: PathBuf, why: String },
+
+    /// A file of a run's `splits.json` that the data set no longer provides as it was.
+    #[error("image {path} {problem}")]
+    ListedFile { path: PathBuf, problem: String },
+
+    /// The data, restricted to a run's files, splits differently from the run.
+    #[error(
+        "the data no longer gives the run's split: at entry {position} of its splits, \
+         {file}: the run has {expected}, the data now gives {found}"
+    )]
+    SplitsDiffer {
+        file: String,
+        position: usize,
+        expected: String,
+        found: String,
+    },
 }
 
 fn more_text(count: usize, shown: usize) -> String {

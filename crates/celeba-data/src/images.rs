@@ -14,7 +14,7 @@ use crate::catalog::{Catalog, Identity, PARTITION_FILE};
 use crate::config::{HeldOut, OnBadImage};
 use crate::decode::{PROGRESS_FROM, decode_records};
 use crate::error::DataError;
-use crate::load::{LoadedData, SkippedImage};
+use crate::load::{LoadedData, SkippedImage, Sources};
 use crate::split::{SplitDataset, split_per_class};
 use crate::store::{Backing, ImageStore};
 
@@ -408,6 +408,10 @@ pub(crate) fn load_images(
         skipped,
         warnings,
         cache,
+        sources: Sources {
+            image_dir: Some(catalog.base.clone()),
+            lists: catalog.list_files.clone(),
+        },
     })
 }
 

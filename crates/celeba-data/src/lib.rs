@@ -31,7 +31,7 @@ pub use config::{
 };
 pub use decode::decode_image;
 pub use error::DataError;
-pub use load::{LoadedData, SkippedImage, Split, SplitRecord, load};
+pub use load::{LoadedData, SkippedImage, Split, SplitRecord, load, load_listed};
 pub use split::{ImageItem, SplitDataset};
 pub use store::ImageStore;
 pub use synth::{SynthSpec, generate_synthetic};

@@ -78,6 +78,12 @@ pub(crate) fn load_mnist(config: &MnistConfig, split_seed: u64) -> Result<Loaded
             (0..n_train).collect(),
             (n_train..total).collect(),
             classes,
+            vec![
+                train_images.clone(),
+                train_labels.clone(),
+                test_images.clone(),
+                test_labels.clone(),
+            ],
         );
     }
 
@@ -92,7 +98,7 @@ pub(crate) fn load_mnist(config: &MnistConfig, split_seed: u64) -> Result<Loaded
     let names = (0..kept).map(|i| format!("{prefix}#{i}")).collect();
     let store = ImageStore::from_parts([1, rows, cols], pixels, labels, names)?;
     let (train, val) = split_all(kept, config.val_fraction, split_seed);
-    LoadedData::closed(store, train, val, classes)
+    LoadedData::closed(store, train, val, classes, vec![images_path, labels_path])
 }
 
 /// The raw file if present, else its `.gz`.

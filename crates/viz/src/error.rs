@@ -32,6 +32,14 @@ pub enum VizError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// An array handed to the `.npz` writer is not a whole `.npy` file.
+    #[error("{}: cannot pack array {entry}: {problem}; nothing was written", archive.display())]
+    BadArray {
+        archive: PathBuf,
+        entry: String,
+        problem: String,
+    },
+
     #[error("the embedded font {name} could not be registered with plotters")]
     Font { name: &'static str },
 

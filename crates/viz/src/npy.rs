@@ -124,11 +124,13 @@ fn check_len(path: &Path, len: usize, shape: &[usize]) -> Result<(), VizError> {
 }
 
 fn check_data_len(path: &Path, info: &NpyInfo, data_len: usize) -> Result<(), VizError> {
-    let item = match info.descr.as_bytes().last() {
-        Some(b'4') => 4,
-        Some(b'8') => 8,
-        _ => 1,
-    };
+    let item = dtype_size(&info.descr).ok_or_else(|| {
+        VizError::format(
+            path,
+            "a fixed-size dtype such as '<f4', '<i8' or '|u1'",
+            format!("'{}'", info.descr),
+        )
+    })?;
     let want = info
         .shape
         .iter()
@@ -146,6 +148,35 @@ fn check_data_len(path: &Path, info: &NpyInfo, data_len: usize) -> Result<(), Vi
         ));
     }
     Ok(())
+}
+
+/// Bytes per item of a numpy dtype string (`'<f4'`, `'|u1'`, `'<c16'`, `'<U5'`): an
+/// optional byte-order mark, a kind letter and the item size in bytes (in characters of 4
+/// bytes for `U`). `None` for what has no fixed size here (objects, datetimes with units,
+/// structured dtypes).
+fn dtype_size(descr: &str) -> Option<usize> {
+    let rest = descr.strip_prefix(['<', '>', '|', '=']).unwrap_or(descr);
+    let mut chars = rest.chars();
+    let kind = chars.next()?;
+    let digits = chars.as_str();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: usize = digits.parse().ok()?;
+    match kind {
+        'b' | 'i' | 'u' | 'f' | 'c' | 'S' | 'a' | 'V' => Some(n),
+        'U' => n.checked_mul(4),
+        _ => None,
+    }
+}
+
+/// Checks that `bytes` are a whole `.npy` file: magic, version, a readable C-order header
+/// and exactly as many data bytes as its shape and dtype call for. `path` only names the
+/// file in the error.
+pub(crate) fn validate_npy(path: &Path, bytes: &[u8]) -> Result<NpyInfo, VizError> {
+    let info = parse_header(path, bytes)?;
+    check_data_len(path, &info, bytes.len() - info.data_offset)?;
+    Ok(info)
 }
 
 /// numpy's spelling of a shape tuple: `(4,)`, `(2, 3)`, `()`.
@@ -459,5 +490,124 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A header dictionary as numpy could write it, or a broken one: keys in any order,
+        /// either quote, any spacing, shapes of 0 to 3 dimensions with optional trailing
+        /// comma and `L` suffixes, and sometimes junk in any slot.
+        fn dict() -> impl Strategy<Value = (String, Option<(String, Vec<usize>)>)> {
+            let descr = prop_oneof!["<f4", "<i8", "|u1", "<f8", ">i2", "<c16", "|O", "<U3", "\\PC{0,4}"];
+            let shape = prop::collection::vec(0usize..5, 0..4);
+            (
+                descr,
+                shape,
+                any::<bool>(),
+                any::<bool>(),
+                prop_oneof![Just(""), Just(" "), Just("  ")],
+                any::<prop::sample::Index>(),
+                prop::option::of("\\PC{0,8}"),
+            )
+                .prop_map(|(descr, shape, double, long, space, order, junk)| {
+                    let q = if double { '"' } else { '\'' };
+                    let dims: Vec<String> = shape
+                        .iter()
+                        .map(|d| if long { format!("{d}L") } else { d.to_string() })
+                        .collect();
+                    let tuple = match dims.len() {
+                        1 => format!("({},)", dims[0]),
+                        _ => format!("({})", dims.join(", ")),
+                    };
+                    let mut entries = vec![
+                        format!("{q}descr{q}:{space}{q}{descr}{q}"),
+                        format!("{q}fortran_order{q}:{space}False"),
+                        format!("{q}shape{q}:{space}{tuple}"),
+                    ];
+                    let first = order.index(3);
+                    entries.swap(0, first);
+                    let valid = junk.is_none();
+                    if let Some(junk) = junk {
+                        let at = order.index(entries.len());
+                        entries[at] = junk;
+                    }
+                    let text = format!("{{{}, }}", entries.join(",{space}"));
+                    (text, valid.then_some((descr, shape)))
+                })
+        }
+
+        fn npy(version: u8, dict: &str, data_len: usize) -> Vec<u8> {
+            let mut out = b"\x93NUMPY".to_vec();
+            out.extend_from_slice(&[version, 0]);
+            let len = dict.len() + 1;
+            if version == 1 {
+                out.extend_from_slice(&(len as u16).to_le_bytes());
+            } else {
+                out.extend_from_slice(&(len as u32).to_le_bytes());
+            }
+            out.extend_from_slice(dict.as_bytes());
+            out.push(b'\n');
+            out.extend(std::iter::repeat_n(7u8, data_len));
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// Any bytes, and any bytes after a valid magic: an answer, never a panic.
+            #[test]
+            fn any_bytes_validate_or_fail_cleanly(
+                bytes in prop::collection::vec(any::<u8>(), 0..200),
+                magic in any::<bool>(),
+                version in 0u8..5,
+            ) {
+                let mut b = if magic { npy(version, "", 0)[..8].to_vec() } else { Vec::new() };
+                b.extend(bytes);
+                if let Err(e) = validate_npy(Path::new("x.npy"), &b) {
+                    prop_assert!(e.to_string().starts_with("x.npy: "), "{}", e);
+                }
+            }
+
+            /// The oracle: a header written independently of [`header`] (any key order,
+            /// quote style, spacing) gives back its dtype and shape, and the data length is
+            /// checked against shape x the dtype's size, worked out here by hand.
+            #[test]
+            fn headers_parse_back_and_data_length_is_checked(
+                (text, want) in dict(),
+                version in 1u8..4,
+                extra in -3isize..3,
+            ) {
+                let size_of = |descr: &str| match descr {
+                    "<f4" => Some(4), "<i8" | "<f8" => Some(8), "|u1" => Some(1),
+                    ">i2" => Some(2), "<c16" => Some(16), "<U3" => Some(12), _ => None,
+                };
+                let expected_len = want.as_ref().and_then(|(d, shape)| {
+                    size_of(d).map(|s| s * shape.iter().product::<usize>())
+                });
+                let data_len = expected_len.map_or(8, |n| (n as isize + extra).max(0) as usize);
+                let bytes = npy(version, &text, data_len);
+                let result = validate_npy(Path::new("x.npy"), &bytes);
+                match (&want, expected_len) {
+                    (Some((descr, shape)), Some(n)) => {
+                        if data_len == n {
+                            let info = result.unwrap();
+                            prop_assert_eq!(&info.descr, descr);
+                            prop_assert_eq!(&info.shape, shape);
+                            prop_assert_eq!(info.data_offset, bytes.len() - n);
+                        } else {
+                            let msg = result.unwrap_err().to_string();
+                            prop_assert!(msg.contains(&format!("{n} bytes of data")), "{}", msg);
+                        }
+                    }
+                    _ => {
+                        if let Err(e) = result {
+                            prop_assert!(e.to_string().starts_with("x.npy: "), "{}", e);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

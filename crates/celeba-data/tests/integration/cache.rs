@@ -290,3 +290,103 @@ fn an_unwritable_cache_folder_is_an_error_naming_it() {
     )));
     assert!(msg.contains("a-file") && msg.contains("cache"), "{msg}");
 }
+
+/// Writes `bytes` at `path` and dates it `age` in the past.
+fn temp_file(path: &Path, bytes: usize, age: Duration) -> std::fs::File {
+    std::fs::write(path, vec![7u8; bytes]).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    file.set_modified(SystemTime::now() - age).unwrap();
+    file
+}
+
+fn removal_warnings(data: &LoadedData) -> Vec<&String> {
+    data.warnings
+        .iter()
+        .filter(|w| w.contains("stale temporary cache file"))
+        .collect()
+}
+
+/// A rebuild removes the temporary file an interrupted build of the same cache left (no
+/// process holds its lock), but not one a live build is still writing (locked), whatever
+/// their age; finished caches are never touched.
+#[test]
+fn a_rebuild_removes_the_abandoned_temporary_of_its_cache_only() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    celeba_tree(data_dir.path(), &IDS);
+    let cfg = DataConfig::Celeba(cached(data_dir.path(), cache_dir.path()));
+    let first = load_ok(cfg.clone());
+    let cache = first.cache.unwrap().path;
+    assert!(removal_warnings(&load_ok(cfg.clone())).is_empty());
+
+    // As an interrupted build leaves things: no finished cache, a temporary of 1000 bytes
+    // from a writer that is gone (pid 999999999 cannot exist on Linux: pid_max <= 2^22).
+    std::fs::remove_file(&cache).unwrap();
+    let name = cache.file_name().unwrap().to_str().unwrap().to_owned();
+    let abandoned = cache_dir
+        .path()
+        .join(format!("{name}.tmp-999999999-1"));
+    drop(temp_file(&abandoned, 1000, Duration::ZERO));
+    // A live build of the same cache: it holds the lock.
+    let live = cache_dir.path().join(format!("{name}.tmp-1-2"));
+    let live_file = temp_file(&live, 500, Duration::from_secs(3 * 24 * 3600));
+    live_file.try_lock().unwrap();
+    // A finished cache of other sources, last used long ago.
+    let other = cache_dir.path().join("celeba-8px-3ch-0123456789abcdef.afc");
+    drop(temp_file(&other, 300, Duration::from_secs(30 * 24 * 3600)));
+
+    let data = load_ok(cfg);
+    assert!(data.cache.as_ref().unwrap().built);
+    assert_eq!(
+        removal_warnings(&data),
+        [&format!(
+            "removed a stale temporary cache file {} (1000 bytes), left by an interrupted build",
+            abandoned.display()
+        )]
+    );
+    let mut expected = vec![cache.clone(), live.clone(), other.clone()];
+    expected.sort();
+    assert_eq!(cache_files(cache_dir.path()), expected);
+    assert_eq!(std::fs::read(&other).unwrap(), vec![7u8; 300]);
+    drop(live_file);
+}
+
+/// Any build also removes other caches' temporaries older than a day, unless locked, and
+/// leaves younger ones (their build may still be running in an older version without locks).
+#[test]
+fn a_build_removes_day_old_temporaries_of_other_caches() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    celeba_tree(data_dir.path(), &IDS);
+    let dir = cache_dir.path();
+    let day = Duration::from_secs(24 * 3600);
+    let old = dir.join("folder-64px-3ch-00000000000000aa.afc.tmp-5-6");
+    drop(temp_file(&old, 2048, day + Duration::from_secs(3600)));
+    let young = dir.join("folder-64px-3ch-00000000000000bb.afc.tmp-5-7");
+    drop(temp_file(&young, 10, day - Duration::from_secs(3600)));
+    let old_locked = dir.join("folder-64px-3ch-00000000000000cc.afc.tmp-5-8");
+    let locked = temp_file(&old_locked, 10, 2 * day);
+    locked.try_lock().unwrap();
+    let old_finished = dir.join("folder-64px-3ch-00000000000000dd.afc");
+    drop(temp_file(&old_finished, 10, 40 * day));
+    let unrelated = dir.join("notes.tmp-1");
+    drop(temp_file(&unrelated, 10, 40 * day));
+
+    let data = load_ok(DataConfig::Celeba(cached(data_dir.path(), dir)));
+    let cache = data.cache.as_ref().unwrap().path.clone();
+    assert_eq!(
+        removal_warnings(&data),
+        [&format!(
+            "removed a stale temporary cache file {} (2048 bytes), left by an interrupted build",
+            old.display()
+        )]
+    );
+    let mut expected = vec![cache, young, old_locked, old_finished, unrelated];
+    expected.sort();
+    assert_eq!(cache_files(dir), expected);
+    drop(locked);
+}

@@ -330,3 +330,159 @@ fn one_held_out_identity_is_rejected_by_name() {
         "{msg}"
     );
 }
+
+/// A real-looking CelebA folder (no synth.json): two images and the identity file.
+fn user_celeba(root: &Path) {
+    std::fs::create_dir_all(root.join("img_align_celeba")).unwrap();
+    std::fs::write(root.join("img_align_celeba/000001.jpg"), b"user image 1").unwrap();
+    std::fs::write(root.join("img_align_celeba/000002.jpg"), b"user image 2").unwrap();
+    std::fs::write(root.join("identity_CelebA.txt"), "000001.jpg 7\n000002.jpg 7\n").unwrap();
+}
+
+fn synthetic_at(root: &Path) -> DataConfig {
+    DataConfig::Synthetic(SyntheticConfig {
+        identities: 3,
+        images_per_identity: 10,
+        image_size: 24,
+        generator_seed: 5,
+        ..SyntheticConfig::new(root)
+    })
+}
+
+/// Runs `write` against a folder `prepare` fills, and checks that it fails with a message
+/// naming the folder and containing `says`, and that every file is byte for byte as before
+/// (none added, none changed, none removed).
+fn refused(prepare: impl Fn(&Path), write: impl Fn(&Path) -> String, says: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    std::fs::create_dir_all(&root).unwrap();
+    prepare(&root);
+    let before = files(&root);
+    let msg = write(&root);
+    assert!(
+        msg.contains(&root.display().to_string()) && msg.contains(says),
+        "{msg}"
+    );
+    assert!(msg.contains("refusing to write"), "{msg}");
+    assert!(files(&root) == before, "the folder changed");
+}
+
+fn synth_err(root: &Path) -> String {
+    generate_synthetic(root, &SMALL).unwrap_err().to_string()
+}
+
+fn loader_err(root: &Path) -> String {
+    load(&synthetic_at(root), 0).err().unwrap().to_string()
+}
+
+#[test]
+fn synth_into_a_celeba_folder_changes_nothing() {
+    refused(
+        user_celeba,
+        synth_err,
+        "holds files that are not a synthetic set written by arcface-lab (no synth.json): 2 \
+         entries (identity_CelebA.txt, img_align_celeba/)",
+    );
+    refused(user_celeba, loader_err, "(no synth.json)");
+}
+
+#[test]
+fn the_loader_does_not_fill_a_folder_of_images_or_anything_else() {
+    // Images in CelebA layout without an identity file: once overwritten, now refused.
+    let images_only = |root: &Path| {
+        std::fs::create_dir_all(root.join("img_align_celeba")).unwrap();
+        std::fs::write(root.join("img_align_celeba/000001.jpg"), b"mine").unwrap();
+    };
+    refused(images_only, loader_err, "(no synth.json)");
+    refused(images_only, synth_err, "(no synth.json)");
+    // Any other non-empty folder: once hundreds of files were added to it.
+    let notes = |root: &Path| std::fs::write(root.join("notes.txt"), b"keep me").unwrap();
+    refused(notes, loader_err, "1 entries (notes.txt)");
+    refused(notes, synth_err, "1 entries (notes.txt)");
+}
+
+#[test]
+fn a_foreign_or_broken_synth_json_is_not_taken_for_ours() {
+    let foreign = |root: &Path| {
+        std::fs::write(
+            root.join("synth.json"),
+            r#"{"generator": "someone else", "version": 1, "spec": {"identities": 3, "images_per_identity": 10, "image_size": 24, "seed": 5}}"#,
+        )
+        .unwrap();
+        std::fs::write(root.join("identity_CelebA.txt"), "000001.jpg 1\n").unwrap();
+    };
+    refused(foreign, synth_err, "written by \"someone else\"");
+    refused(foreign, loader_err, "written by \"someone else\"");
+    let broken = |root: &Path| std::fs::write(root.join("synth.json"), b"{not json").unwrap();
+    refused(broken, synth_err, "not an arcface-lab synthetic-set manifest");
+    refused(broken, loader_err, "not an arcface-lab synthetic-set manifest");
+}
+
+#[test]
+fn a_file_is_not_a_folder_to_write_into() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faces");
+    std::fs::write(&path, b"a file").unwrap();
+    let msg = generate_synthetic(&path, &SMALL).unwrap_err().to_string();
+    assert!(msg.contains("is a file, not a folder"), "{msg}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"a file");
+}
+
+#[test]
+fn an_empty_or_missing_folder_is_written_and_our_own_set_rewritten() {
+    let (reference, empty, missing) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let nested = missing.path().join("a/b");
+    generate_synthetic(reference.path(), &SMALL).unwrap();
+    generate_synthetic(empty.path(), &SMALL).unwrap();
+    generate_synthetic(&nested, &SMALL).unwrap();
+    let want = files(reference.path());
+    assert!(files(empty.path()) == want);
+    assert!(files(&nested) == want);
+
+    // Our set with another spec: regenerated as if fresh, the images past the smaller set
+    // gone (30 images -> 2 x 4 = 8).
+    let smaller = SynthSpec {
+        identities: 2,
+        images_per_identity: 4,
+        ..SMALL
+    };
+    let fresh = tempfile::tempdir().unwrap();
+    generate_synthetic(fresh.path(), &smaller).unwrap();
+    generate_synthetic(&nested, &smaller).unwrap();
+    let got = files(&nested);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        files(fresh.path()).keys().collect::<Vec<_>>()
+    );
+    assert!(got == files(fresh.path()));
+    assert_eq!(got.len(), 8 + 3);
+}
+
+#[test]
+fn the_loader_completes_an_interrupted_generation_and_reuses_a_complete_one() {
+    let (dir, reference) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let root = dir.path().join("faces");
+    generate_synthetic(reference.path(), &SMALL).unwrap();
+    // Interrupted as a generation can be: manifest and some images, no identity file.
+    generate_synthetic(&root, &SMALL).unwrap();
+    std::fs::remove_file(root.join("identity_CelebA.txt")).unwrap();
+    std::fs::remove_file(root.join("list_eval_partition.txt")).unwrap();
+    for n in 11..=30 {
+        std::fs::remove_file(root.join(format!("img_align_celeba/{n:06}.jpg"))).unwrap();
+    }
+    let data = load(&synthetic_at(&root), 0).unwrap();
+    assert_eq!(data.classes, ["1", "2", "3"]);
+    assert!(files(&root) == files(reference.path()));
+
+    // Complete and the same spec: used as it is, not a byte changed.
+    let before = files(&root);
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let stamp = mtime(&root.join("img_align_celeba/000001.jpg"));
+    load(&synthetic_at(&root), 0).unwrap();
+    assert!(files(&root) == before);
+    assert_eq!(mtime(&root.join("img_align_celeba/000001.jpg")), stamp);
+}
