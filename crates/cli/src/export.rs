@@ -26,8 +26,11 @@ pub fn export(
     epoch: Option<usize>,
     out: Option<&Path>,
 ) -> Result<Vec<PathBuf>> {
-    if !run.join("run.json").exists() {
-        bail!("{} is not a run folder (no run.json)", run.display());
+    let dir = crate::run_dir::RunDir::open(run)?;
+    // The export reads only the run's own files, so changed images do not stop it; the rows'
+    // file names would then no longer match the images, which the user should hear.
+    if let Err(err) = crate::run_data::check_sources(&dir, false, None) {
+        eprintln!("warning: {err:#}");
     }
     let out = out.map_or_else(|| run.join("export"), Path::to_path_buf);
     let classes: Vec<String> = read_json(&run.join("classes.json"))?;
@@ -64,15 +67,14 @@ fn has_split(run: &Path, split: &str) -> bool {
 
 /// The best epoch from run.json, else the last one done.
 fn default_epoch(run: &Path) -> Result<usize> {
-    let status: serde_json::Value = read_json(&run.join("run.json"))?;
-    status["best_epoch"]
-        .as_u64()
-        .or_else(|| status["epochs_done"].as_u64().filter(|&e| e > 0))
-        .map(|e| e as usize)
+    let state = crate::run_dir::current_state(run)?;
+    state
+        .best_epoch
+        .or(Some(state.epochs_done).filter(|&e| e > 0))
         .with_context(|| {
             format!(
                 "{}: no finished epoch to export",
-                run.join("run.json").display()
+                run.join(run_folder::layout::RUN_JSON).display()
             )
         })
 }
