@@ -54,7 +54,7 @@ fn a_folder_run_is_rebuilt_exactly_after_images_were_added() {
     let again = load_listed(&cfg, 11, &records).unwrap();
     assert_eq!(again.split_records(), records);
     assert_eq!(again.classes, ["cat", "dog", "eel"]);
-    // The pixels are those of the listed files: dog_03.png is colour(2, 3).
+    // The pixels are those of the listed files.
     let at = records
         .iter()
         .position(|r| r.file == "dog/dog_03.png")
@@ -64,7 +64,9 @@ fn a_folder_run_is_rebuilt_exactly_after_images_were_added() {
     } else {
         (&again.val, at - again.train.len())
     };
-    assert_eq!(split.item(index).pixels()[0], colour(2, 3).0[0]);
+    // The centre crop of the 6x10 file is flat colour(2, 3) = (40, 60, 200): 8x8 per channel.
+    let expected: Vec<u8> = [40u8, 60, 200].iter().flat_map(|&v| [v; 64]).collect();
+    assert_eq!(split.item(index).pixels(), &expected[..]);
 
     // Another seed does not give the run's split: refused, naming where it first differs.
     let msg = listed_err(&cfg, 12, &records);
