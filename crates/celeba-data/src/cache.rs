@@ -405,16 +405,17 @@ fn build(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let tmp = path.with_file_name(format!("{name}.tmp-{}-{nanos}", std::process::id()));
-    let result = write_cache(&tmp, header_bytes, layout, paths, shape).and_then(|(failures, file)| {
-        // Renamed while still locked: unlocked, a finished temporary would look abandoned.
-        std::fs::rename(&tmp, path).map_err(|e| DataError::io("rename into place", &tmp, e))?;
-        drop(file);
-        if let Some(dir) = path.parent() {
-            // Best effort: makes the rename durable on filesystems that need it.
-            let _ = File::open(dir).and_then(|d| d.sync_all());
-        }
-        Ok(failures)
-    });
+    let result =
+        write_cache(&tmp, header_bytes, layout, paths, shape).and_then(|(failures, file)| {
+            // Renamed while still locked: unlocked, a finished temporary would look abandoned.
+            std::fs::rename(&tmp, path).map_err(|e| DataError::io("rename into place", &tmp, e))?;
+            drop(file);
+            if let Some(dir) = path.parent() {
+                // Best effort: makes the rename durable on filesystems that need it.
+                let _ = File::open(dir).and_then(|d| d.sync_all());
+            }
+            Ok(failures)
+        });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -462,15 +462,23 @@ mod tests {
         use proptest::prelude::*;
 
         fn identity(text: &str) -> Result<Vec<(String, u32)>, DataError> {
-            parse_pairs(Path::new("identity.txt"), text, IDENTITY_LINE, &mut Vec::new(), |v| {
-                v.parse::<u32>().ok()
-            })
+            parse_pairs(
+                Path::new("identity.txt"),
+                text,
+                IDENTITY_LINE,
+                &mut Vec::new(),
+                |v| v.parse::<u32>().ok(),
+            )
         }
 
         fn partition(text: &str) -> Result<Vec<(String, u8)>, DataError> {
-            parse_pairs(Path::new("partition.txt"), text, PARTITION_LINE, &mut Vec::new(), |v| {
-                v.parse::<u8>().ok().filter(|p| *p <= 2)
-            })
+            parse_pairs(
+                Path::new("partition.txt"),
+                text,
+                PARTITION_LINE,
+                &mut Vec::new(),
+                |v| v.parse::<u8>().ok().filter(|p| *p <= 2),
+            )
         }
 
         /// Lines built from the pieces these files are made of, so that the cases reach past
@@ -484,9 +492,8 @@ mod tests {
                 "\\PC{0,6}",
             ];
             let sep = prop_oneof![" ", "\t", ",", "  ", ", ", ""];
-            let line = prop::collection::vec((token, sep), 0..4).prop_map(|parts| {
-                parts.into_iter().map(|(t, s)| t + &s).collect::<String>()
-            });
+            let line = prop::collection::vec((token, sep), 0..4)
+                .prop_map(|parts| parts.into_iter().map(|(t, s)| t + &s).collect::<String>());
             let end = prop_oneof!["\n", "\r\n", "\r", ""];
             (any::<bool>(), prop::collection::vec((line, end), 0..12)).prop_map(|(bom, lines)| {
                 let body: String = lines.into_iter().map(|(l, e)| l + &e).collect();

@@ -111,9 +111,7 @@ pub enum DataError {
     },
 
     /// A synthetic set would be written into a folder that is neither empty nor one we made.
-    #[error(
-        "{dir} {why}: refusing to write a synthetic set into it; give a new or empty folder"
-    )]
+    #[error("{dir} {why}: refusing to write a synthetic set into it; give a new or empty folder")]
     NotASyntheticSet { dir: PathBuf, why: String },
 
     /// A file of a run's `splits.json` that the data set no longer provides as it was.

@@ -219,7 +219,9 @@ pub fn load(config: &DataConfig, split_seed: u64) -> Result<LoadedData, DataErro
 ///
 /// For CelebA and folder sets the catalog is cut down to the listed files, their classes are
 /// selected as listed (train/val classes, held-out classes) and split with `split_seed`; the
-/// per-class seeded split over the same files gives the same train/val split. MNIST and the
+/// per-class seeded split over the same files gives the same train/val split. The config's
+/// `top_k`, `ids`, `held_out` and `min_images_per_identity` are not applied again (the
+/// records are what they chose); its image settings, `on_bad_image` and cache are. MNIST and the
 /// synthetic set have a fixed file list and are loaded as usual. Either way the result's
 /// [`LoadedData::split_records`] must equal `files`, in order.
 ///
@@ -392,9 +394,7 @@ fn load_synthetic(c: &SyntheticConfig, split_seed: u64) -> Result<LoadedData, Da
 }
 
 /// The catalog and the request of a CelebA or folder config, and the warnings so far.
-fn catalog_request(
-    config: &DataConfig,
-) -> Result<(Catalog, ImageRequest, Vec<String>), DataError> {
+fn catalog_request(config: &DataConfig) -> Result<(Catalog, ImageRequest, Vec<String>), DataError> {
     let mut warnings = Vec::new();
     let (catalog, request) = match config {
         DataConfig::Celeba(c) => (

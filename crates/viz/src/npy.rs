@@ -500,7 +500,17 @@ mod tests {
         /// either quote, any spacing, shapes of 0 to 3 dimensions with optional trailing
         /// comma and `L` suffixes, and sometimes junk in any slot.
         fn dict() -> impl Strategy<Value = (String, Option<(String, Vec<usize>)>)> {
-            let descr = prop_oneof!["<f4", "<i8", "|u1", "<f8", ">i2", "<c16", "|O", "<U3", "\\PC{0,4}"];
+            let descr = prop_oneof![
+                "<f4",
+                "<i8",
+                "|u1",
+                "<f8",
+                ">i2",
+                "<c16",
+                "|O",
+                "<U3",
+                "\\PC{0,4}"
+            ];
             let shape = prop::collection::vec(0usize..5, 0..4);
             (
                 descr,

@@ -154,7 +154,10 @@ mod tests {
     /// format spec: magic, version 1.0, header length 58 (the 57-byte dict for 3 items and
     /// '\n'); numpy reads unaligned headers.
     fn tiny_npy(data: &[u8]) -> Vec<u8> {
-        let dict = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({},), }}", data.len());
+        let dict = format!(
+            "{{'descr': '|u1', 'fortran_order': False, 'shape': ({},), }}",
+            data.len()
+        );
         let mut out = b"\x93NUMPY\x01\x00".to_vec();
         out.extend_from_slice(&((dict.len() + 1) as u16).to_le_bytes());
         out.extend_from_slice(dict.as_bytes());
@@ -201,7 +204,10 @@ mod tests {
         let cut = good[..good.len() - 3].to_vec();
         let err = write_npz(
             &path,
-            &[("val_labels".into(), good.clone()), ("val_epoch_001".into(), cut.clone())],
+            &[
+                ("val_labels".into(), good.clone()),
+                ("val_epoch_001".into(), cut.clone()),
+            ],
         )
         .unwrap_err()
         .to_string();
@@ -233,14 +239,28 @@ mod tests {
         assert!(!path.exists());
 
         // Not a .npy at all, and a dtype without a size.
-        let err = write_npz(&path, &[("x".into(), b"abc".to_vec())]).unwrap_err().to_string();
-        assert!(err.contains("cannot pack array x: expected a .npy file starting with the magic"), "{err}");
+        let err = write_npz(&path, &[("x".into(), b"abc".to_vec())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot pack array x: expected a .npy file starting with the magic"),
+            "{err}"
+        );
         let mut object = tiny_npy(b"abc");
         let at = object.windows(5).position(|w| w == b"'|u1'").unwrap();
         object[at..at + 5].copy_from_slice(b"'|O' ");
-        let err = write_npz(&path, &[("x".into(), object)]).unwrap_err().to_string();
-        assert!(err.contains("a fixed-size dtype") && err.contains("'|O'"), "{err}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only epoch_001.npy");
+        let err = write_npz(&path, &[("x".into(), object)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a fixed-size dtype") && err.contains("'|O'"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only epoch_001.npy"
+        );
 
         // The untruncated files pack.
         std::fs::write(&file, &good).unwrap();

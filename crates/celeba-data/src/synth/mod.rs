@@ -302,8 +302,7 @@ fn write_set(out_dir: &Path, spec: &SynthSpec, from_person: usize) -> Result<(),
 /// old manifest, which an interrupted rewrite has already replaced. Other files are left
 /// alone.
 fn remove_images_past(image_dir: &Path, total: usize) -> Result<(), DataError> {
-    let entries =
-        std::fs::read_dir(image_dir).map_err(|e| DataError::io("list", image_dir, e))?;
+    let entries = std::fs::read_dir(image_dir).map_err(|e| DataError::io("list", image_dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| DataError::io("list", image_dir, e))?;
         let name = entry.file_name();

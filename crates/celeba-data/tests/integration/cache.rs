@@ -327,9 +327,7 @@ fn a_rebuild_removes_the_abandoned_temporary_of_its_cache_only() {
     // from a writer that is gone (pid 999999999 cannot exist on Linux: pid_max <= 2^22).
     std::fs::remove_file(&cache).unwrap();
     let name = cache.file_name().unwrap().to_str().unwrap().to_owned();
-    let abandoned = cache_dir
-        .path()
-        .join(format!("{name}.tmp-999999999-1"));
+    let abandoned = cache_dir.path().join(format!("{name}.tmp-999999999-1"));
     drop(temp_file(&abandoned, 1000, Duration::ZERO));
     // A live build of the same cache: it holds the lock.
     let live = cache_dir.path().join(format!("{name}.tmp-1-2"));

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use celeba_data::{
-    CelebaConfig, DataConfig, FolderConfig, HeldOut, MnistConfig, MnistSplit, Split,
-    SplitRecord, load, load_listed,
+    CelebaConfig, DataConfig, FolderConfig, HeldOut, MnistConfig, MnistSplit, Split, SplitRecord,
+    load, load_listed,
 };
 
 use crate::fixtures::*;
@@ -54,14 +54,19 @@ fn a_folder_run_is_rebuilt_exactly_after_images_were_added() {
     let again = load_listed(&cfg, 11, &records).unwrap();
     assert_eq!(again.split_records(), records);
     assert_eq!(again.classes, ["cat", "dog", "eel"]);
-    // The pixels are those of the listed files: dog_03.png is colour(2, 3).
-    let at = records.iter().position(|r| r.file == "dog/dog_03.png").unwrap();
+    // The pixels are those of the listed files.
+    let at = records
+        .iter()
+        .position(|r| r.file == "dog/dog_03.png")
+        .unwrap();
     let (split, index) = if at < again.train.len() {
         (&again.train, at)
     } else {
         (&again.val, at - again.train.len())
     };
-    assert_eq!(split.item(index).pixels()[0], colour(2, 3).0[0]);
+    // The centre crop of the 6x10 file is flat colour(2, 3) = (40, 60, 200): 8x8 per channel.
+    let expected: Vec<u8> = [40u8, 60, 200].iter().flat_map(|&v| [v; 64]).collect();
+    assert_eq!(split.item(index).pixels(), &expected[..]);
 
     // Another seed does not give the run's split: refused, naming where it first differs.
     let msg = listed_err(&cfg, 12, &records);
@@ -126,7 +131,10 @@ fn a_celeba_run_with_top_k_and_held_out_identities_is_rebuilt_exactly() {
     let msg = listed_err(&cfg, 3, &records);
     assert!(
         msg.contains(&image_dir.join(&first.file).display().to_string())
-            && msg.contains(&format!("is of class \"{}\" in the run's splits", first.class))
+            && msg.contains(&format!(
+                "is of class \"{}\" in the run's splits",
+                first.class
+            ))
             && msg.contains("now puts it in class \"99\""),
         "{msg}"
     );
@@ -207,7 +215,10 @@ fn mnist_source_files_are_the_idx_files_read() {
     // MNIST's list is fixed: the listed load compares, and refuses another split.
     let records = data.split_records();
     assert_eq!(records.len(), 2);
-    assert_eq!(load_listed(&cfg, 0, &records).unwrap().split_records(), records);
+    assert_eq!(
+        load_listed(&cfg, 0, &records).unwrap().split_records(),
+        records
+    );
     let mut swapped = records.clone();
     swapped[0].split = if swapped[0].split == Split::Train {
         Split::Val
@@ -215,5 +226,8 @@ fn mnist_source_files_are_the_idx_files_read() {
         Split::Train
     };
     let msg = listed_err(&cfg, 0, &swapped);
-    assert!(msg.contains(&format!("{}: the run has", records[0].file)), "{msg}");
+    assert!(
+        msg.contains(&format!("{}: the run has", records[0].file)),
+        "{msg}"
+    );
 }

@@ -336,7 +336,11 @@ fn user_celeba(root: &Path) {
     std::fs::create_dir_all(root.join("img_align_celeba")).unwrap();
     std::fs::write(root.join("img_align_celeba/000001.jpg"), b"user image 1").unwrap();
     std::fs::write(root.join("img_align_celeba/000002.jpg"), b"user image 2").unwrap();
-    std::fs::write(root.join("identity_CelebA.txt"), "000001.jpg 7\n000002.jpg 7\n").unwrap();
+    std::fs::write(
+        root.join("identity_CelebA.txt"),
+        "000001.jpg 7\n000002.jpg 7\n",
+    )
+    .unwrap();
 }
 
 fn synthetic_at(root: &Path) -> DataConfig {
@@ -414,8 +418,16 @@ fn a_foreign_or_broken_synth_json_is_not_taken_for_ours() {
     refused(foreign, synth_err, "written by \"someone else\"");
     refused(foreign, loader_err, "written by \"someone else\"");
     let broken = |root: &Path| std::fs::write(root.join("synth.json"), b"{not json").unwrap();
-    refused(broken, synth_err, "not an arcface-lab synthetic-set manifest");
-    refused(broken, loader_err, "not an arcface-lab synthetic-set manifest");
+    refused(
+        broken,
+        synth_err,
+        "not an arcface-lab synthetic-set manifest",
+    );
+    refused(
+        broken,
+        loader_err,
+        "not an arcface-lab synthetic-set manifest",
+    );
 }
 
 #[test]
