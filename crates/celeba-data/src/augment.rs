@@ -35,7 +35,7 @@ impl AugmentParams {
 }
 
 /// SplitMix64's finaliser: spreads (seed, epoch) over the 64-bit seed space.
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

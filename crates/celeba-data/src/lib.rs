@@ -14,6 +14,7 @@ mod cache;
 mod catalog;
 mod config;
 mod decode;
+mod epoch_order;
 mod error;
 mod images;
 mod load;
@@ -30,6 +31,7 @@ pub use config::{
     OnBadImage, SyntheticConfig, describe,
 };
 pub use decode::decode_image;
+pub use epoch_order::{EpochOrder, EpochOrderHandle, epoch_seed, permutation};
 pub use error::DataError;
 pub use load::{LoadedData, SkippedImage, Split, SplitRecord, load, load_listed};
 pub use split::{ImageItem, SplitDataset};

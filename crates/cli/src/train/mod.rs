@@ -3,7 +3,6 @@
 mod batches;
 mod guard;
 mod hook;
-mod order;
 mod quiet_renderer;
 mod resume;
 mod state;
@@ -27,7 +26,7 @@ use crate::run_dir::{MetricsRow, RunDir};
 pub use batches::LabelledBatcher;
 pub(crate) use hook::embed_in_order;
 use hook::{AngleInputs, EpochHook, Resumed};
-use order::EpochOrder;
+use celeba_data::EpochOrder;
 use quiet_renderer::QuietRenderer;
 pub use resume::{ResumeRequest, resumable_key, resume};
 use state::{EveryEpoch, Saved, StateFiles};

@@ -10,7 +10,7 @@ use burn::train::{
 
 use super::guard::{FIXES, LossWatch, kept};
 use super::hook::{EpochClock, EpochHook};
-use super::order::{EpochOrderHandle, epoch_seed};
+use celeba_data::{EpochOrderHandle, epoch_seed};
 use super::state::Saved;
 use super::tally::Tally;
 

@@ -6,21 +6,15 @@
 use std::sync::{Arc, RwLock};
 
 use burn::data::dataset::{Dataset, DatasetError};
-use celeba_data::{ImageItem, SplitDataset};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-/// SplitMix64's finaliser: spreads (seed, epoch) over the seed space.
-pub fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE5_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use crate::augment::mix;
+use crate::split::{ImageItem, SplitDataset};
 
 /// The seed of epoch `epoch`'s draws (batch order here, dropout on the device).
 pub fn epoch_seed(seed: u64, epoch: usize, salt: u64) -> u64 {
-    mix(seed ^ mix((epoch as u64).wrapping_add(salt)))
+    mix(seed ^ mix((epoch as u64).wrapping_add(salt).wrapping_add(1)))
 }
 
 /// The order of the items of epoch `epoch` (1-based).
