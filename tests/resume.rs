@@ -358,3 +358,97 @@ fn compare_resume_keeps_finished_heads_and_finishes_the_rest() {
             .unwrap();
     assert_eq!(index["status"], "finished");
 }
+
+/// A folder set big enough that building its image cache takes a moment: `classes` folders of
+/// `per_class` noisy 48x48 PNGs.
+fn folder_set(root: &Path, classes: usize, per_class: usize) {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for c in 0..classes {
+        let dir = root.join(format!("person_{c:02}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let img = image::RgbImage::from_fn(48, 48, |_, _| {
+                // xorshift noise: PNG cannot compress it, so decoding takes real time.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let b = state.to_le_bytes();
+                image::Rgb([b[0], b[1], b[2]])
+            });
+            img.save(dir.join(format!("{i:03}.png"))).unwrap();
+        }
+    }
+}
+
+fn cache_temporaries(cache: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![cache.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().contains(".afc.tmp-") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_cache_build_killed_midway_is_cleaned_up_by_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    folder_set(&dir.join("people"), 8, 160);
+    let config = dir.join("folder.toml");
+    std::fs::write(
+        &config,
+        r#"name = "folder"
+[data]
+kind = "folder"
+root = "people"
+image_size = 32
+[model]
+embedding_dim = 2
+[train]
+epochs = 1
+batch_size = 32
+num_workers = 1
+"#,
+    )
+    .unwrap();
+    let cache = dir.join(".cache");
+    let mut child = spawn(dir, &["train", config.to_str().unwrap(), "--device", "flex", "--no-render"]);
+    // Kill it as soon as its temporary cache file exists.
+    let started = Instant::now();
+    let mut killed = false;
+    while started.elapsed() < Duration::from_secs(120) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if !cache_temporaries(&cache).is_empty() {
+            signal(&child, "KILL");
+            killed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.wait();
+    if !killed {
+        eprintln!("the cache build finished before it could be killed: nothing to check");
+        return;
+    }
+    let left = cache_temporaries(&cache);
+    assert!(!left.is_empty(), "kill -9 leaves the temporary file behind");
+    assert!(!dir.join("runs/folder").exists(), "no run folder before the data is loaded");
+    let t = ok(&run(dir, &["train", config.to_str().unwrap(), "--device", "flex", "--no-render"]));
+    assert!(
+        t.contains("removed a stale temporary cache file"),
+        "the next run says it removed the leftover:\n{t}"
+    );
+    assert!(cache_temporaries(&cache).is_empty(), "{:?}", cache_temporaries(&cache));
+}

@@ -269,7 +269,7 @@ fn export_npz(run: &Path, out: &Path) -> Result<PathBuf> {
     let mut entries = Vec::new();
     for &split in &splits {
         let labels = run.join("embeddings").join(split).join("labels.npy");
-        entries.push((format!("{split}_labels"), read(&labels)?));
+        entries.push((format!("{split}_labels"), labels));
     }
     for split in splits.iter().copied().chain(["centers"]) {
         let dir = run.join("embeddings").join(split);
@@ -283,18 +283,18 @@ fn export_npz(run: &Path, out: &Path) -> Result<PathBuf> {
             })
             .collect();
         files.sort();
-        for (stem, path) in files {
-            entries.push((format!("{split}_{stem}"), read(&path)?));
-        }
+        entries.extend(
+            files
+                .into_iter()
+                .map(|(stem, path)| (format!("{split}_{stem}"), path)),
+        );
     }
-    create(out)?;
     let path = out.join("embeddings.npz");
-    viz::write_npz(&path, &entries).with_context(|| format!("cannot write {}", path.display()))?;
+    // Every .npy is checked before the archive's temp file (and its folder) is created, and a
+    // bad one is named by its path in the run.
+    viz::write_npz_files(&path, &entries)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 fn create(dir: &Path) -> Result<()> {

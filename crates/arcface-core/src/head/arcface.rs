@@ -65,8 +65,9 @@ pub struct ArcFace {
 }
 
 impl ArcFaceConfig {
-    /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights as the seed.
-    pub fn init(&self, device: &Device) -> Result<ArcFace, CoreError> {
+    /// Checks the hyper-parameters without building anything (the config check of the
+    /// command line calls it before any data is read).
+    pub fn validate(&self) -> Result<(), CoreError> {
         check_common(self.embedding_dim, self.num_classes, self.scale)?;
         if !(0.0..std::f64::consts::PI).contains(&self.margin) {
             return Err(CoreError::OutOfRange {
@@ -75,6 +76,12 @@ impl ArcFaceConfig {
                 expected: "an angle in radians in [0, pi)",
             });
         }
+        Ok(())
+    }
+
+    /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights as the seed.
+    pub fn init(&self, device: &Device) -> Result<ArcFace, CoreError> {
+        self.validate()?;
         Ok(ArcFace {
             weight: xavier_columns(self.embedding_dim, self.num_classes, device),
             scale: self.scale,

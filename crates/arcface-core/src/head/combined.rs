@@ -46,8 +46,9 @@ pub struct CombinedMargin {
 }
 
 impl CombinedMarginConfig {
-    /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights as ArcFace.
-    pub fn init(&self, device: &Device) -> Result<CombinedMargin, CoreError> {
+    /// Checks the hyper-parameters without building anything (the config check of the
+    /// command line calls it before any data is read).
+    pub fn validate(&self) -> Result<(), CoreError> {
         check_common(self.embedding_dim, self.num_classes, self.scale)?;
         let checks = [
             (
@@ -78,6 +79,12 @@ impl CombinedMarginConfig {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights as ArcFace.
+    pub fn init(&self, device: &Device) -> Result<CombinedMargin, CoreError> {
+        self.validate()?;
         Ok(CombinedMargin {
             weight: xavier_columns(self.embedding_dim, self.num_classes, device),
             scale: self.scale,

@@ -35,8 +35,9 @@ pub struct CosFace {
 }
 
 impl CosFaceConfig {
-    /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights as ArcFace.
-    pub fn init(&self, device: &Device) -> Result<CosFace, CoreError> {
+    /// Checks the hyper-parameters without building anything (the config check of the
+    /// command line calls it before any data is read).
+    pub fn validate(&self) -> Result<(), CoreError> {
         check_common(self.embedding_dim, self.num_classes, self.scale)?;
         // Cosines span [-1, 1]: with m >= 2 the target logit is below every other one whatever
         // the embedding, and the loss cannot be lowered by learning.
@@ -47,6 +48,12 @@ impl CosFaceConfig {
                 expected: "a cosine margin in [0, 2)",
             });
         }
+        Ok(())
+    }
+
+    /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights as ArcFace.
+    pub fn init(&self, device: &Device) -> Result<CosFace, CoreError> {
+        self.validate()?;
         Ok(CosFace {
             weight: xavier_columns(self.embedding_dim, self.num_classes, device),
             scale: self.scale,

@@ -73,6 +73,19 @@ pub enum Head {
 }
 
 impl HeadConfig {
+    /// Checks the hyper-parameters without building anything.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        match self {
+            HeadConfig::Softmax(config) => config.validate(),
+            HeadConfig::ArcFace(config) => config.validate(),
+            HeadConfig::NormFace(config) => config.validate(),
+            HeadConfig::CosFace(config) => config.validate(),
+            HeadConfig::SphereFace(config) => config.validate(),
+            HeadConfig::CombinedMargin(config) => config.validate(),
+            HeadConfig::SubCenterArcFace(config) => config.validate(),
+        }
+    }
+
     /// Checks the hyper-parameters and builds the head on `device`.
     pub fn init(&self, device: &Device) -> Result<Head, CoreError> {
         Ok(match self {

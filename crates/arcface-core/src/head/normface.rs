@@ -30,9 +30,16 @@ pub struct NormFace {
 }
 
 impl NormFaceConfig {
+    /// Checks the hyper-parameters without building anything (the config check of the
+    /// command line calls it before any data is read).
+    pub fn validate(&self) -> Result<(), CoreError> {
+        check_common(self.embedding_dim, self.num_classes, self.scale)?;
+        Ok(())
+    }
+
     /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights as ArcFace.
     pub fn init(&self, device: &Device) -> Result<NormFace, CoreError> {
-        check_common(self.embedding_dim, self.num_classes, self.scale)?;
+        self.validate()?;
         Ok(NormFace {
             weight: xavier_columns(self.embedding_dim, self.num_classes, device),
             scale: self.scale,

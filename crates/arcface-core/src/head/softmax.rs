@@ -20,12 +20,19 @@ pub struct SoftmaxHead {
 }
 
 impl SoftmaxHeadConfig {
-    /// Builds the head on `device`.
-    pub fn init(&self, device: &Device) -> Result<SoftmaxHead, CoreError> {
+    /// Checks the hyper-parameters without building anything (the config check of the
+    /// command line calls it before any data is read).
+    pub fn validate(&self) -> Result<(), CoreError> {
         if self.embedding_dim == 0 {
             return Err(CoreError::ZeroEmbedding);
         }
         check_classes(self.num_classes)?;
+        Ok(())
+    }
+
+    /// Builds the head on `device`.
+    pub fn init(&self, device: &Device) -> Result<SoftmaxHead, CoreError> {
+        self.validate()?;
         Ok(SoftmaxHead {
             linear: LinearConfig::new(self.embedding_dim, self.num_classes).init(device),
         })

@@ -46,8 +46,9 @@ pub struct SphereFace {
 }
 
 impl SphereFaceConfig {
-    /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights as ArcFace.
-    pub fn init(&self, device: &Device) -> Result<SphereFace, CoreError> {
+    /// Checks the hyper-parameters without building anything (the config check of the
+    /// command line calls it before any data is read).
+    pub fn validate(&self) -> Result<(), CoreError> {
         check_common(self.embedding_dim, self.num_classes, self.scale)?;
         // psi is only continuous for whole m: with a fractional m the last piece ends at
         // theta = pi below its own k range and the extension would jump.
@@ -58,6 +59,12 @@ impl SphereFaceConfig {
                 expected: "a whole number >= 1",
             });
         }
+        Ok(())
+    }
+
+    /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights as ArcFace.
+    pub fn init(&self, device: &Device) -> Result<SphereFace, CoreError> {
+        self.validate()?;
         Ok(SphereFace {
             weight: xavier_columns(self.embedding_dim, self.num_classes, device),
             scale: self.scale,

@@ -52,9 +52,9 @@ pub struct SubCenterArcFace {
 }
 
 impl SubCenterArcFaceConfig {
-    /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights over all
-    /// `classes * K` columns.
-    pub fn init(&self, device: &Device) -> Result<SubCenterArcFace, CoreError> {
+    /// Checks the hyper-parameters without building anything (the config check of the
+    /// command line calls it before any data is read).
+    pub fn validate(&self) -> Result<(), CoreError> {
         check_common(self.embedding_dim, self.num_classes, self.scale)?;
         if self.sub_centers == 0 {
             return Err(CoreError::OutOfRange {
@@ -70,6 +70,13 @@ impl SubCenterArcFaceConfig {
                 expected: "an angle in radians in [0, pi)",
             });
         }
+        Ok(())
+    }
+
+    /// Checks the hyper-parameters and builds the head, with Xavier-uniform weights over all
+    /// `classes * K` columns.
+    pub fn init(&self, device: &Device) -> Result<SubCenterArcFace, CoreError> {
+        self.validate()?;
         let columns = self.num_classes * self.sub_centers;
         Ok(SubCenterArcFace {
             weight: xavier_columns(self.embedding_dim, columns, device),
