@@ -103,7 +103,10 @@ fn outcome(run: &Path) -> (Vec<String>, BTreeMap<String, Vec<u8>>) {
 fn assert_same_outcome(reference: &Path, resumed: &Path, what: &str) {
     let (rows_a, arrays_a) = outcome(reference);
     let (rows_b, arrays_b) = outcome(resumed);
-    assert_eq!(rows_a, rows_b, "{what}: metrics.csv (without seconds) differs");
+    assert_eq!(
+        rows_a, rows_b,
+        "{what}: metrics.csv (without seconds) differs"
+    );
     assert_eq!(
         arrays_a.keys().collect::<Vec<_>>(),
         arrays_b.keys().collect::<Vec<_>>(),
@@ -141,7 +144,15 @@ fn reference(dir: &Path, config: &Path, name: &str) -> PathBuf {
 }
 
 fn train_args<'a>(config: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec!["train", config, "--out", out, "--device", "flex", "--no-render"]
+    vec![
+        "train",
+        config,
+        "--out",
+        out,
+        "--device",
+        "flex",
+        "--no-render",
+    ]
 }
 
 #[test]
@@ -171,7 +182,10 @@ fn kill_9_at_a_random_moment_then_resume_ends_bit_identical() {
             refused.contains("interrupted") && refused.contains("--resume"),
             "a dead run is interrupted, not running:\n{refused}"
         );
-        ok(&run(dir, &["train", "--resume", out, "--device", "flex", "--no-render"]));
+        ok(&run(
+            dir,
+            &["train", "--resume", out, "--device", "flex", "--no-render"],
+        ));
     }
     assert_eq!(state(&run_dir)["status"], "finished");
     assert_same_outcome(&reference, &run_dir, &format!("kill -9 (seed {seed})"));
@@ -204,7 +218,10 @@ fn sigint_and_sigterm_stop_after_the_step_and_the_run_resumes() {
             "says how to resume:\n{text}"
         );
         assert_eq!(state(&run_dir)["status"], "interrupted", "SIG{name}");
-        ok(&run(dir, &["train", "--resume", &out, "--device", "flex", "--no-render"]));
+        ok(&run(
+            dir,
+            &["train", "--resume", &out, "--device", "flex", "--no-render"],
+        ));
         assert_same_outcome(&reference, &run_dir, &format!("SIG{name}"));
     }
 }
@@ -226,7 +243,10 @@ fn a_second_sigint_ends_the_process_at_once_and_the_run_still_resumes() {
         return;
     }
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
-    ok(&run(dir, &["train", "--resume", out, "--device", "flex", "--no-render"]));
+    ok(&run(
+        dir,
+        &["train", "--resume", out, "--device", "flex", "--no-render"],
+    ));
     assert_same_outcome(&reference, &run_dir, "two SIGINTs");
 }
 
@@ -247,7 +267,16 @@ fn a_finished_run_extends_with_epochs_as_if_trained_that_long() {
     assert!(t.contains("already trained 2 epochs"), "{t}");
     ok(&run(
         dir,
-        &["train", "--resume", out, "--epochs", "4", "--device", "flex", "--no-render"],
+        &[
+            "train",
+            "--resume",
+            out,
+            "--epochs",
+            "4",
+            "--device",
+            "flex",
+            "--no-render",
+        ],
     ));
     assert_eq!(state(&dir.join(out))["epochs_done"], 4);
     assert_same_outcome(&reference, &dir.join(out), "extended from 2 to 4 epochs");
@@ -267,7 +296,15 @@ fn resume_refuses_what_would_change_the_run() {
 
     let t = fails(&run(
         dir,
-        &["train", "--resume", out, "--epochs", "2", "--set", "model.margin=0.1"],
+        &[
+            "train",
+            "--resume",
+            out,
+            "--epochs",
+            "2",
+            "--set",
+            "model.margin=0.1",
+        ],
     ));
     assert!(
         t.contains("model.margin") && t.contains("train.epochs") && t.contains("render.*"),
@@ -275,8 +312,14 @@ fn resume_refuses_what_would_change_the_run() {
     );
     let t = fails(&run(dir, &["train", "--resume", "runs/none"]));
     assert!(t.contains("runs/none") && t.contains("no run.json"), "{t}");
-    let t = fails(&run(dir, &["train", config.to_str().unwrap(), "--resume", out]));
-    assert!(t.contains("cannot be used with"), "clap refuses a config with --resume:\n{t}");
+    let t = fails(&run(
+        dir,
+        &["train", config.to_str().unwrap(), "--resume", out],
+    ));
+    assert!(
+        t.contains("cannot be used with"),
+        "clap refuses a config with --resume:\n{t}"
+    );
 
     // An image the run used changed since: named, and nothing is trained.
     let image = std::fs::read_dir(dir.join("faces/img_align_celeba"))
@@ -287,10 +330,22 @@ fn resume_refuses_what_would_change_the_run() {
     let mut bytes = std::fs::read(&image).unwrap();
     bytes.extend_from_slice(b"\0\0");
     std::fs::write(&image, &bytes).unwrap();
-    let t = fails(&run(dir, &["train", "--resume", out, "--epochs", "2", "--device", "flex"]));
+    let t = fails(&run(
+        dir,
+        &[
+            "train", "--resume", out, "--epochs", "2", "--device", "flex",
+        ],
+    ));
     let name = image.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(t.contains(&name) && t.contains("changed"), "names the changed image:\n{t}");
-    assert_eq!(std::fs::read(run_dir.join("run.json")).unwrap(), before, "run.json untouched");
+    assert!(
+        t.contains(&name) && t.contains("changed"),
+        "names the changed image:\n{t}"
+    );
+    assert_eq!(
+        std::fs::read(run_dir.join("run.json")).unwrap(),
+        before,
+        "run.json untouched"
+    );
     // eval refuses the changed data too, naming the file.
     let t = fails(&run(dir, &["eval", out, "--device", "flex"]));
     assert!(t.contains(&name), "{t}");
@@ -313,9 +368,18 @@ fn a_run_in_progress_is_locked() {
     );
     let t = fails(&run(
         dir,
-        &["train", config.to_str().unwrap(), "--out", out, "--overwrite"],
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            out,
+            "--overwrite",
+        ],
     ));
-    assert!(t.contains("in use"), "--overwrite never replaces a live run:\n{t}");
+    assert!(
+        t.contains("in use"),
+        "--overwrite never replaces a live run:\n{t}"
+    );
     signal(&child, "KILL");
     let _ = child.wait();
 }
@@ -328,19 +392,52 @@ fn compare_resume_keeps_finished_heads_and_finishes_the_rest() {
     let cfg = config.to_str().unwrap();
     ok(&run(
         dir,
-        &["compare", cfg, "--heads", "softmax,arcface", "--out", "runs/ref", "--device", "flex", "--no-render"],
+        &[
+            "compare",
+            cfg,
+            "--heads",
+            "softmax,arcface",
+            "--out",
+            "runs/ref",
+            "--device",
+            "flex",
+            "--no-render",
+        ],
     ));
     let mut child = spawn(
         dir,
-        &["compare", cfg, "--heads", "softmax,arcface", "--out", "runs/cmp", "--device", "flex", "--no-render"],
+        &[
+            "compare",
+            cfg,
+            "--heads",
+            "softmax,arcface",
+            "--out",
+            "runs/cmp",
+            "--device",
+            "flex",
+            "--no-render",
+        ],
     );
     let second = dir.join("runs/cmp/arcface");
     wait_for_epochs(&mut child, &second, 1);
     signal(&child, "KILL");
     let _ = child.wait();
     let first_metrics = std::fs::read(dir.join("runs/cmp/softmax/metrics.csv")).unwrap();
-    let t = ok(&run(dir, &["compare", "--resume", "runs/cmp", "--device", "flex", "--no-render"]));
-    assert!(t.contains("softmax: finished"), "the finished head is kept:\n{t}");
+    let t = ok(&run(
+        dir,
+        &[
+            "compare",
+            "--resume",
+            "runs/cmp",
+            "--device",
+            "flex",
+            "--no-render",
+        ],
+    ));
+    assert!(
+        t.contains("softmax: finished"),
+        "the finished head is kept:\n{t}"
+    );
     assert_eq!(
         std::fs::read(dir.join("runs/cmp/softmax/metrics.csv")).unwrap(),
         first_metrics,
@@ -422,7 +519,16 @@ num_workers = 1
     )
     .unwrap();
     let cache = dir.join(".cache");
-    let mut child = spawn(dir, &["train", config.to_str().unwrap(), "--device", "flex", "--no-render"]);
+    let mut child = spawn(
+        dir,
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--no-render",
+        ],
+    );
     // Kill it as soon as its temporary cache file exists.
     let started = Instant::now();
     let mut killed = false;
@@ -444,11 +550,27 @@ num_workers = 1
     }
     let left = cache_temporaries(&cache);
     assert!(!left.is_empty(), "kill -9 leaves the temporary file behind");
-    assert!(!dir.join("runs/folder").exists(), "no run folder before the data is loaded");
-    let t = ok(&run(dir, &["train", config.to_str().unwrap(), "--device", "flex", "--no-render"]));
+    assert!(
+        !dir.join("runs/folder").exists(),
+        "no run folder before the data is loaded"
+    );
+    let t = ok(&run(
+        dir,
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--no-render",
+        ],
+    ));
     assert!(
         t.contains("removed a stale temporary cache file"),
         "the next run says it removed the leftover:\n{t}"
     );
-    assert!(cache_temporaries(&cache).is_empty(), "{:?}", cache_temporaries(&cache));
+    assert!(
+        cache_temporaries(&cache).is_empty(),
+        "{:?}",
+        cache_temporaries(&cache)
+    );
 }

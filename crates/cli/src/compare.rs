@@ -74,7 +74,10 @@ pub fn resume(root: &Path, request: &ResumeRequest, render: bool) -> Result<()> 
         );
     }
     if let Some(bad) = request.set.iter().find(|s| !train::resumable_key(s)) {
-        bail!("--set {bad:?} with --resume: a resumed comparison keeps its config ({})", config_path.display());
+        bail!(
+            "--set {bad:?} with --resume: a resumed comparison keeps its config ({})",
+            config_path.display()
+        );
     }
     let mut overrides = request.set.clone();
     if let Some(epochs) = request.epochs {
@@ -136,7 +139,11 @@ fn run_heads(
             (Some(state), Some(_))
                 if state.status == RunStatus::Finished && state.epochs_done >= wanted =>
             {
-                eprintln!("== {}: finished ({} epochs), kept", head.name(), state.epochs_done);
+                eprintln!(
+                    "== {}: finished ({} epochs), kept",
+                    head.name(),
+                    state.epochs_done
+                );
                 train::trained_of(&dir)?
             }
             (Some(_), Some(request)) => {
@@ -324,8 +331,7 @@ pub fn compare_heads(root: &Path) -> Result<Vec<HeadKind>> {
         .heads
         .iter()
         .map(|h| {
-            HeadKind::parse(h)
-                .with_context(|| format!("{}: unknown head {h:?}", path.display()))
+            HeadKind::parse(h).with_context(|| format!("{}: unknown head {h:?}", path.display()))
         })
         .collect()
 }

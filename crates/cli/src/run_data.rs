@@ -30,20 +30,20 @@ fn describe_root(config: &RunConfig) -> String {
 /// `splits.json` of the run.
 pub fn read_splits(run: &RunDir) -> Result<Vec<SplitRecord>> {
     let path = run.file(layout::SPLITS);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a splits.json written by arcface-lab", path.display()))
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a splits.json written by arcface-lab",
+            path.display()
+        )
+    })
 }
 
 /// Refuses when a data file the run used is missing or changed (and, with `now`, when the data
 /// set holds files the run did not use). A run of an earlier version has no `sources.json`:
 /// then only a warning says the check was skipped.
-pub fn check_sources(
-    run: &RunDir,
-    strict: bool,
-    now: Option<&[std::path::PathBuf]>,
-) -> Result<()> {
+pub fn check_sources(run: &RunDir, strict: bool, now: Option<&[std::path::PathBuf]>) -> Result<()> {
     let path = run.file(layout::SOURCES);
     if !path.exists() {
         eprintln!(

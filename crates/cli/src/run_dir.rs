@@ -113,8 +113,12 @@ impl RunDir {
             root: root.to_path_buf(),
             _lock: Some(std::sync::Arc::new(lock)),
         };
-        std::fs::create_dir_all(dir.root.join(layout::RESUME_STATE))
-            .with_context(|| format!("cannot create {}", dir.root.join(layout::RESUME_STATE).display()))?;
+        std::fs::create_dir_all(dir.root.join(layout::RESUME_STATE)).with_context(|| {
+            format!(
+                "cannot create {}",
+                dir.root.join(layout::RESUME_STATE).display()
+            )
+        })?;
         Ok((dir, state))
     }
 

@@ -4,8 +4,8 @@
 //! action stands (the process ends at once): nothing of a run is open then, and an
 //! interrupted cache build is cleaned up by the next load.
 
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result};
 use signal_hook::SigId;

@@ -41,7 +41,12 @@ pub fn view(dir: &Path, options: &ViewOptions) -> Result<PathBuf> {
         let first = heads
             .first()
             .map_or_else(|| dir.to_path_buf(), |h| dir.join(h.name()));
-        (format!("{} (comparison)", folder_name(dir)), runs, configs, first)
+        (
+            format!("{} (comparison)", folder_name(dir)),
+            runs,
+            configs,
+            first,
+        )
     } else if dir.join("run.json").exists() {
         let config = RunConfig::load(&dir.join("config.toml"), &[])?;
         let run = view_run(dir, &folder_name(dir), &config);

@@ -74,7 +74,8 @@ impl PendingFile {
     /// Flushes the temp file to the disk, then [`Self::commit`]s: after a power cut the target
     /// holds either the old or the new content.
     pub fn commit_durable(self) -> Result<(), RunFolderError> {
-        let file = fs::File::open(&self.tmp).map_err(|e| RunFolderError::io("open", &self.tmp, e))?;
+        let file =
+            fs::File::open(&self.tmp).map_err(|e| RunFolderError::io("open", &self.tmp, e))?;
         file.sync_all()
             .map_err(|e| RunFolderError::io("flush", &self.tmp, e))?;
         self.commit()

@@ -22,6 +22,8 @@ pub use atomic::{PendingFile, write_atomic, write_json};
 pub use compare::{CompareIndex, HeldOutFigures};
 pub use error::RunFolderError;
 pub use lock::{LockHolder, RunLock};
-pub use metrics::{METRICS_COLUMNS, MetricsRow, MetricsTable, SplitAngles, read_metrics, write_metrics};
+pub use metrics::{
+    METRICS_COLUMNS, MetricsRow, MetricsTable, SplitAngles, read_metrics, write_metrics,
+};
 pub use sources::{SourceChange, SourceFile, SourceFiles, describe_changes};
 pub use status::{RunState, RunStatus, host_name, read_state};

@@ -120,7 +120,8 @@ impl MetricsRow {
 /// Writes `rows` as `metrics.csv` at `path` (all rows: the file is small and rewritten whole).
 pub fn write_metrics(path: &Path, rows: &[MetricsRow]) -> Result<(), RunFolderError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| RunFolderError::format(path, "rows that CSV can hold", e.to_string());
+    let fail =
+        |e: csv::Error| RunFolderError::format(path, "rows that CSV can hold", e.to_string());
     writer.write_record(METRICS_COLUMNS).map_err(fail)?;
     for row in rows {
         writer.write_record(row.cells()).map_err(fail)?;
@@ -140,7 +141,10 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRow>, RunFolderError> {
         *slot = table.column_index(name).ok_or_else(|| {
             RunFolderError::format(
                 path,
-                format!("a column {name:?} (the header of metrics.csv is {})", METRICS_COLUMNS.join(",")),
+                format!(
+                    "a column {name:?} (the header of metrics.csv is {})",
+                    METRICS_COLUMNS.join(",")
+                ),
                 table.header.join(","),
             )
         })?;
@@ -155,7 +159,11 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRow>, RunFolderError> {
                 cells[k] = row[col].ok_or_else(|| {
                     RunFolderError::format(
                         path,
-                        format!("a number in column {} on line {}", METRICS_COLUMNS[k], i + 2),
+                        format!(
+                            "a number in column {} on line {}",
+                            METRICS_COLUMNS[k],
+                            i + 2
+                        ),
                         format!("{:?}", table.text[i][col]),
                     )
                 })?;
@@ -198,8 +206,8 @@ impl MetricsTable {
             ..Self::default()
         };
         for (i, record) in reader.records().enumerate() {
-            let record = record
-                .map_err(|e| RunFolderError::format(path, "CSV rows", e.to_string()))?;
+            let record =
+                record.map_err(|e| RunFolderError::format(path, "CSV rows", e.to_string()))?;
             // The csv crate counts the header as line 1.
             let line = record.position().map_or(i as u64 + 2, |p| p.line());
             if record.len() == 1 && record.get(0).is_some_and(str::is_empty) {
@@ -208,7 +216,10 @@ impl MetricsTable {
             if record.len() != table.header.len() {
                 return Err(RunFolderError::format(
                     path,
-                    format!("{} fields on line {line} (as in the header)", table.header.len()),
+                    format!(
+                        "{} fields on line {line} (as in the header)",
+                        table.header.len()
+                    ),
                     record.len().to_string(),
                 ));
             }
@@ -302,7 +313,10 @@ mod tests {
         let path = dir.path().join("metrics.csv");
         std::fs::write(&path, "epoch,val_loss\n1,0.5\n2\n").unwrap();
         let err = MetricsTable::read(&path).unwrap_err().to_string();
-        assert!(err.contains("metrics.csv") && err.contains("line 3"), "{err}");
+        assert!(
+            err.contains("metrics.csv") && err.contains("line 3"),
+            "{err}"
+        );
         let err = read_metrics(&path).unwrap_err().to_string();
         assert!(err.contains("line 3"), "{err}");
         std::fs::write(&path, "epoch,val_loss\n1,0.5\n").unwrap();

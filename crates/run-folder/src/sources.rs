@@ -28,7 +28,11 @@ pub struct SourceFiles {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceChange {
     Missing(PathBuf),
-    Size { path: PathBuf, was: u64, now: u64 },
+    Size {
+        path: PathBuf,
+        was: u64,
+        now: u64,
+    },
     Modified(PathBuf),
     /// A file the data set uses now that the run did not.
     Added(PathBuf),
@@ -119,7 +123,11 @@ fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
 /// `changes` as one sentence: the first few, and how many more.
 pub fn describe_changes(changes: &[SourceChange]) -> String {
     const SHOWN: usize = 5;
-    let mut parts: Vec<String> = changes.iter().take(SHOWN).map(ToString::to_string).collect();
+    let mut parts: Vec<String> = changes
+        .iter()
+        .take(SHOWN)
+        .map(ToString::to_string)
+        .collect();
     if changes.len() > SHOWN {
         parts.push(format!("and {} more", changes.len() - SHOWN));
     }
@@ -148,7 +156,11 @@ mod tests {
         assert_eq!(
             changes,
             vec![
-                SourceChange::Size { path: a, was: 4, now: 6 },
+                SourceChange::Size {
+                    path: a,
+                    was: 4,
+                    now: 6
+                },
                 SourceChange::Missing(b),
                 SourceChange::Added(c),
             ]

@@ -103,10 +103,16 @@ mod tests {
         .unwrap();
         let state = read_state(&path).unwrap();
         assert_eq!(state.status, RunStatus::Running);
-        assert_eq!((state.epochs_done, state.epochs, state.best_epoch), (2, 5, Some(1)));
+        assert_eq!(
+            (state.epochs_done, state.epochs, state.best_epoch),
+            (2, 5, Some(1))
+        );
         assert_eq!(state.pid, None);
         std::fs::write(&path, r#"{"status":"sleeping"}"#).unwrap();
         let err = read_state(&path).unwrap_err().to_string();
-        assert!(err.contains("run.json") && err.contains("sleeping"), "{err}");
+        assert!(
+            err.contains("run.json") && err.contains("sleeping"),
+            "{err}"
+        );
     }
 }

@@ -43,7 +43,11 @@ impl Table {
             .iter()
             .enumerate()
             .map(|(k, h)| {
-                let values = table.rows.iter().map(|r| r[k].unwrap_or(f64::NAN)).collect();
+                let values = table
+                    .rows
+                    .iter()
+                    .map(|r| r[k].unwrap_or(f64::NAN))
+                    .collect();
                 (h.clone(), values)
             })
             .collect();

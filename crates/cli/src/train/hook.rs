@@ -213,7 +213,10 @@ impl EpochHook {
         self.run.write_state(&self.status)?;
         save_model(model, &self.run.checkpoint("last"))?;
         if self.improved {
-            crate::run_dir::copy_atomic(&self.run.checkpoint("last"), &self.run.checkpoint("best"))?;
+            crate::run_dir::copy_atomic(
+                &self.run.checkpoint("last"),
+                &self.run.checkpoint("best"),
+            )?;
         }
         Ok(())
     }

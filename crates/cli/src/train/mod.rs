@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use burn::data::dataloader::DataLoaderBuilder;
+use burn::module::Module;
 use burn::optim::AdamConfig;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
@@ -24,9 +25,9 @@ use crate::config::{RunConfig, memory};
 use crate::device::{self, DeviceChoice};
 use crate::run_dir::{MetricsRow, RunDir};
 pub use batches::LabelledBatcher;
+use celeba_data::EpochOrder;
 pub(crate) use hook::embed_in_order;
 use hook::{AngleInputs, EpochHook, Resumed};
-use celeba_data::EpochOrder;
 use quiet_renderer::QuietRenderer;
 pub use resume::{ResumeRequest, resumable_key, resume};
 use state::{EveryEpoch, Saved, StateFiles};
@@ -85,18 +86,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
     let mut footprint = config.footprint();
     footprint.classes = data.classes.len() as u128;
     memory::check_fits(&footprint, memory::machine_memory())?;
-    device.seed(config.seed);
-    let network = config.network(data.classes.len(), data.shape);
-    for advice in network.head.advice() {
-        eprintln!(
-            "warning: model.{} = {}: {}; try model.{} = {:.3}",
-            advice.key, advice.value, advice.reason, advice.key, advice.suggested
-        );
-    }
-    // Parameters created on the autodiff device are the ones that track gradients.
-    let model = network
-        .init(&device.clone().autodiff())
-        .context("the [model] section cannot be built for this data set")?;
+    let learner = new_learner(config, &data, &device, None)?;
     let sources = SourceFiles::stat(&data.source_files())
         .context("cannot read the data files' sizes and times")?;
 
@@ -130,8 +120,42 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
                 .context("cannot serialise skipped.json")?,
         )?;
     }
-    let learner = Learner::new(model, AdamConfig::new().init(), config.train.lr);
     fit(config, &data, &device, run, state, learner, None)
+}
+
+/// The learner of `config` on `device`: the network initialised from the run's seed, or with
+/// `weights` (a resume), and a fresh Adam.
+fn new_learner(
+    config: &RunConfig,
+    data: &celeba_data::LoadedData,
+    device: &burn::tensor::Device,
+    weights: Option<burn::store::ModuleRecord>,
+) -> Result<Learner<arcface_core::EmbeddingNet>> {
+    device.seed(config.seed);
+    let network = config.network(data.classes.len(), data.shape);
+    if weights.is_none() {
+        for advice in network.head.advice() {
+            eprintln!(
+                "warning: model.{} = {}: {}; try model.{} = {:.3}",
+                advice.key, advice.value, advice.reason, advice.key, advice.suggested
+            );
+        }
+    }
+    // Parameters created on the autodiff device are the ones that track gradients.
+    let mut model = network
+        .init(&device.clone().autodiff())
+        .context("the [model] section cannot be built for this data set")?;
+    if let Some(weights) = weights {
+        model = model
+            .try_load_record(weights)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+            .context("the resume state does not fit the run's [model]")?;
+    }
+    Ok(Learner::new(
+        model,
+        AdamConfig::new().init(),
+        config.train.lr,
+    ))
 }
 
 /// Loads the data set of `config`, saying what it found.
@@ -318,12 +342,14 @@ fn fit(
     })
 }
 
-
 /// A finished run's figures, read back from its folder (`compare --resume` keeps such heads).
 pub fn trained_of(dir: &std::path::Path) -> Result<Trained> {
     let state = crate::run_dir::current_state(dir)?;
     let rows = run_folder::read_metrics(&dir.join(layout::METRICS))?;
-    let labels = dir.join(layout::EMBEDDINGS).join("held_out").join("labels.npy");
+    let labels = dir
+        .join(layout::EMBEDDINGS)
+        .join("held_out")
+        .join("labels.npy");
     let held_out = if labels.exists() {
         viz::read_npy_i64(&labels)
             .with_context(|| format!("cannot read {}", labels.display()))?

@@ -7,12 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use burn::optim::AdamConfig;
-use burn::train::Learner;
 use run_folder::{RunStatus, layout};
 
 use super::hook::{Resumed, save_model};
-use super::{Trained, fit, load_data, state};
+use super::{Trained, fit, load_data, new_learner, state};
 use crate::config::RunConfig;
 use crate::device::{self, DeviceChoice};
 use crate::run_dir::RunDir;
@@ -41,9 +39,13 @@ pub struct ResumeRequest {
 /// Whether `--set key=...` may be given with `--resume`.
 pub fn resumable_key(item: &str) -> bool {
     let key = item.split_once('=').map_or(item, |(k, _)| k).trim();
-    RESUMABLE_KEYS
-        .iter()
-        .any(|k| if k.ends_with('.') { key.starts_with(k) } else { key == *k })
+    RESUMABLE_KEYS.iter().any(|k| {
+        if k.ends_with('.') {
+            key.starts_with(k)
+        } else {
+            key == *k
+        }
+    })
 }
 
 /// Continues the run in `request.dir`.
@@ -52,7 +54,13 @@ pub fn resume(request: &ResumeRequest) -> Result<Trained> {
         bail!(
             "--set {bad:?} with --resume: a resumed run keeps the config it was trained with ({}); only {} may change (edit that file by hand to change anything else, e.g. a lower train.lr after a divergence)",
             request.dir.join(layout::CONFIG).display(),
-            RESUMABLE_KEYS.map(|k| if k.ends_with('.') { format!("{k}*") } else { k.to_string() }).join(", ")
+            RESUMABLE_KEYS
+                .map(|k| if k.ends_with('.') {
+                    format!("{k}*")
+                } else {
+                    k.to_string()
+                })
+                .join(", ")
         );
     }
     let (run, mut state) = RunDir::resume(&request.dir)?;
@@ -82,35 +90,17 @@ pub fn resume(request: &ResumeRequest) -> Result<Trained> {
     let data = load_data(&config)?;
     check_same_data(&run, &data)?;
 
-    device.seed(config.seed);
-    let network = config.network(data.classes.len(), data.shape);
-    let model = network
-        .init(&device.clone().autodiff())
-        .context("the run's [model] cannot be built")?;
-    let mut learner = Learner::new(model, AdamConfig::new().init(), config.train.lr);
-    let resumed = if done > 0 {
+    let (learner, resumed) = if done > 0 {
         let restored = state::restore(&run.state_dir(), done)?;
-        let model = learner
-            .model()
-            .try_load_record(restored.model)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-            .with_context(|| {
+        let mut learner =
+            new_learner(&config, &data, &device, Some(restored.model)).with_context(|| {
                 format!(
-                    "the resume state of epoch {done} does not fit the run's [model] in {}",
+                    "cannot continue epoch {done}'s model with the config in {}",
                     run.file(layout::CONFIG).display()
                 )
             })?;
-        // `Learner` has no setter for the model but `load_model`, which panics on a mismatch
-        // that `try_load_record` above has ruled out.
-        learner.load_model(model.clone().into_record());
         learner.load_optim(restored.optim);
         learner.load_scheduler(restored.scheduler);
-        // A crash between run.json and the checkpoint copies leaves them one epoch behind.
-        let valid = model.valid();
-        save_model(&valid, &run.checkpoint("last"))?;
-        if state.best_epoch == Some(done) {
-            save_model(&valid, &run.checkpoint("best"))?;
-        }
         let rows = run.read_metrics(done)?;
         let (angle_table, class_table) = run.read_angle_tables(done)?.with_context(|| {
             format!(
@@ -119,13 +109,21 @@ pub fn resume(request: &ResumeRequest) -> Result<Trained> {
                 run.file(layout::CLASS_ANGLES).display()
             )
         })?;
-        Some(Resumed {
+        // A crash between run.json and the checkpoint copies leaves them one epoch behind.
+        let valid = learner.model().valid();
+        save_model(&valid, &run.checkpoint("last"))?;
+        if state.best_epoch == Some(done) {
+            save_model(&valid, &run.checkpoint("best"))?;
+        }
+        let resumed = Resumed {
             rows,
             angle_table,
             class_table,
-        })
+        };
+        (learner, Some(resumed))
     } else {
-        None
+        // Killed in its first epoch: the same seed gives the same initial weights.
+        (new_learner(&config, &data, &device, None)?, None)
     };
 
     eprintln!(
@@ -165,8 +163,16 @@ fn check_same_data(run: &RunDir, data: &celeba_data::LoadedData) -> Result<()> {
                 "entry {first} was {} ({:?}) and is now {} ({:?})",
                 a.file, a.split, b.file, b.split
             ),
-            (Some(a), None) => format!("{} images fewer: the first missing is {}", recorded.len() - now.len(), a.file),
-            (None, Some(b)) => format!("{} images more: the first new one is {}", now.len() - recorded.len(), b.file),
+            (Some(a), None) => format!(
+                "{} images fewer: the first missing is {}",
+                recorded.len() - now.len(),
+                a.file
+            ),
+            (None, Some(b)) => format!(
+                "{} images more: the first new one is {}",
+                now.len() - recorded.len(),
+                b.file
+            ),
             (None, None) => "they differ".into(),
         };
         bail!(

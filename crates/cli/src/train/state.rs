@@ -41,20 +41,29 @@ struct SavedState {
 
 impl Saved {
     fn mark(&self, part: &'static str, epoch: usize) {
-        let mut done = self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut done = self
+            .done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         done.epochs.insert(part, epoch);
         self.changed.notify_all();
     }
 
     fn fail(&self, message: String) {
-        let mut done = self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut done = self
+            .done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         done.error.get_or_insert(message);
         self.changed.notify_all();
     }
 
     /// Blocks until all three records of `epoch` are written, or one failed.
     pub fn wait(&self, epoch: usize) -> Result<()> {
-        let mut done = self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut done = self
+            .done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
             if let Some(error) = &done.error {
                 return Err(anyhow!("cannot write the resume state: {error}"));

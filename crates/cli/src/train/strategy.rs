@@ -10,9 +10,9 @@ use burn::train::{
 
 use super::guard::{FIXES, LossWatch, kept};
 use super::hook::{EpochClock, EpochHook};
-use celeba_data::{EpochOrderHandle, epoch_seed};
 use super::state::Saved;
 use super::tally::Tally;
+use celeba_data::{EpochOrderHandle, epoch_seed};
 
 /// Salt of the per-epoch seed of the device's random draws (dropout).
 const DROPOUT_SALT: u64 = 0xD80;
@@ -71,10 +71,7 @@ impl SnapshotStrategy {
         if let Some(signal) = crate::signals::received()
             && !interrupter.should_stop()
         {
-            interrupter.stop(Some(&format!(
-                "{} received",
-                crate::signals::name(signal)
-            )));
+            interrupter.stop(Some(&format!("{} received", crate::signals::name(signal))));
         }
     }
 
