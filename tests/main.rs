@@ -8,6 +8,7 @@ mod bad_input;
 mod bench_command;
 mod compare_and_guard;
 mod data_sets;
+mod embed;
 mod held_out;
 mod mnist_shared;
 mod render_and_synth;

@@ -36,6 +36,9 @@ pub enum Command {
     /// Verification (ROC, EER, TAR@FAR, 10-fold accuracy) and retrieval (P@1, MAP@R, NMI) of a
     /// run's embeddings on its validation split and on its held-out identities.
     Eval(EvalArgs),
+    /// Embed images or folders of images with a trained run's model: CSV on stdout, or --out
+    /// FILE.npy (+ FILE.files.txt) or FILE.csv.
+    Embed(EmbedArgs),
     /// Export a run's embeddings: TensorBoard projector TSVs, CSV, or a numpy .npz of all epochs.
     Export(ExportArgs),
     /// Write RUN_DIR/report.html: one self-contained interactive page (epoch slider, rotatable
@@ -174,6 +177,28 @@ pub struct EvalArgs {
     /// Which checkpoint: `best` (lowest validation loss) or `last`.
     #[arg(long, default_value = "best", value_parser = ["best", "last"])]
     pub checkpoint: String,
+    /// Backend to embed on.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// A run folder written by `train`.
+    pub run_dir: PathBuf,
+    /// Image files and folders (searched recursively for .jpg, .jpeg, .png, .pgm, .ppm, .bmp).
+    #[arg(required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+    /// Which checkpoint: `best` (lowest validation loss) or `last`.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    pub checkpoint: String,
+    /// Write FILE.npy (float32 [N, D], with the files in FILE.files.txt) or FILE.csv instead
+    /// of CSV on stdout; an existing file is never overwritten.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Leave out images that do not decode, with a warning each (default: an error).
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Backend to embed on.
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,

@@ -7,6 +7,7 @@ mod bench;
 mod compare;
 mod config;
 mod device;
+mod embed;
 mod eval;
 mod export;
 mod render;
@@ -63,6 +64,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Synth(args) => synth_command(args),
         Command::Export(args) => export_command(args),
         Command::Eval(args) => eval::eval(&args.run_dir, &args.checkpoint, args.device),
+        Command::Embed(args) => embed::embed(
+            &args.run_dir,
+            &args.paths,
+            &args.checkpoint,
+            args.out.as_deref(),
+            args.skip_bad,
+            args.device,
+        ),
         Command::Bench(command) => bench::bench(command),
         Command::View(args) => view::view(
             &args.dir,
