@@ -14,5 +14,6 @@ mod mnist_shared;
 mod render_and_synth;
 mod resume;
 mod train_contract;
+mod verify;
 mod viewer;
 mod wgpu_backend;

@@ -39,6 +39,9 @@ pub enum Command {
     /// Embed images or folders of images with a trained run's model: CSV on stdout, or --out
     /// FILE.npy (+ FILE.files.txt) or FILE.csv.
     Embed(EmbedArgs),
+    /// Are two images of one identity? Their cosine similarity against a threshold eval measured
+    /// (eval.json: FAR 1e-2 of the held-out pairs by default).
+    Verify(VerifyArgs),
     /// Export a run's embeddings: TensorBoard projector TSVs, CSV, or a numpy .npz of all epochs.
     Export(ExportArgs),
     /// Write RUN_DIR/report.html: one self-contained interactive page (epoch slider, rotatable
@@ -199,6 +202,32 @@ pub struct EmbedArgs {
     /// Leave out images that do not decode, with a warning each (default: an error).
     #[arg(long)]
     pub skip_bad: bool,
+    /// Backend to embed on.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A run folder written by `train`.
+    pub run_dir: PathBuf,
+    /// The first image file.
+    pub a: PathBuf,
+    /// The second image file.
+    pub b: PathBuf,
+    /// The operating point of the threshold from eval.json: a false accept rate, or the equal
+    /// error rate.
+    #[arg(long, default_value = "1e-2", value_parser = crate::verify::FAR_CHOICES)]
+    pub far: String,
+    /// A cosine threshold of your own instead of eval.json's.
+    #[arg(long, allow_negative_numbers = true)]
+    pub threshold: Option<f64>,
+    /// Print one JSON line: similarity, threshold, same, far, source.
+    #[arg(long)]
+    pub json: bool,
+    /// Which checkpoint: `best` (lowest validation loss) or `last`.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    pub checkpoint: String,
     /// Backend to embed on.
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,

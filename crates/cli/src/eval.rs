@@ -148,6 +148,10 @@ fn print_report(title: &str, r: &viz::EvalReport) {
         100.0 * r.ten_fold_std
     );
     eprintln!(
+        "  cosine thresholds: EER {:.4}  FAR=1e-1 {:.4}  1e-2 {:.4}  1e-3 {:.4}",
+        r.threshold_at_eer, r.threshold_at_far_1e1, r.threshold_at_far_1e2, r.threshold_at_far_1e3
+    );
+    eprintln!(
         "  retrieval: precision@1 {:.2}%  MAP@R {:.4}  NMI of k-means {:.4}",
         100.0 * r.precision_at_1,
         r.map_at_r,

@@ -15,6 +15,7 @@ mod run_data;
 mod run_dir;
 mod signals;
 mod train;
+mod verify;
 mod view;
 
 use std::process::ExitCode;
@@ -72,6 +73,7 @@ fn run(cli: Cli) -> Result<()> {
             args.skip_bad,
             args.device,
         ),
+        Command::Verify(args) => verify::verify(&args),
         Command::Bench(command) => bench::bench(command),
         Command::View(args) => view::view(
             &args.dir,

@@ -41,7 +41,10 @@ use serde::Serialize;
 pub use clustering::{kmeans, nmi};
 pub use pairs::{Pairs, cosine_scores, make_pairs};
 pub use retrieval::{map_at_r, precision_at_1};
-pub use verification::{FoldAccuracy, Roc, auc, eer, roc, tar_at_far, ten_fold_accuracy};
+pub use verification::{
+    FoldAccuracy, Roc, auc, eer, roc, tar_at_far, ten_fold_accuracy, threshold_at_eer,
+    threshold_at_far,
+};
 
 /// Positive pairs [`evaluate`] keeps at most (and as many negatives).
 pub const MAX_POSITIVE_PAIRS: usize = 200_000;
@@ -74,6 +77,14 @@ pub struct EvalReport {
     pub tar_at_far_1e2: f64,
     /// True accept rate at a false accept rate of 1e-3.
     pub tar_at_far_1e3: f64,
+    /// Cosine threshold at the EER (accept pairs scoring at least this).
+    pub threshold_at_eer: f64,
+    /// Cosine threshold at a false accept rate of 1e-1 (of these pairs).
+    pub threshold_at_far_1e1: f64,
+    /// Cosine threshold at a false accept rate of 1e-2.
+    pub threshold_at_far_1e2: f64,
+    /// Cosine threshold at a false accept rate of 1e-3.
+    pub threshold_at_far_1e3: f64,
     /// Mean of the 10 per-fold verification accuracies.
     pub ten_fold_mean: f64,
     /// Population standard deviation of the 10 per-fold accuracies.
@@ -124,6 +135,10 @@ pub fn evaluate(points: &[f32], dim: usize, labels: &[i64], seed: u64) -> EvalRe
         tar_at_far_1e1: tar_at_far(&scores, &pairs.same, 1e-1),
         tar_at_far_1e2: tar_at_far(&scores, &pairs.same, 1e-2),
         tar_at_far_1e3: tar_at_far(&scores, &pairs.same, 1e-3),
+        threshold_at_eer: threshold_at_eer(&scores, &pairs.same),
+        threshold_at_far_1e1: threshold_at_far(&scores, &pairs.same, 1e-1),
+        threshold_at_far_1e2: threshold_at_far(&scores, &pairs.same, 1e-2),
+        threshold_at_far_1e3: threshold_at_far(&scores, &pairs.same, 1e-3),
         ten_fold_mean: folds.mean,
         ten_fold_std: folds.std,
         precision_at_1: ret.precision_at_1,

@@ -109,6 +109,51 @@ pub fn tar_at_far(scores: &[f64], same: &[bool], far: f64) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The cosine threshold (accept a pair scoring `>=` it) that [`tar_at_far`] works at: the
+/// lowest ROC threshold whose FPR is at most `far`, so the one with the highest TPR. When
+/// only "accept nothing" qualifies (the top-scoring pair is a negative `far` cannot afford),
+/// the smallest number above the top score, which accepts no pair of the set. NaN without
+/// positives or negatives.
+pub fn threshold_at_far(scores: &[f64], same: &[bool], far: f64) -> f64 {
+    let r = roc(scores, same);
+    if r.fpr.iter().chain(&r.tpr).any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    let k = r.fpr.iter().rposition(|f| *f <= far).unwrap_or(0);
+    finite_threshold(&r, k)
+}
+
+/// The cosine threshold at the equal error rate: the threshold of the ROC point that ends the
+/// segment [`eer`] interpolates on, the highest threshold whose FPR is at least its FNR
+/// (accepting `>=` it). NaN without positives or negatives.
+pub fn threshold_at_eer(scores: &[f64], same: &[bool]) -> f64 {
+    let r = roc(scores, same);
+    if r.fpr.iter().chain(&r.tpr).any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    // In counts, FPR >= FNR is fp * pos >= fn * neg: exact, where the rates' rounding can put
+    // an exact equality (1/3 against 1 - 2/3) on either side.
+    let pos = same.iter().filter(|&&s| s).count() as f64;
+    let neg = same.len() as f64 - pos;
+    (1..r.fpr.len())
+        .find(|&k| {
+            let fp = (r.fpr[k] * neg).round();
+            let fn_ = pos - (r.tpr[k] * pos).round();
+            fp * pos >= fn_ * neg
+        })
+        .map_or(f64::NAN, |k| finite_threshold(&r, k))
+}
+
+/// `roc.thresholds[k]`, with the leading `+inf` ("accept nothing") replaced by the smallest
+/// number above the top score.
+fn finite_threshold(roc: &Roc, k: usize) -> f64 {
+    if k == 0 {
+        roc.thresholds.get(1).map_or(f64::NAN, |t| t.next_up())
+    } else {
+        roc.thresholds[k]
+    }
+}
+
 /// Verification accuracy by the LFW protocol (Huang et al. 2007): the pairs
 /// are split into `folds` folds; each fold is classified with the threshold
 /// that maximises accuracy on all the other folds; the result is the mean
@@ -249,6 +294,27 @@ mod tests {
         assert_eq!(tar_at_far(&S6, &Y6, 1.0 / 3.0), 1.0);
         // A negative on top: no threshold accepts anything at FAR 0.1 but +inf.
         assert_eq!(tar_at_far(&[0.9, 0.5, 0.4], &[F, T, F], 0.1), 0.0);
+    }
+
+    // Thresholds of S6 from the (FPR, TPR) table above, accepting scores >= the threshold:
+    //   FAR 0 or 0.1: the lowest threshold with FPR 0 is 0.8 (TPR 2/3);
+    //   FAR 1/3: the lowest with FPR <= 1/3 is 0.6 (TPR 1); FAR 1: 0.4 (accept all).
+    //   EER: FPR >= FNR first at 0.7 (1/3 = 1/3).
+    #[test]
+    fn thresholds_by_hand() {
+        assert_eq!(threshold_at_far(&S6, &Y6, 0.0), 0.8);
+        assert_eq!(threshold_at_far(&S6, &Y6, 0.1), 0.8);
+        assert_eq!(threshold_at_far(&S6, &Y6, 1.0 / 3.0), 0.6);
+        assert_eq!(threshold_at_far(&S6, &Y6, 1.0), 0.4);
+        assert_eq!(threshold_at_eer(&S6, &Y6), 0.7);
+        // A negative on top: only "accept nothing" has FPR <= 0.1: just above 0.9, and no
+        // pair of the set scores that high.
+        let t = threshold_at_far(&[0.9, 0.5, 0.4], &[F, T, F], 0.1);
+        assert!(t > 0.9 && t < 0.9 + 1e-15, "{t}");
+        // The tie example below: FPR - FNR first >= 0 at 0.8 (1/2 - 0 = 1/2).
+        assert_eq!(threshold_at_eer(&[0.8, 0.9, 0.7, 0.8], &[F, T, F, T]), 0.8);
+        assert!(threshold_at_far(&[0.5, 0.2], &[T, T], 0.1).is_nan());
+        assert!(threshold_at_eer(&[0.5, 0.2], &[F, F]).is_nan());
     }
 
     // scores 0.9 0.8 0.8 0.7, same T T F F: the tie at 0.8 is one diagonal step.
