@@ -10,6 +10,7 @@ mod compare_and_guard;
 mod data_sets;
 mod embed;
 mod held_out;
+mod identify;
 mod mnist_shared;
 mod render_and_synth;
 mod resume;

@@ -42,6 +42,9 @@ pub enum Command {
     /// Are two images of one identity? Their cosine similarity against a threshold eval measured
     /// (eval.json: FAR 1e-2 of the held-out pairs by default).
     Verify(VerifyArgs),
+    /// Whom do query images show? Ranks the identities of a gallery (one folder per identity)
+    /// by cosine similarity; "unknown" below the verification threshold.
+    Identify(IdentifyArgs),
     /// Export a run's embeddings: TensorBoard projector TSVs, CSV, or a numpy .npz of all epochs.
     Export(ExportArgs),
     /// Write RUN_DIR/report.html: one self-contained interactive page (epoch slider, rotatable
@@ -223,6 +226,39 @@ pub struct VerifyArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub threshold: Option<f64>,
     /// Print one JSON line: similarity, threshold, same, far, source.
+    #[arg(long)]
+    pub json: bool,
+    /// Which checkpoint: `best` (lowest validation loss) or `last`.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    pub checkpoint: String,
+    /// Backend to embed on.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct IdentifyArgs {
+    /// A run folder written by `train`.
+    pub run_dir: PathBuf,
+    /// The gallery: one folder per identity, named after it, holding its images.
+    #[arg(long, value_name = "DIR")]
+    pub gallery: PathBuf,
+    /// Query image files and folders (searched recursively).
+    #[arg(required = true, num_args = 1..)]
+    pub queries: Vec<PathBuf>,
+    /// Identities listed per query.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// An identity's score: the best (`max`) or the `mean` cosine of its gallery images.
+    #[arg(long, default_value = "max", value_parser = ["max", "mean"])]
+    pub score: String,
+    /// The operating point of eval.json's threshold below which a query is "unknown".
+    #[arg(long, default_value = "1e-2", value_parser = crate::verify::FAR_CHOICES)]
+    pub far: String,
+    /// A cosine threshold of your own instead of eval.json's.
+    #[arg(long, allow_negative_numbers = true)]
+    pub threshold: Option<f64>,
+    /// Print one JSON line per query: query, identity (null when unknown), matches, threshold.
     #[arg(long)]
     pub json: bool,
     /// Which checkpoint: `best` (lowest validation loss) or `last`.

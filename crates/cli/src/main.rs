@@ -10,6 +10,7 @@ mod device;
 mod embed;
 mod eval;
 mod export;
+mod identify;
 mod render;
 mod run_data;
 mod run_dir;
@@ -74,6 +75,7 @@ fn run(cli: Cli) -> Result<()> {
             args.device,
         ),
         Command::Verify(args) => verify::verify(&args),
+        Command::Identify(args) => identify::identify(&args),
         Command::Bench(command) => bench::bench(command),
         Command::View(args) => view::view(
             &args.dir,

@@ -14,13 +14,13 @@ pub const FAR_CHOICES: [&str; 4] = ["1e-1", "1e-2", "1e-3", "eer"];
 
 /// A threshold and where it comes from.
 #[derive(Debug, Clone, PartialEq)]
-struct Threshold {
-    value: f64,
+pub(crate) struct Threshold {
+    pub value: f64,
     /// The false accept rate it was measured at (the EER itself for `eer`); none for a
     /// user's threshold.
     far: Option<f64>,
     /// `held_out`, `val` or `user`.
-    source: &'static str,
+    pub source: &'static str,
     /// `eer` or the FAR as given.
     point: String,
     /// Different-identity pairs it was measured on.
@@ -40,21 +40,7 @@ pub fn verify(args: &crate::args::VerifyArgs) -> Result<()> {
             );
         }
     }
-    let threshold = match threshold {
-        Some(t) => {
-            if !t.is_finite() {
-                bail!("--threshold {t}: expected a finite cosine similarity");
-            }
-            Threshold {
-                value: t,
-                far: None,
-                source: "user",
-                point: "user".into(),
-                negatives: None,
-            }
-        }
-        None => from_eval(run_dir, far, checkpoint, choice)?,
-    };
+    let threshold = self::threshold(run_dir, far, threshold, checkpoint, choice)?;
     let model = embed::load_model(run_dir, checkpoint, choice)?;
     let files: Vec<PathBuf> = vec![a.to_path_buf(), b.to_path_buf()];
     let (rows, _) = embed::embed_files(&model, &files, false)?;
@@ -92,7 +78,32 @@ pub fn verify(args: &crate::args::VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-fn describe(t: &Threshold) -> String {
+/// The threshold `verify` and `identify` use: `user`'s, else eval.json's at `far`.
+pub(crate) fn threshold(
+    run_dir: &Path,
+    far: &str,
+    user: Option<f64>,
+    checkpoint: &str,
+    choice: DeviceChoice,
+) -> Result<Threshold> {
+    Ok(match user {
+        Some(t) => {
+            if !t.is_finite() {
+                bail!("--threshold {t}: expected a finite cosine similarity");
+            }
+            Threshold {
+                value: t,
+                far: None,
+                source: "user",
+                point: "user".into(),
+                negatives: None,
+            }
+        }
+        None => from_eval(run_dir, far, checkpoint, choice)?,
+    })
+}
+
+pub(crate) fn describe(t: &Threshold) -> String {
     match t.source {
         "user" => "--threshold".into(),
         source => {
@@ -136,7 +147,7 @@ fn meaning(t: &Threshold) -> Option<String> {
 }
 
 /// Cosine similarity in f64, as `eval` scores pairs; 0 when either row is zero.
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a
         .iter()
         .zip(b)
