@@ -110,3 +110,73 @@ fn verify_uses_the_held_out_threshold_of_eval_json() {
     let t = refused_cleanly(&run(dir, &["verify", "runs/ver", "faces", b]));
     assert!(t.contains("faces: no such image file"), "{t}");
 }
+
+#[test]
+fn verify_without_held_out_identities_evaluates_and_uses_the_val_threshold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = synthetic_config(dir, "closed", 2, 2, "arcface");
+    ok(&run(
+        dir,
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--no-render",
+        ],
+    ));
+    let run_dir = dir.join("runs/closed");
+    // No held-out identities: train runs no eval, so verify does, on the validation pairs.
+    assert!(!run_dir.join("eval.json").exists());
+    let a = "faces/img_align_celeba/000001.jpg";
+    let b = "faces/img_align_celeba/000013.jpg";
+    let out = run(
+        dir,
+        &[
+            "verify",
+            "runs/closed",
+            a,
+            b,
+            "--json",
+            "--far",
+            "1e-1",
+            "--device",
+            "flex",
+        ],
+    );
+    let t = ok(&out);
+    assert!(
+        t.contains("eval.json is missing: evaluating the best checkpoint first"),
+        "{t}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("eval.json")).unwrap()).unwrap();
+    assert!(eval["held_out"].is_null());
+    let expected = eval["val"]["threshold_at_far_1e1"].as_f64().unwrap();
+    assert_eq!(j["source"], "val");
+    assert_eq!(j["far"].as_f64().unwrap(), 0.1);
+    assert!((j["threshold"].as_f64().unwrap() - expected).abs() < 1e-12);
+
+    // --checkpoint last when eval.json is of best: evaluated again, for last.
+    let t = ok(&run(
+        dir,
+        &[
+            "verify",
+            "runs/closed",
+            a,
+            b,
+            "--checkpoint",
+            "last",
+            "--device",
+            "flex",
+        ],
+    ));
+    assert!(t.contains("is of the \"best\" checkpoint"), "{t}");
+    assert!(t.contains("of the validation set"), "{t}");
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["checkpoint"], "last");
+}
