@@ -10,6 +10,7 @@ mod compare_and_guard;
 mod data_sets;
 mod held_out;
 mod mnist_shared;
+mod onnx_export;
 mod render_and_synth;
 mod resume;
 mod train_contract;
