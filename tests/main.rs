@@ -12,6 +12,7 @@ mod embed;
 mod held_out;
 mod identify;
 mod mnist_shared;
+mod onnx_export;
 mod render_and_synth;
 mod resume;
 mod train_contract;

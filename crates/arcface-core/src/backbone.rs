@@ -32,10 +32,14 @@ pub struct Vgg8Config {
 /// Two conv + BatchNorm + ReLU layers and a 2x2 max-pool.
 #[derive(Module, Debug)]
 pub struct VggBlock {
-    conv1: Conv2d,
-    bn1: BatchNorm,
-    conv2: Conv2d,
-    bn2: BatchNorm,
+    /// First 3x3 convolution (padding 1).
+    pub conv1: Conv2d,
+    /// Batch norm after `conv1` (then ReLU).
+    pub bn1: BatchNorm,
+    /// Second 3x3 convolution (padding 1).
+    pub conv2: Conv2d,
+    /// Batch norm after `conv2` (then ReLU).
+    pub bn2: BatchNorm,
     relu: Relu,
     pool: MaxPool2d,
 }
@@ -72,11 +76,15 @@ impl VggBlock {
 /// VGG8 embedding backbone. Build it with [`Vgg8Config::init`].
 #[derive(Module, Debug)]
 pub struct Vgg8 {
-    blocks: Vec<VggBlock>,
-    bn_features: BatchNorm,
+    /// The three VGG blocks (each ends with a 2x2 max-pool, stride 2).
+    pub blocks: Vec<VggBlock>,
+    /// Batch norm on the last block's feature maps.
+    pub bn_features: BatchNorm,
     dropout: Dropout,
-    embed: Linear,
-    bn_embed: BatchNorm,
+    /// Flattened features (`[C, H, W]` order) to the embedding; weight `[features, dim]`.
+    pub embed: Linear,
+    /// Batch norm on the embedding.
+    pub bn_embed: BatchNorm,
 }
 
 impl Vgg8Config {

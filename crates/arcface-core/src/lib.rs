@@ -30,7 +30,7 @@ pub use advice::{
     Advice, TARGET_POSTERIOR, WARN_BELOW_POSTERIOR, best_center_angle, centre_posterior,
     cosface_scale_bound, min_scale,
 };
-pub use backbone::{Vgg8, Vgg8Config};
+pub use backbone::{Vgg8, Vgg8Config, VggBlock};
 pub use error::CoreError;
 pub use fastconv::join_cpu_pool;
 pub use head::{

@@ -300,6 +300,9 @@ pub struct ExportArgs {
     /// Folder to write into (default: RUN_DIR/export).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// onnx and safetensors: which checkpoint, `best` (lowest validation loss) or `last`.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    pub checkpoint: String,
 }
 
 /// Export formats.
@@ -311,6 +314,10 @@ pub enum ExportFormat {
     Projector,
     /// `embeddings.npz`: every epoch's train, val and centre arrays and the labels.
     Npz,
+    /// `model.onnx` (opset 17): the checkpoint's network, pixels in [0, 1] to embeddings.
+    Onnx,
+    /// `model.safetensors`: the checkpoint's backbone weights under PyTorch-style names.
+    Safetensors,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! `arcface-lab export`: a run's embeddings for the tools people already use: TensorBoard's
-//! projector (tensors + metadata TSV), CSV, or one numpy `.npz` of every epoch.
+//! projector (tensors + metadata TSV), CSV, or one numpy `.npz` of every epoch; and the trained
+//! network itself (ONNX, safetensors: [`crate::export_model`]).
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,12 @@ pub fn export(
     format: ExportFormat,
     epoch: Option<usize>,
     out: Option<&Path>,
+    checkpoint: &str,
 ) -> Result<Vec<PathBuf>> {
+    if matches!(format, ExportFormat::Onnx | ExportFormat::Safetensors) {
+        let out = out.map_or_else(|| run.join("export"), Path::to_path_buf);
+        return crate::export_model::export_model(run, format, checkpoint, &out);
+    }
     let dir = crate::run_dir::RunDir::open(run)?;
     // The export reads only the run's own files, so changed images do not stop it; the rows'
     // file names would then no longer match the images, which the user should hear.
@@ -41,6 +47,7 @@ pub fn export(
     };
     match format {
         ExportFormat::Npz => export_npz(run, &out).map(|p| vec![p]),
+        ExportFormat::Onnx | ExportFormat::Safetensors => unreachable!("handled above"),
         ExportFormat::Csv | ExportFormat::Projector => {
             let epoch = match epoch {
                 Some(e) => e,

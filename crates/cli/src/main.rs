@@ -10,8 +10,10 @@ mod device;
 mod embed;
 mod eval;
 mod export;
+mod export_model;
 mod identify;
 mod render;
+mod onnx;
 mod run_data;
 mod run_dir;
 mod signals;
@@ -267,7 +269,13 @@ fn render_compare_folder(args: &RenderArgs) -> Result<()> {
 }
 
 fn export_command(args: ExportArgs) -> Result<()> {
-    let files = export::export(&args.run_dir, args.format, args.epoch, args.out.as_deref())?;
+    let files = export::export(
+        &args.run_dir,
+        args.format,
+        args.epoch,
+        args.out.as_deref(),
+        &args.checkpoint,
+    )?;
     for file in files {
         eprintln!("wrote {}", file.display());
     }
