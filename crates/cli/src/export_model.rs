@@ -64,11 +64,9 @@ fn load(run_dir: &Path, checkpoint: &str) -> Result<(EmbeddingNet, RunConfig, [u
     Ok((model, config, data.shape))
 }
 
+/// A parameter's values as f32 (`iter` converts each element, whatever the stored dtype).
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .unwrap_or_default()
+    t.into_data().iter::<f32>().collect()
 }
 
 fn conv_parts(conv: &Conv2d) -> (Vec<f32>, [usize; 4], Vec<f32>) {

@@ -8,8 +8,6 @@ pub const DATA_TYPE_FLOAT: i32 = 1;
 
 /// `AttributeProto.AttributeType` values used here.
 pub mod attribute_type {
-    /// `FLOAT`.
-    pub const FLOAT: i32 = 1;
     /// `INT`.
     pub const INT: i32 = 2;
     /// `INTS`.
