@@ -32,8 +32,9 @@ use rayon::prelude::*;
 
 use super::geom::{ConvGeom, ConvGrads};
 use super::tasks::{images_per_task, sum_parts, with_scratch};
+use crate::options::KernelOptions;
 use crate::par_vec::par_parts;
-use crate::{KernelOptions, cpu, lanes};
+use crate::{cpu, lanes};
 
 /// Positions computed per plane are a multiple of this: a register block of the AVX-512
 /// kernel (three 16-wide vectors), two of the AVX2 kernel's (three 8-wide ones).

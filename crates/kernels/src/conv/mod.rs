@@ -15,7 +15,7 @@ mod tasks;
 
 pub use geom::{ConvGeom, ConvGrads};
 
-use crate::KernelOptions;
+use crate::options::KernelOptions;
 use direct::Isa;
 
 /// The direct kernels' vector width for `g`, or `None` where they do not compute it.
