@@ -61,7 +61,7 @@ fn switched_off(name: &str) -> bool {
     )
 }
 
-/// The own CPU kernels' switches, from the environment (see README, "CPU kernels").
+/// The own CPU kernels' switches, from the environment (README, "The backbone").
 fn kernel_options_from_env() -> arcface_core::KernelOptions {
     arcface_core::KernelOptions {
         conv: !switched_off("ARCFACE_FASTCONV"),
