@@ -62,9 +62,14 @@ fn arcface_head(c: &mut Criterion) {
 }
 
 fn vgg8_train_step(c: &mut Criterion) {
-    // As `arcface-lab` does on its main thread: this thread then works in the kernels'
-    // parallel sections instead of sleeping through them.
-    arcface_core::join_cpu_pool();
+    // As `arcface-lab` does at start: malloc's thresholds raised for the kernels' buffers, and
+    // this thread one of rayon's, working in the kernels' parallel sections instead of
+    // sleeping through them.
+    kernels::tune_malloc();
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok());
+    kernels::join_cpu_pool(threads);
     let device = device().autodiff();
     let mut group = c.benchmark_group("vgg8_train_step");
     group.sample_size(10);

@@ -6,6 +6,8 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
+use kernels::KernelOptions;
+
 use crate::{CoreError, fastconv};
 
 /// The seed's VGG8: three VGG blocks of 2 x (3x3 conv + BatchNorm + ReLU), each followed by a
@@ -64,12 +66,12 @@ impl VggBlock {
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h / 2, w / 2]` (rounded down)
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = fastconv::conv2d(&self.conv1, x);
-        let x = fastconv::batch_norm_relu(&self.bn1, &self.relu, x);
-        let x = fastconv::conv2d(&self.conv2, x);
-        let x = fastconv::batch_norm_relu(&self.bn2, &self.relu, x);
-        fastconv::max_pool2d(&self.pool, x)
+    fn forward(&self, x: Tensor<4>, kernels: &KernelOptions) -> Tensor<4> {
+        let x = fastconv::conv2d(&self.conv1, x, kernels);
+        let x = fastconv::batch_norm_relu(&self.bn1, &self.relu, x, kernels);
+        let x = fastconv::conv2d(&self.conv2, x, kernels);
+        let x = fastconv::batch_norm_relu(&self.bn2, &self.relu, x, kernels);
+        fastconv::max_pool2d(&self.pool, x, kernels)
     }
 }
 
@@ -85,10 +87,14 @@ pub struct Vgg8 {
     pub embed: Linear,
     /// Batch norm on the embedding.
     pub bn_embed: BatchNorm,
+    /// Which of the own CPU kernels the blocks use: not part of the record.
+    #[module(skip)]
+    kernels: KernelOptions,
 }
 
 impl Vgg8Config {
-    /// Checks the configuration and builds the backbone on `device`.
+    /// Checks the configuration and builds the backbone on `device`, with the kernel options
+    /// set by [`crate::set_kernel_options`] (else the default).
     pub fn init(&self, device: &Device) -> Result<Vgg8, CoreError> {
         if self.embedding_dim == 0 {
             return Err(CoreError::ZeroEmbedding);
@@ -119,11 +125,25 @@ impl Vgg8Config {
             dropout: DropoutConfig::new(self.dropout).init(),
             embed: LinearConfig::new(flat, self.embedding_dim).init(device),
             bn_embed: BatchNormConfig::new(self.embedding_dim).init(device),
+            kernels: fastconv::process_kernel_options(),
         })
     }
 }
 
 impl Vgg8 {
+    /// The same backbone using the kernels `options` select.
+    pub fn with_kernel_options(self, options: KernelOptions) -> Self {
+        Self {
+            kernels: options,
+            ..self
+        }
+    }
+
+    /// Which of the own CPU kernels this backbone uses.
+    pub fn kernel_options(&self) -> KernelOptions {
+        self.kernels
+    }
+
     /// Maps images to embeddings.
     ///
     /// # Shapes
@@ -132,7 +152,7 @@ impl Vgg8 {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
         for block in &self.blocks {
-            x = block.forward(x);
+            x = block.forward(x, &self.kernels);
         }
         let x = self.dropout.forward(self.bn_features.forward(x));
         let x: Tensor<2> = x.flatten(1, 3);
@@ -207,58 +227,61 @@ mod tests {
 
     /// Loss, then every backbone parameter's gradient and the running statistics, after one
     /// forward and backward of `net` (backbone + ArcFace head).
-    fn training_step(fast: bool, net: EmbeddingNet, images: Tensor<4>) -> Vec<(String, Vec<f32>)> {
+    fn training_step(
+        fast: bool,
+        mut net: EmbeddingNet,
+        images: Tensor<4>,
+    ) -> Vec<(String, Vec<f32>)> {
         use crate::LabelledBatch;
         use burn::tensor::TensorData;
 
         let device = images.device();
         let batch = images.dims()[0];
         let targets: Vec<i64> = (0..batch as i64).map(|i| i % 5).collect();
-        fastconv::with_kernels(fast, || {
-            let out = net.forward(LabelledBatch {
-                images,
-                targets: Tensor::from_data(TensorData::new(targets, [batch]), &device),
-            });
-            let loss = out.output.loss;
-            let grads = loss.clone().backward();
-            let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
-            let g = |t: Tensor<4>| v(t.grad(&grads).unwrap().flatten(0, 3));
-            let mut got = vec![("loss".to_string(), v(loss))];
-            for (i, block) in net.backbone.blocks.iter().enumerate() {
-                for (j, conv) in [&block.conv1, &block.conv2].into_iter().enumerate() {
-                    got.push((format!("block {i} conv{j} weight"), g(conv.weight.val())));
-                    let bias = conv.bias.as_ref().unwrap().val();
-                    got.push((
-                        format!("block {i} conv{j} bias"),
-                        v(bias.grad(&grads).unwrap()),
-                    ));
-                }
-                for (j, bn) in [&block.bn1, &block.bn2].into_iter().enumerate() {
-                    got.push((
-                        format!("block {i} bn{j} gamma"),
-                        v(bn.gamma.val().grad(&grads).unwrap()),
-                    ));
-                    got.push((
-                        format!("block {i} bn{j} beta"),
-                        v(bn.beta.val().grad(&grads).unwrap()),
-                    ));
-                    got.push((
-                        format!("block {i} bn{j} running mean"),
-                        v(bn.running_mean.value_sync()),
-                    ));
-                    got.push((
-                        format!("block {i} bn{j} running var"),
-                        v(bn.running_var.value_sync()),
-                    ));
-                }
+        net.backbone = net.backbone.with_kernel_options(KernelOptions::all(fast));
+        let out = net.forward(LabelledBatch {
+            images,
+            targets: Tensor::from_data(TensorData::new(targets, [batch]), &device),
+        });
+        let loss = out.output.loss;
+        let grads = loss.clone().backward();
+        let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+        let g = |t: Tensor<4>| v(t.grad(&grads).unwrap().flatten(0, 3));
+        let mut got = vec![("loss".to_string(), v(loss))];
+        for (i, block) in net.backbone.blocks.iter().enumerate() {
+            for (j, conv) in [&block.conv1, &block.conv2].into_iter().enumerate() {
+                got.push((format!("block {i} conv{j} weight"), g(conv.weight.val())));
+                let bias = conv.bias.as_ref().unwrap().val();
+                got.push((
+                    format!("block {i} conv{j} bias"),
+                    v(bias.grad(&grads).unwrap()),
+                ));
             }
-            let embed = net.backbone.embed.weight.val();
-            got.push((
-                "embed weight".to_string(),
-                v(embed.grad(&grads).unwrap().flatten(0, 1)),
-            ));
-            got
-        })
+            for (j, bn) in [&block.bn1, &block.bn2].into_iter().enumerate() {
+                got.push((
+                    format!("block {i} bn{j} gamma"),
+                    v(bn.gamma.val().grad(&grads).unwrap()),
+                ));
+                got.push((
+                    format!("block {i} bn{j} beta"),
+                    v(bn.beta.val().grad(&grads).unwrap()),
+                ));
+                got.push((
+                    format!("block {i} bn{j} running mean"),
+                    v(bn.running_mean.value_sync()),
+                ));
+                got.push((
+                    format!("block {i} bn{j} running var"),
+                    v(bn.running_var.value_sync()),
+                ));
+            }
+        }
+        let embed = net.backbone.embed.weight.val();
+        got.push((
+            "embed weight".to_string(),
+            v(embed.grad(&grads).unwrap().flatten(0, 1)),
+        ));
+        got
     }
 
     #[test]

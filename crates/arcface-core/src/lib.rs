@@ -14,7 +14,10 @@
 //!   embedding size, with the bounds from the papers.
 //!
 //! Library code takes `&Device` and names no backend: the binary decides what is compiled in.
+//! On flex, the backbone runs the own CPU kernels of crate `kernels` where [`KernelOptions`]
+//! allow them (see [`set_kernel_options`]); all `unsafe` code is in that crate.
 
+#![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))] // a failed unwrap is a failed test
 
 mod advice;
@@ -32,12 +35,13 @@ pub use advice::{
 };
 pub use backbone::{Vgg8, Vgg8Config, VggBlock};
 pub use error::CoreError;
-pub use fastconv::join_cpu_pool;
+pub use fastconv::set_kernel_options;
 pub use head::{
     ArcFace, ArcFaceConfig, CombinedMargin, CombinedMarginConfig, CosFace, CosFaceConfig, Head,
     HeadConfig, HeadOutput, NormFace, NormFaceConfig, SoftmaxHead, SoftmaxHeadConfig, SphereFace,
     SphereFaceConfig, SubCenterArcFace, SubCenterArcFaceConfig, ThetaOverflow,
 };
+pub use kernels::KernelOptions;
 pub use loss::cross_entropy;
 pub use net::{EmbeddingNet, EmbeddingNetConfig, Forward, LabelledBatch};
 pub use normalize::l2_normalize;

@@ -31,15 +31,7 @@ use config::RunConfig;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Before anything uses rayon: this thread, which trains, then works in the CPU kernels'
-    // parallel sections instead of sleeping through each one (~1.1x a CPU training step).
-    let off = matches!(
-        std::env::var("ARCFACE_JOIN_POOL").as_deref().map(str::trim),
-        Ok("0" | "false" | "off" | "no")
-    );
-    if !off {
-        arcface_core::join_cpu_pool();
-    }
+    set_up_process();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.downcast_ref::<train::Interrupted>().is_some() => {
@@ -57,6 +49,52 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Whether the switch `name` is set to off (`0`, `false`, `off` or `no`); every `ARCFACE_*`
+/// switch is on unless so.
+fn switched_off(name: &str) -> bool {
+    matches!(
+        std::env::var(name).as_deref().map(str::trim),
+        Ok("0" | "false" | "off" | "no")
+    )
+}
+
+/// The own CPU kernels' switches, from the environment (README, "The backbone").
+fn kernel_options_from_env() -> arcface_core::KernelOptions {
+    arcface_core::KernelOptions {
+        conv: !switched_off("ARCFACE_FASTCONV"),
+        direct_conv: !switched_off("ARCFACE_DIRECTCONV"),
+        direct_conv_avx512: !switched_off("ARCFACE_AVX512"),
+        batch_norm: !switched_off("ARCFACE_FASTBN"),
+        max_pool: !switched_off("ARCFACE_FASTPOOL"),
+    }
+}
+
+/// The process-wide settings, made once before anything builds a network or uses rayon: the
+/// kernels' switches, glibc malloc's thresholds and rayon's pool.
+fn set_up_process() {
+    arcface_core::set_kernel_options(kernel_options_from_env());
+    // Raised thresholds let the kernels' activation-sized buffers be reused from the heap
+    // instead of mapped and faulted in again each step; a malloc setting of the user's wins.
+    let user_tuned = [
+        "GLIBC_TUNABLES",
+        "MALLOC_MMAP_THRESHOLD_",
+        "MALLOC_TRIM_THRESHOLD_",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some());
+    if !switched_off("ARCFACE_MALLOC_TUNE") && !user_tuned {
+        kernels::tune_malloc();
+    }
+    // This thread, which trains, then works in the CPU kernels' parallel sections instead of
+    // sleeping through each one (~1.1x a CPU training step).
+    if !switched_off("ARCFACE_JOIN_POOL") {
+        let threads = std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        kernels::join_cpu_pool(threads);
     }
 }
 

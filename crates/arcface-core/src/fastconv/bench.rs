@@ -10,7 +10,7 @@
 //! variants alternate round by round so that load from other processes hits both alike.
 //! `ARCFACE_BENCH_ONLY=on` (or `off`) times one variant only, e.g. under a profiler;
 //! `fastconv::bench::training_step` alone times the whole step, `ARCFACE_BENCH_ITERS` (default 5)
-//! steps per round.
+//! steps per round. As the binary does, each test first tunes malloc (`kernels::tune_malloc`).
 
 use std::time::Instant;
 
@@ -19,7 +19,9 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
 
-use super::{batch_norm_relu, conv2d, max_pool2d, with_kernels};
+use kernels::KernelOptions;
+
+use super::{batch_norm_relu, conv2d, max_pool2d};
 use crate::{ArcFaceConfig, EmbeddingNetConfig, HeadConfig, LabelledBatch, Vgg8Config};
 
 fn rounds() -> usize {
@@ -39,8 +41,10 @@ fn time_ms(iters: usize, f: &mut dyn FnMut()) -> f64 {
     start.elapsed().as_secs_f64() * 1e3 / iters as f64
 }
 
-/// Times burn's path (`off`) and the kernels (`on`) alternately; prints min and median.
-fn compare(label: &str, iters: usize, mut run: impl FnMut()) -> [f64; 2] {
+/// Times burn's path (`off`) and the kernels (`on`) alternately, `run` given the options of
+/// each; prints min and median.
+fn compare(label: &str, iters: usize, mut run: impl FnMut(&KernelOptions)) -> [f64; 2] {
+    kernels::tune_malloc();
     let mut samples = [Vec::new(), Vec::new()];
     for _ in 0..rounds() {
         for (i, fast) in [false, true].into_iter().enumerate() {
@@ -53,7 +57,8 @@ fn compare(label: &str, iters: usize, mut run: impl FnMut()) -> [f64; 2] {
             let ms = if skip {
                 f64::NAN
             } else {
-                with_kernels(fast, || time_ms(iters, &mut run))
+                let options = KernelOptions::all(fast);
+                time_ms(iters, &mut || run(&options))
             };
             samples[i].push(ms);
         }
@@ -104,14 +109,14 @@ fn fastconv_timings() {
         );
         // The first layer's input (the images) needs no gradient, as in training.
         let x = if c_in > 1 { x.require_grad() } else { x };
-        let conv_ms = compare(&format!("conv {c_in:>2}->{c_out:<2} {hw}x{hw}"), 5, || {
-            let _ = conv2d(&conv, x.clone()).sum().backward();
+        let conv_ms = compare(&format!("conv {c_in:>2}->{c_out:<2} {hw}x{hw}"), 5, |o| {
+            let _ = conv2d(&conv, x.clone(), o).sum().backward();
         });
         let block_ms = compare(
             &format!("conv + bn + relu {c_in:>2}->{c_out:<2} {hw}x{hw}"),
             5,
-            || {
-                let y = batch_norm_relu(&bn, &relu, conv2d(&conv, x.clone()));
+            |o| {
+                let y = batch_norm_relu(&bn, &relu, conv2d(&conv, x.clone(), o), o);
                 let _ = y.sum().backward();
             },
         );
@@ -153,8 +158,9 @@ fn training_step() {
     );
     let mut model = Some(config.init(&device).unwrap());
     let mut optim = AdamConfig::new().init();
-    compare("training step", iters, || {
-        let Some(net) = model.take() else { return };
+    compare("training step", iters, |o| {
+        let Some(mut net) = model.take() else { return };
+        net.backbone = net.backbone.with_kernel_options(*o);
         let out = net.forward(LabelledBatch {
             images: images.clone(),
             targets: targets.clone(),
@@ -174,14 +180,14 @@ fn pool_and_eval_bn() {
     for (c, hw) in [(16, 28), (32, 14), (64, 7)] {
         let x = Tensor::<4>::random([32, c, hw, hw], Distribution::Normal(0.0, 1.0), &device)
             .require_grad();
-        compare(&format!("max-pool {c}x{hw}x{hw}, batch 32"), 20, || {
-            let _ = max_pool2d(&pool, x.clone()).sum().backward();
+        compare(&format!("max-pool {c}x{hw}x{hw}, batch 32"), 20, |o| {
+            let _ = max_pool2d(&pool, x.clone(), o).sum().backward();
         });
     }
     let plain = Device::flex();
     let bn = BatchNormConfig::new(16).init(&plain);
     let x = Tensor::<4>::random([256, 16, 28, 28], Distribution::Normal(0.0, 1.0), &plain);
-    compare("eval bn + relu 16x28x28, batch 256", 10, || {
-        let _ = batch_norm_relu(&bn, &Relu::new(), x.clone()).into_data();
+    compare("eval bn + relu 16x28x28, batch 256", 10, |o| {
+        let _ = batch_norm_relu(&bn, &Relu::new(), x.clone(), o).into_data();
     });
 }

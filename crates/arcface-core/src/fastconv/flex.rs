@@ -13,7 +13,7 @@ use burn::backend::{Autodiff, DispatchDevice, DispatchKindConversion, DispatchTe
 use burn::prelude::*;
 use burn::tensor::{DType, GradientCheckpointingStrategy, TensorData};
 
-use super::kernels::{self, BnGeom, BnStats, ConvGeom, PoolGeom};
+use kernels::{BnGeom, BnStats, ConvGeom, KernelOptions, PoolGeom};
 
 /// Where a tensor lives, as far as these kernels care.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -84,6 +84,8 @@ struct ConvState {
     x: FlexTensor,
     weight: FlexTensor,
     geom: ConvGeom,
+    /// The forward pass's, so that the backward pass takes the same path.
+    options: KernelOptions,
 }
 
 #[derive(Debug)]
@@ -95,13 +97,19 @@ impl Backward<Flex, 3> for ConvBackward {
     fn backward(self, ops: Ops<ConvState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w, node_b] = ops.parents;
         let dy = dense(grads.consume::<Flex>(&ops.node));
-        let ConvState { x, weight, geom: g } = ops.state;
+        let ConvState {
+            x,
+            weight,
+            geom: g,
+            options,
+        } = ops.state;
         let out = kernels::conv_backward(
             &g,
             values(&x),
             values(&weight),
             values(&dy),
             [node_x.is_some(), node_w.is_some(), node_b.is_some()],
+            &options,
         );
         if let (Some(node), Some(dx)) = (node_x, out.x) {
             grads.register::<Flex>(node.id, from_vec(dx, [g.batch, g.c_in, g.h, g.w]));
@@ -122,6 +130,7 @@ pub(super) fn conv2d(
     bias: Option<&Tensor<1>>,
     stride: [usize; 2],
     padding: [(usize, usize); 2],
+    options: &KernelOptions,
 ) -> Option<Tensor<4>> {
     let [c_out, c_in, kh, kw] = weight.dims();
     let [batch, x_c, h, w] = x.dims();
@@ -130,7 +139,6 @@ pub(super) fn conv2d(
     }
     let geom = ConvGeom::new([batch, c_in, h, w], [c_out, kh, kw], stride, padding)?;
     let route = common_route(&[route(x), route(weight), bias.map_or(route(x), route)])?;
-    super::alloc::tune_once();
     let (x, weight, bias) = (x.clone(), weight.clone(), bias.cloned());
     match route {
         Route::Plain => {
@@ -145,15 +153,16 @@ pub(super) fn conv2d(
                 values(&x),
                 values(&weight),
                 bias.as_ref().map(values),
+                options,
             );
             let y = from_vec(y, [batch, c_out, geom.out_h, geom.out_w]);
             Some(Tensor::from_primitive::<Flex>(y))
         }
         Route::Autodiff(GradientCheckpointingStrategy::Disabled) => {
-            conv2d_tracked::<NoCheckpointing>(x, weight, bias, geom)
+            conv2d_tracked::<NoCheckpointing>(x, weight, bias, geom, *options)
         }
         Route::Autodiff(GradientCheckpointingStrategy::Balanced) => {
-            conv2d_tracked::<BalancedCheckpointing>(x, weight, bias, geom)
+            conv2d_tracked::<BalancedCheckpointing>(x, weight, bias, geom, *options)
         }
     }
 }
@@ -163,6 +172,7 @@ fn conv2d_tracked<C>(
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
     g: ConvGeom,
+    options: KernelOptions,
 ) -> Option<Tensor<4>>
 where
     C: CheckpointStrategy,
@@ -185,6 +195,7 @@ where
         values(&x_p),
         values(&w_p),
         (!b_vals.is_empty()).then_some(b_vals),
+        &options,
     );
     let y = from_vec(y, [g.batch, g.c_out, g.out_h, g.out_w]);
     let out = match ConvBackward
@@ -197,6 +208,7 @@ where
                 x: x_p,
                 weight: w_p,
                 geom: g,
+                options,
             },
             y,
         ),

@@ -1,151 +1,105 @@
-//! Own conv2d and batch norm + ReLU for `f32` on burn's flex backend, forward and backward.
+//! The own CPU kernels (crate `kernels`) in burn's place for `f32` on the flex backend,
+//! forward and backward: conv2d, batch norm + ReLU, and the VGG blocks' 2x2 max-pool.
 //!
 //! Burn's flex conv2d was the largest cost of a VGG8 training step on the CPU (its im2col and
-//! gemm plus the transposes around them, and conv_transpose2d for the input gradient). Here a
-//! conv is im2col + one gemm per image straight into NCHW order, its backward computes the
-//! input, weight and bias gradients in one pass over the output gradient, and batch norm with
-//! batch statistics is fused with the ReLU that follows it (one autodiff step instead of a
-//! dozen tensor operations and transposes).
-//!
-//! Batch norm + ReLU with the running statistics (validation, snapshots: plain flex tensors)
-//! is one pass too, and the VGG blocks' 2x2 max-pool has its own kernel (burn's goes through a
-//! general 3-D pool with i64 indices).
+//! gemm plus the transposes around them, and conv_transpose2d for the input gradient). The
+//! kernels compute a conv's input, weight and bias gradients in one pass over the output
+//! gradient, and batch norm with batch statistics fused with the ReLU that follows it (one
+//! autodiff step instead of a dozen tensor operations and transposes). Batch norm + ReLU with
+//! the running statistics (validation, snapshots: plain flex tensors) is one pass too, and the
+//! 2x2 max-pool has its own kernel (burn's goes through a general 3-D pool with i64 indices).
 //!
 //! Everything else (other backends, other dtypes, dilation, groups, `Same` padding, other
 //! pools, batch norm in eval mode under autodiff) goes through burn's own modules, and the
 //! modules' parameters stay burn's [`Conv2d`] and [`BatchNorm`], so records are unchanged.
-//! `ARCFACE_FASTCONV=0`, `ARCFACE_FASTBN=0` and `ARCFACE_FASTPOOL=0` switch the three kernels
-//! off at run time (read once per process). The first conv also raises glibc malloc's mmap and
-//! trim thresholds (`alloc`; `ARCFACE_MALLOC_TUNE=0` to skip), and `ARCFACE_DX_AS_CONV=1`
-//! computes stride-1 input gradients as a convolution (off by default; see `kernels`).
-//!
-//! 3x3 convs with stride 1 and padding 1 (all of VGG8's) are direct convolutions in AVX2 + FMA
-//! where the CPU has them (`direct`; `ARCFACE_DIRECTCONV=0` for im2col + gemm instead).
+//! Each entry point takes the [`KernelOptions`] that say which kernels to use: a backbone's
+//! own ([`crate::Vgg8::with_kernel_options`]), by default those the program set once with
+//! [`set_kernel_options`].
 
-#[cfg(feature = "fastconv")]
-mod alloc;
-#[cfg(feature = "fastconv")]
-mod cpu;
-#[cfg(feature = "fastconv")]
-mod direct;
 #[cfg(feature = "fastconv")]
 mod flex;
-#[cfg(feature = "fastconv")]
-mod kernels;
-#[cfg(feature = "fastconv")]
-mod lanes;
-#[cfg(feature = "fastconv")]
-mod matmul;
-#[cfg(feature = "fastconv")]
-mod pool_rows;
-#[cfg(feature = "fastconv")]
-mod pool_thread;
-
-#[cfg(feature = "fastconv")]
-pub use pool_thread::join_cpu_pool;
-
-/// Without the kernels there is no pool to join.
-#[cfg(not(feature = "fastconv"))]
-pub fn join_cpu_pool() -> bool {
-    false
-}
 
 #[cfg(all(test, feature = "fastconv"))]
 mod bench;
 #[cfg(all(test, feature = "fastconv"))]
 mod tests;
 
-use std::cell::Cell;
 use std::sync::OnceLock;
 
 use burn::nn::{BatchNorm, Relu, conv::Conv2d, pool::MaxPool2d};
 use burn::prelude::*;
+use kernels::KernelOptions;
 
-/// The kernels, each with its own switch.
-#[cfg_attr(not(feature = "fastconv"), allow(dead_code))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kernel {
-    /// [`conv2d`]; `ARCFACE_FASTCONV`.
-    Conv,
-    /// [`batch_norm_relu`]; `ARCFACE_FASTBN`.
-    BatchNorm,
-    /// [`max_pool2d`]; `ARCFACE_FASTPOOL`.
-    Pool,
+/// The options of this process's backbones, set at most once.
+static PROCESS_OPTIONS: OnceLock<KernelOptions> = OnceLock::new();
+
+/// Sets the [`KernelOptions`] of every backbone built from now on (the binary's choice, made
+/// once at start, e.g. from its environment). Returns false, changing nothing, if they were
+/// set before. Without a call, backbones use [`KernelOptions::default`].
+///
+/// Why a process-wide default: a program builds its networks in many places (training,
+/// evaluation, export, loading checkpoints), which should all follow one setting; code that
+/// needs another (a test comparing the kernels with burn's ops) gives a backbone its own with
+/// [`crate::Vgg8::with_kernel_options`].
+pub fn set_kernel_options(options: KernelOptions) -> bool {
+    PROCESS_OPTIONS.set(options).is_ok()
 }
 
-thread_local! {
-    /// Per-thread override of the environment, so that tests and benchmarks can compare both
-    /// paths in one process without racing other tests (`set_var` is process-wide).
-    static FORCED: Cell<Option<bool>> = const { Cell::new(None) };
+/// The options a new backbone starts with.
+pub(crate) fn process_kernel_options() -> KernelOptions {
+    PROCESS_OPTIONS.get().copied().unwrap_or_default()
 }
 
-#[cfg_attr(not(feature = "fastconv"), allow(dead_code))]
-impl Kernel {
-    fn env_name(self) -> &'static str {
-        match self {
-            Kernel::Conv => "ARCFACE_FASTCONV",
-            Kernel::BatchNorm => "ARCFACE_FASTBN",
-            Kernel::Pool => "ARCFACE_FASTPOOL",
-        }
-    }
-
-    /// Whether this kernel is compiled in and switched on for the calling thread.
-    pub(crate) fn enabled(self) -> bool {
-        static ENV: [OnceLock<bool>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-        if !cfg!(feature = "fastconv") {
-            return false;
-        }
-        FORCED.get().unwrap_or_else(|| {
-            *ENV[self as usize].get_or_init(|| {
-                !matches!(
-                    std::env::var(self.env_name()).as_deref().map(str::trim),
-                    Ok("0" | "false" | "off" | "no")
-                )
-            })
-        })
-    }
-}
-
-/// Runs `f` with all kernels forced on or off on this thread, whatever the environment says.
-#[cfg(test)]
-pub(crate) fn with_kernels<R>(on: bool, f: impl FnOnce() -> R) -> R {
-    let before = FORCED.replace(Some(on));
-    let out = f();
-    FORCED.set(before);
-    out
-}
-
-/// `conv.forward(x)`, through the own kernel where it applies.
+/// `conv.forward(x)`, through the own kernel where it applies and `options.conv` is on.
 ///
 /// # Shapes
 /// - x: `[batch, channels_in, height, width]`
 /// - output: `[batch, channels_out, height_out, width_out]`
-pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    match fast_conv2d(conv, &x) {
+pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>, options: &KernelOptions) -> Tensor<4> {
+    match fast_conv2d(conv, &x, options) {
         Some(y) => y,
         None => conv.forward(x),
     }
 }
 
-/// `relu.forward(bn.forward(x))`, through the fused kernel where it applies (on flex: training
-/// on an autodiff device, where it updates the running statistics exactly as burn's batch norm
-/// does, or the running statistics on a plain device).
+/// `relu.forward(bn.forward(x))`, through the fused kernel where it applies and
+/// `options.batch_norm` is on (on flex: training on an autodiff device, where it updates the
+/// running statistics exactly as burn's batch norm does, or the running statistics on a plain
+/// device).
 ///
 /// # Shapes
 /// - x: `[batch, channels, height, width]`
 /// - output: same as x
-pub(crate) fn batch_norm_relu(bn: &BatchNorm, relu: &Relu, x: Tensor<4>) -> Tensor<4> {
-    match fast_batch_norm_relu(bn, &x) {
+pub(crate) fn batch_norm_relu(
+    bn: &BatchNorm,
+    relu: &Relu,
+    x: Tensor<4>,
+    options: &KernelOptions,
+) -> Tensor<4> {
+    match fast_batch_norm_relu(bn, &x, options) {
         Some(y) => y,
         None => relu.forward(bn.forward(x)),
     }
 }
 
+/// `pool.forward(x)`, through the own kernel for a 2x2 pool with stride 2 on flex where
+/// `options.max_pool` is on.
+///
+/// # Shapes
+/// - x: `[batch, channels, height, width]`
+/// - output: `[batch, channels, height / 2, width / 2]` (rounded down)
+pub(crate) fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>, options: &KernelOptions) -> Tensor<4> {
+    match fast_max_pool2d(pool, &x, options) {
+        Some(y) => y,
+        None => pool.forward(x),
+    }
+}
+
 #[cfg(feature = "fastconv")]
-fn fast_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+fn fast_conv2d(conv: &Conv2d, x: &Tensor<4>, options: &KernelOptions) -> Option<Tensor<4>> {
     use burn::nn::PaddingConfig2d;
 
-    if !Kernel::Conv.enabled() || conv.dilation != [1, 1] || conv.groups != 1 {
+    if !options.conv || conv.dilation != [1, 1] || conv.groups != 1 {
         return None;
     }
     let padding = match conv.padding {
@@ -156,30 +110,18 @@ fn fast_conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     };
     let weight = conv.weight.val();
     let bias = conv.bias.as_ref().map(|b| b.val());
-    flex::conv2d(x, &weight, bias.as_ref(), conv.stride, padding)
-}
-
-/// `pool.forward(x)`, through the own kernel for a 2x2 pool with stride 2 on flex.
-///
-/// # Shapes
-/// - x: `[batch, channels, height, width]`
-/// - output: `[batch, channels, height / 2, width / 2]` (rounded down)
-pub(crate) fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
-    match fast_max_pool2d(pool, &x) {
-        Some(y) => y,
-        None => pool.forward(x),
-    }
+    flex::conv2d(x, &weight, bias.as_ref(), conv.stride, padding, options)
 }
 
 #[cfg(feature = "fastconv")]
-fn fast_max_pool2d(pool: &MaxPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+fn fast_max_pool2d(pool: &MaxPool2d, x: &Tensor<4>, options: &KernelOptions) -> Option<Tensor<4>> {
     use burn::nn::PaddingConfig2d;
 
     let unpadded = matches!(
         pool.padding,
         PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
     );
-    if !Kernel::Pool.enabled()
+    if !options.max_pool
         || pool.kernel_size != [2, 2]
         || pool.stride != [2, 2]
         || pool.dilation != [1, 1]
@@ -191,25 +133,19 @@ fn fast_max_pool2d(pool: &MaxPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     flex::max_pool2x2(x)
 }
 
-#[cfg(not(feature = "fastconv"))]
-fn fast_max_pool2d(_: &MaxPool2d, _: &Tensor<4>) -> Option<Tensor<4>> {
-    None
-}
-
-#[cfg(not(feature = "fastconv"))]
-fn fast_conv2d(_: &Conv2d, _: &Tensor<4>) -> Option<Tensor<4>> {
-    None
-}
-
 #[cfg(feature = "fastconv")]
-fn fast_batch_norm_relu(bn: &BatchNorm, x: &Tensor<4>) -> Option<Tensor<4>> {
+fn fast_batch_norm_relu(
+    bn: &BatchNorm,
+    x: &Tensor<4>,
+    options: &KernelOptions,
+) -> Option<Tensor<4>> {
     use burn::tensor::TensorData;
 
-    // The same condition as `BatchNorm::forward` for using the batch's statistics.
-    let device = x.device();
-    if !Kernel::BatchNorm.enabled() {
+    if !options.batch_norm {
         return None;
     }
+    // The same condition as `BatchNorm::forward` for using the batch's statistics.
+    let device = x.device();
     if !device.is_autodiff() || !bn.training.is_enabled() {
         // Burn's batch norm uses the running statistics here.
         let mean = bn.running_mean.value().to_device(&device);
@@ -237,7 +173,19 @@ fn fast_batch_norm_relu(bn: &BatchNorm, x: &Tensor<4>) -> Option<Tensor<4>> {
     Some(y)
 }
 
+// Without the feature, burn's ops throughout.
+
 #[cfg(not(feature = "fastconv"))]
-fn fast_batch_norm_relu(_: &BatchNorm, _: &Tensor<4>) -> Option<Tensor<4>> {
+fn fast_conv2d(_: &Conv2d, _: &Tensor<4>, _: &KernelOptions) -> Option<Tensor<4>> {
+    None
+}
+
+#[cfg(not(feature = "fastconv"))]
+fn fast_max_pool2d(_: &MaxPool2d, _: &Tensor<4>, _: &KernelOptions) -> Option<Tensor<4>> {
+    None
+}
+
+#[cfg(not(feature = "fastconv"))]
+fn fast_batch_norm_relu(_: &BatchNorm, _: &Tensor<4>, _: &KernelOptions) -> Option<Tensor<4>> {
     None
 }

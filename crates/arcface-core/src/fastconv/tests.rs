@@ -10,7 +10,13 @@ use burn::nn::{
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use super::{batch_norm_relu, conv2d, max_pool2d, with_kernels};
+use kernels::KernelOptions;
+
+use super::{batch_norm_relu, conv2d, max_pool2d};
+
+/// The kernels on, and off (burn's ops throughout).
+const ON: KernelOptions = KernelOptions::all(true);
+const OFF: KernelOptions = KernelOptions::all(false);
 
 fn device() -> Device {
     Device::flex().autodiff()
@@ -92,19 +98,37 @@ impl Case {
     }
 }
 
-/// VGG8's conv shape: 3x3, stride 1, padding 1 all round, with bias.
-const fn same_3x3(batch: usize, c_in: usize, h: usize, w: usize, c_out: usize) -> Case {
+/// A case from `[batch, c_in, h, w, c_out]`, the kernel and stride (`[vertical, horizontal]`),
+/// the padding (top, left, bottom, right) and whether it has a bias.
+const fn case(
+    [batch, c_in, h, w, c_out]: [usize; 5],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 4],
+    bias: bool,
+) -> Case {
     Case {
         batch,
         c_in,
         h,
         w,
         c_out,
-        kernel: [3, 3],
-        stride: [1, 1],
-        pad: [1, 1, 1, 1],
-        bias: true,
+        kernel,
+        stride,
+        pad,
+        bias,
     }
+}
+
+/// VGG8's conv shape: 3x3, stride 1, padding 1 all round, with bias.
+const fn same_3x3(batch: usize, c_in: usize, h: usize, w: usize, c_out: usize) -> Case {
+    case(
+        [batch, c_in, h, w, c_out],
+        [3, 3],
+        [1, 1],
+        [1, 1, 1, 1],
+        true,
+    )
 }
 
 /// Calls `f(y, x, w)` with the output, input and weight indices of every product a
@@ -197,40 +221,67 @@ fn ref_conv_grads_exact(c: &Case, x: &[f64], w: &[f64], r: &[f64]) -> [Vec<f64>;
 }
 
 /// Output and input, weight and bias gradients of `sum(r * conv(x))` through [`conv2d`].
-fn run_conv(c: &Case, x: &[f32], w: &[f32], b: &[f32], r: &[f32], fast: bool) -> [Vec<f32>; 4] {
-    with_kernels(fast, || {
-        let device = device();
-        let mut conv = Conv2dConfig::new([c.c_in, c.c_out], c.kernel)
-            .with_stride(c.stride)
-            .with_padding(PaddingConfig2d::Explicit(
-                c.pad[0], c.pad[1], c.pad[2], c.pad[3],
-            ))
-            .with_bias(c.bias)
-            .init(&device);
-        conv.weight = Param::from_tensor(tensor(
-            w,
-            [c.c_out, c.c_in, c.kernel[0], c.kernel[1]],
-            &device,
-        ));
-        if c.bias {
-            conv.bias = Some(Param::from_tensor(tensor(b, [c.c_out], &device)));
-        }
-        let xt = tensor(x, [c.batch, c.c_in, c.h, c.w], &device).require_grad();
-        let [oh, ow] = c.out();
-        let y = conv2d(&conv, xt.clone());
-        let loss = (y.clone() * tensor(r, [c.batch, c.c_out, oh, ow], &device)).sum();
-        let grads = loss.backward();
-        let gb = match &conv.bias {
-            Some(bias) => vals(bias.val().grad(&grads).unwrap()),
-            None => Vec::new(),
-        };
-        [
-            vals(y),
-            vals(xt.grad(&grads).unwrap()),
-            vals(conv.weight.val().grad(&grads).unwrap()),
-            gb,
-        ]
-    })
+fn run_conv(
+    c: &Case,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    r: &[f32],
+    options: &KernelOptions,
+) -> [Vec<f32>; 4] {
+    let device = device();
+    let mut conv = Conv2dConfig::new([c.c_in, c.c_out], c.kernel)
+        .with_stride(c.stride)
+        .with_padding(PaddingConfig2d::Explicit(
+            c.pad[0], c.pad[1], c.pad[2], c.pad[3],
+        ))
+        .with_bias(c.bias)
+        .init(&device);
+    conv.weight = Param::from_tensor(tensor(
+        w,
+        [c.c_out, c.c_in, c.kernel[0], c.kernel[1]],
+        &device,
+    ));
+    if c.bias {
+        conv.bias = Some(Param::from_tensor(tensor(b, [c.c_out], &device)));
+    }
+    let xt = tensor(x, [c.batch, c.c_in, c.h, c.w], &device).require_grad();
+    let [oh, ow] = c.out();
+    let y = conv2d(&conv, xt.clone(), options);
+    let loss = (y.clone() * tensor(r, [c.batch, c.c_out, oh, ow], &device)).sum();
+    let grads = loss.backward();
+    let gb = match &conv.bias {
+        Some(bias) => vals(bias.val().grad(&grads).unwrap()),
+        None => Vec::new(),
+    };
+    [
+        vals(y),
+        vals(xt.grad(&grads).unwrap()),
+        vals(conv.weight.val().grad(&grads).unwrap()),
+        gb,
+    ]
+}
+
+/// The input, weights, bias and loss weights `r` of case `c` (for `sum(r * conv(x))`), from
+/// one seed each.
+fn conv_inputs(c: &Case, [sx, sw, sb, sr]: [u64; 4]) -> [Vec<f32>; 4] {
+    [
+        noise(c.x_len(), sx),
+        noise(c.w_len(), sw),
+        noise(c.c_out, sb),
+        noise(c.y_len(), sr),
+    ]
+}
+
+/// Asserts that the kernels' output and gradients match burn's ops; returns the kernels'.
+#[track_caller]
+fn assert_conv_matches_burn(c: &Case, [x, w, b, r]: &[Vec<f32>; 4], label: &str) -> [Vec<f32>; 4] {
+    let fast = run_conv(c, x, w, b, r, &ON);
+    let burn = run_conv(c, x, w, b, r, &OFF);
+    for (k, what) in ["y", "dx", "dw", "db"].iter().enumerate() {
+        assert_close(&fast[k], &widen(&burn[k]), 1e-5, &format!("{label} {what}"));
+    }
+    fast
 }
 
 const CASES: [Case; 6] = [
@@ -239,54 +290,13 @@ const CASES: [Case; 6] = [
     // Three channels, batch > 1, taller than wide.
     same_3x3(3, 3, 6, 4, 4),
     // No padding, no bias.
-    Case {
-        batch: 2,
-        c_in: 2,
-        h: 5,
-        w: 6,
-        c_out: 3,
-        kernel: [3, 3],
-        stride: [1, 1],
-        pad: [0, 0, 0, 0],
-        bias: false,
-    },
+    case([2, 2, 5, 6, 3], [3, 3], [1, 1], [0, 0, 0, 0], false),
     // Stride 2, non-square kernel, asymmetric padding.
-    Case {
-        batch: 2,
-        c_in: 3,
-        h: 7,
-        w: 5,
-        c_out: 2,
-        kernel: [3, 2],
-        stride: [2, 2],
-        pad: [1, 0, 2, 1],
-        bias: true,
-    },
+    case([2, 3, 7, 5, 2], [3, 2], [2, 2], [1, 0, 2, 1], true),
     // Mixed strides, padding wider than the kernel overlap.
-    Case {
-        batch: 2,
-        c_in: 1,
-        h: 4,
-        w: 9,
-        c_out: 3,
-        kernel: [2, 3],
-        stride: [1, 3],
-        pad: [2, 2, 1, 2],
-        bias: true,
-    },
-    // Stride 1 with a non-square kernel and uneven padding: the input gradient as a
-    // convolution with uneven padding of its own.
-    Case {
-        batch: 3,
-        c_in: 2,
-        h: 5,
-        w: 6,
-        c_out: 3,
-        kernel: [3, 2],
-        stride: [1, 1],
-        pad: [2, 0, 1, 1],
-        bias: true,
-    },
+    case([2, 1, 4, 9, 3], [2, 3], [1, 3], [2, 2, 1, 2], true),
+    // Stride 1 with a non-square kernel and uneven padding.
+    case([3, 2, 5, 6, 3], [3, 2], [1, 1], [2, 0, 1, 1], true),
 ];
 
 #[test]
@@ -295,25 +305,15 @@ fn conv_by_hand() {
     // input pixels under the window, so y = [[1, 3, 2], [4, 10, 6], [3, 7, 4]] + 0.5. With
     // L = sum(y): every input pixel is under 4 windows (dx = 4), every weight sees every pixel
     // once (dw = 1 + 2 + 3 + 4 = 10), and the bias is added to 9 outputs (db = 9).
-    let c = Case {
-        batch: 1,
-        c_in: 1,
-        h: 2,
-        w: 2,
-        c_out: 1,
-        kernel: [2, 2],
-        stride: [1, 1],
-        pad: [1, 1, 1, 1],
-        bias: true,
-    };
-    for fast in [true, false] {
+    let c = case([1, 1, 2, 2, 1], [2, 2], [1, 1], [1, 1, 1, 1], true);
+    for options in [ON, OFF] {
         let [y, dx, dw, db] = run_conv(
             &c,
             &[1.0, 2.0, 3.0, 4.0],
             &[1.0; 4],
             &[0.5],
             &[1.0; 9],
-            fast,
+            &options,
         );
         let want_y = [1.0, 3.0, 2.0, 4.0, 10.0, 6.0, 3.0, 7.0, 4.0].map(|v| v + 0.5);
         assert_close(&y, &want_y, 1e-6, "y");
@@ -326,11 +326,8 @@ fn conv_by_hand() {
 #[test]
 fn conv_matches_finite_differences() {
     for (i, c) in CASES.iter().enumerate() {
-        let x = noise(c.x_len(), 1 + i as u64);
-        let w = noise(c.w_len(), 100 + i as u64);
-        let b = noise(c.c_out, 200 + i as u64);
-        let r = noise(c.y_len(), 300 + i as u64);
-        let [y, dx, dw, db] = run_conv(c, &x, &w, &b, &r, true);
+        let [x, w, b, r] = conv_inputs(c, [1, 100, 200, 300].map(|s| s + i as u64));
+        let [y, dx, dw, db] = run_conv(c, &x, &w, &b, &r, &ON);
         let (x64, w64, b64, r64) = (widen(&x), widen(&w), widen(&b), widen(&r));
         assert_close(
             &y,
@@ -350,20 +347,8 @@ fn conv_matches_finite_differences() {
 #[test]
 fn conv_matches_burn() {
     for (i, c) in CASES.iter().enumerate() {
-        let x = noise(c.x_len(), 11 + i as u64);
-        let w = noise(c.w_len(), 111 + i as u64);
-        let b = noise(c.c_out, 211 + i as u64);
-        let r = noise(c.y_len(), 311 + i as u64);
-        let fast = run_conv(c, &x, &w, &b, &r, true);
-        let burn = run_conv(c, &x, &w, &b, &r, false);
-        for (k, what) in ["y", "dx", "dw", "db"].iter().enumerate() {
-            assert_close(
-                &fast[k],
-                &widen(&burn[k]),
-                1e-5,
-                &format!("case {i} {what}"),
-            );
-        }
+        let inputs = conv_inputs(c, [11, 111, 211, 311].map(|s| s + i as u64));
+        assert_conv_matches_burn(c, &inputs, &format!("case {i}"));
     }
 }
 
@@ -374,26 +359,15 @@ fn conv_grouped_images_match_burn() {
     let threads = rayon::current_num_threads();
     for (batch, h, w) in [(12 * threads, 4, 3), (12 * threads - 1, 7, 7)] {
         let c = same_3x3(batch, 2, h, w, 3);
-        let x = noise(c.x_len(), 41);
-        let wt = noise(c.w_len(), 42);
-        let b = noise(c.c_out, 43);
-        let r = noise(c.y_len(), 44);
-        let fast = run_conv(&c, &x, &wt, &b, &r, true);
-        let burn = run_conv(&c, &x, &wt, &b, &r, false);
+        let inputs = conv_inputs(&c, [41, 42, 43, 44]);
+        let fast = assert_conv_matches_burn(&c, &inputs, &format!("batch {batch}"));
+        let [x, wt, b, _] = &inputs;
         assert_close(
             &fast[0],
-            &ref_conv(&c, &widen(&x), &widen(&wt), &widen(&b)),
+            &ref_conv(&c, &widen(x), &widen(wt), &widen(b)),
             1e-5,
             "y vs reference",
         );
-        for (k, what) in ["y", "dx", "dw", "db"].iter().enumerate() {
-            assert_close(
-                &fast[k],
-                &widen(&burn[k]),
-                1e-5,
-                &format!("batch {batch} {what}"),
-            );
-        }
     }
 }
 
@@ -401,10 +375,8 @@ fn conv_grouped_images_match_burn() {
 fn exact_conv_grads_match_finite_differences() {
     // The reference used for the large cases below, against the independent one.
     for (i, c) in CASES.iter().enumerate() {
-        let x = widen(&noise(c.x_len(), 61 + i as u64));
-        let w = widen(&noise(c.w_len(), 62 + i as u64));
-        let b = widen(&noise(c.c_out, 63 + i as u64));
-        let r = widen(&noise(c.y_len(), 64 + i as u64));
+        let [x, w, b, r] =
+            conv_inputs(c, [61, 62, 63, 64].map(|s| s + i as u64)).map(|v| widen(&v));
         let exact = ref_conv_grads_exact(c, &x, &w, &r);
         let fd = ref_conv_grads(c, &x, &w, &b, &r);
         for (k, what) in ["dx", "dw", "db"].iter().enumerate() {
@@ -436,50 +408,22 @@ fn direct_and_im2col_convs_match_reference_on_vgg_shapes() {
         .map(|&(batch, c_in, h, w, c_out)| same_3x3(batch, c_in, h, w, c_out));
     for (i, c) in cases.enumerate() {
         let c = &c;
-        let x = noise(c.x_len(), 71 + i as u64);
-        let w = noise(c.w_len(), 72 + i as u64);
-        let b = noise(c.c_out, 73 + i as u64);
-        let r = noise(c.y_len(), 74 + i as u64);
+        let [x, w, b, r] = conv_inputs(c, [71, 72, 73, 74].map(|s| s + i as u64));
         let want_y = ref_conv(c, &widen(&x), &widen(&w), &widen(&b));
         let [gx, gw, gb] = ref_conv_grads_exact(c, &widen(&x), &widen(&w), &widen(&r));
-        use super::direct::{Isa, with_direct, with_isa};
-        for (direct, isa) in [(true, Isa::Avx512), (true, Isa::Avx2), (false, Isa::Avx2)] {
-            let got = with_direct(direct, || {
-                with_isa(isa, || run_conv(c, &x, &w, &b, &r, true))
-            });
-            let label = |what: &str| format!("case {i} direct={direct} {isa:?} {what}");
+        for (direct, avx512) in [(true, true), (true, false), (false, false)] {
+            let options = KernelOptions {
+                direct_conv: direct,
+                direct_conv_avx512: avx512,
+                ..ON
+            };
+            let got = run_conv(c, &x, &w, &b, &r, &options);
+            let label = |what: &str| format!("case {i} direct={direct} avx512={avx512} {what}");
             assert_close(&got[0], &want_y, 1e-5, &label("y"));
             assert_close(&got[1], &gx, 1e-5, &label("dx"));
             assert_close(&got[2], &gw, 1e-5, &label("dw"));
             assert_close(&got[3], &gb, 1e-5, &label("db"));
         }
-    }
-}
-
-#[test]
-fn conv_input_grad_as_conv_matches_burn() {
-    // `ARCFACE_DX_AS_CONV=1`: the input gradient as a convolution of the output gradient
-    // (stride-1 cases), including images grouped into one gemm; the others fall back.
-    let threads = rayon::current_num_threads();
-    let grouped = [(12 * threads, 4, 3), (12 * threads - 1, 7, 7)]
-        .map(|(batch, h, w)| same_3x3(batch, 2, h, w, 3));
-    for (i, c) in CASES.iter().chain(&grouped).enumerate() {
-        let x = noise(c.x_len(), 51 + i as u64);
-        let w = noise(c.w_len(), 151 + i as u64);
-        let b = noise(c.c_out, 251 + i as u64);
-        let r = noise(c.y_len(), 351 + i as u64);
-        let fast = super::kernels::with_dx_as_conv(true, || run_conv(c, &x, &w, &b, &r, true));
-        let burn = run_conv(c, &x, &w, &b, &r, false);
-        for (k, what) in ["y", "dx", "dw", "db"].iter().enumerate() {
-            assert_close(
-                &fast[k],
-                &widen(&burn[k]),
-                1e-5,
-                &format!("case {i} {what}"),
-            );
-        }
-        let [gx, ..] = ref_conv_grads(c, &widen(&x), &widen(&w), &widen(&b), &widen(&r));
-        assert_close(&fast[1], &gx, 1e-5, &format!("case {i} dx vs reference"));
     }
 }
 
@@ -490,20 +434,19 @@ fn conv_without_autodiff_matches_burn() {
     let w = noise(c.w_len(), 6);
     let b = noise(c.c_out, 7);
     let device = Device::flex();
-    let run = |fast| {
-        with_kernels(fast, || {
-            let mut conv = Conv2dConfig::new([c.c_in, c.c_out], c.kernel)
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(&device);
-            conv.weight = Param::from_tensor(tensor(&w, [c.c_out, c.c_in, 3, 3], &device));
-            conv.bias = Some(Param::from_tensor(tensor(&b, [c.c_out], &device)));
-            vals(conv2d(
-                &conv,
-                tensor(&x, [c.batch, c.c_in, c.h, c.w], &device),
-            ))
-        })
+    let run = |options: &KernelOptions| {
+        let mut conv = Conv2dConfig::new([c.c_in, c.c_out], c.kernel)
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        conv.weight = Param::from_tensor(tensor(&w, [c.c_out, c.c_in, 3, 3], &device));
+        conv.bias = Some(Param::from_tensor(tensor(&b, [c.c_out], &device)));
+        vals(conv2d(
+            &conv,
+            tensor(&x, [c.batch, c.c_in, c.h, c.w], &device),
+            options,
+        ))
     };
-    assert_close(&run(true), &widen(&run(false)), 1e-5, "y");
+    assert_close(&run(&ON), &widen(&run(&OFF)), 1e-5, "y");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -558,23 +501,21 @@ fn run_bn(
     gamma: &[f32],
     beta: &[f32],
     r: &[f32],
-    fast: bool,
+    options: &KernelOptions,
 ) -> BnRun {
-    with_kernels(fast, || {
-        let device = device();
-        let bn = bn_module(dims[1], gamma, beta, &device);
-        let xt = tensor(x, dims, &device).require_grad();
-        let y = batch_norm_relu(&bn, &Relu::new(), xt.clone());
-        let grads = (y.clone() * tensor(r, dims, &device)).sum().backward();
-        BnRun {
-            y: vals(y),
-            dx: vals(xt.grad(&grads).unwrap()),
-            dgamma: vals(bn.gamma.val().grad(&grads).unwrap()),
-            dbeta: vals(bn.beta.val().grad(&grads).unwrap()),
-            running_mean: vals(bn.running_mean.value_sync()),
-            running_var: vals(bn.running_var.value_sync()),
-        }
-    })
+    let device = device();
+    let bn = bn_module(dims[1], gamma, beta, &device);
+    let xt = tensor(x, dims, &device).require_grad();
+    let y = batch_norm_relu(&bn, &Relu::new(), xt.clone(), options);
+    let grads = (y.clone() * tensor(r, dims, &device)).sum().backward();
+    BnRun {
+        y: vals(y),
+        dx: vals(xt.grad(&grads).unwrap()),
+        dgamma: vals(bn.gamma.val().grad(&grads).unwrap()),
+        dbeta: vals(bn.beta.val().grad(&grads).unwrap()),
+        running_mean: vals(bn.running_mean.value_sync()),
+        running_var: vals(bn.running_var.value_sync()),
+    }
 }
 
 const BN_SHAPES: [[usize; 4]; 3] = [[1, 1, 3, 4], [3, 2, 2, 5], [4, 3, 5, 3]];
@@ -596,7 +537,7 @@ fn bn_relu_matches_finite_differences() {
             .collect();
         let beta = noise(c, 27 + i as u64);
         let r = noise(len, 37 + i as u64);
-        let got = run_bn(*dims, &x, &gamma, &beta, &r, true);
+        let got = run_bn(*dims, &x, &gamma, &beta, &r, &ON);
         let (x64, g64, b64, r64) = (widen(&x), widen(&gamma), widen(&beta), widen(&r));
         assert_close(
             &got.y,
@@ -658,8 +599,8 @@ fn bn_relu_matches_burn() {
             .collect();
         let beta = noise(dims[1], 72 + i as u64);
         let r = noise(len, 73 + i as u64);
-        let fast = run_bn(*dims, &x, &gamma, &beta, &r, true);
-        let burn = run_bn(*dims, &x, &gamma, &beta, &r, false);
+        let fast = run_bn(*dims, &x, &gamma, &beta, &r, &ON);
+        let burn = run_bn(*dims, &x, &gamma, &beta, &r, &OFF);
         // The running statistics moved away from their initial 0 and 1.
         assert!(burn.running_mean.iter().any(|v| v.abs() > 1e-3));
         assert!(burn.running_var.iter().any(|v| (v - 1.0).abs() > 1e-3));
@@ -692,22 +633,21 @@ fn bn_relu_outside_training_matches_burn() {
     let x: Vec<f32> = noise(len, 3).iter().map(|v| 2.0 * v + 0.2).collect();
     let gamma = [1.5, 0.5, 1.0, -0.7];
     let beta = [0.1, -0.2, 0.3, 0.0];
-    let run = |fast| {
-        with_kernels(fast, || {
-            let train = device();
-            let bn = bn_module(4, &gamma, &beta, &train);
-            let _ = batch_norm_relu(&bn, &Relu::new(), tensor(&x, dims, &train));
-            let bn = bn.valid();
-            let plain = Device::flex();
-            let shifted: Vec<f32> = x.iter().map(|v| v * 0.5 - 0.1).collect();
-            vals(batch_norm_relu(
-                &bn,
-                &Relu::new(),
-                tensor(&shifted, dims, &plain),
-            ))
-        })
+    let run = |options: &KernelOptions| {
+        let train = device();
+        let bn = bn_module(4, &gamma, &beta, &train);
+        let _ = batch_norm_relu(&bn, &Relu::new(), tensor(&x, dims, &train), options);
+        let bn = bn.valid();
+        let plain = Device::flex();
+        let shifted: Vec<f32> = x.iter().map(|v| v * 0.5 - 0.1).collect();
+        vals(batch_norm_relu(
+            &bn,
+            &Relu::new(),
+            tensor(&shifted, dims, &plain),
+            options,
+        ))
     };
-    let (fast, burn) = (run(true), run(false));
+    let (fast, burn) = (run(&ON), run(&OFF));
     let plain = Device::flex();
     let p = |v: &[f32]| tensor(v, [4], &plain);
     let inference = super::flex::batch_norm_relu_inference(
@@ -727,15 +667,13 @@ fn pool_module() -> MaxPool2d {
     MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init()
 }
 
-/// Output and input gradient (of `sum(y * r)`) of the 2x2 pool; `fast` picks the kernel.
-fn run_pool(dims: [usize; 4], x: &[f32], r: &[f32], fast: bool) -> [Vec<f32>; 2] {
-    with_kernels(fast, || {
-        let device = device();
-        let xt = tensor(x, dims, &device).require_grad();
-        let y = max_pool2d(&pool_module(), xt.clone());
-        let grads = (y.clone() * tensor(r, y.dims(), &device)).sum().backward();
-        [vals(y), vals(xt.grad(&grads).unwrap())]
-    })
+/// Output and input gradient (of `sum(y * r)`) of the 2x2 pool, through the kernel where `options` allow it.
+fn run_pool(dims: [usize; 4], x: &[f32], r: &[f32], options: &KernelOptions) -> [Vec<f32>; 2] {
+    let device = device();
+    let xt = tensor(x, dims, &device).require_grad();
+    let y = max_pool2d(&pool_module(), xt.clone(), options);
+    let grads = (y.clone() * tensor(r, y.dims(), &device)).sum().backward();
+    [vals(y), vals(xt.grad(&grads).unwrap())]
 }
 
 #[test]
@@ -751,7 +689,7 @@ fn max_pool_by_hand() {
     for device in [device(), Device::flex()] {
         assert!(super::flex::max_pool2x2(&tensor(&x, [1, 1, 3, 5], &device)).is_some());
     }
-    let [y, dx] = run_pool([1, 1, 3, 5], &x, &[10.0, 20.0], true);
+    let [y, dx] = run_pool([1, 1, 3, 5], &x, &[10.0, 20.0], &ON);
     assert_eq!(y, [5.0, 2.0]);
     #[rustfmt::skip]
     let want = [
@@ -776,8 +714,8 @@ fn max_pool_matches_burn() {
             .collect();
         let r = noise(len / 4 + 1, 91 + i as u64);
         let out = dims[0] * dims[1] * (dims[2] / 2) * (dims[3] / 2);
-        let [fy, fdx] = run_pool(dims, &x, &r[..out], true);
-        let [by, bdx] = run_pool(dims, &x, &r[..out], false);
+        let [fy, fdx] = run_pool(dims, &x, &r[..out], &ON);
+        let [by, bdx] = run_pool(dims, &x, &r[..out], &OFF);
         assert_eq!(fy, by, "{dims:?} y");
         assert_eq!(fdx, bdx, "{dims:?} dx");
     }
@@ -805,8 +743,8 @@ fn max_pool_wide_rows_match_burn_with_ties_and_nans() {
             .collect();
         let out = dims[0] * dims[1] * (dims[2] / 2) * (dims[3] / 2);
         let r = noise(out, 191 + i as u64);
-        let [fy, fdx] = run_pool(dims, &x, &r, true);
-        let [by, bdx] = run_pool(dims, &x, &r, false);
+        let [fy, fdx] = run_pool(dims, &x, &r, &ON);
+        let [by, bdx] = run_pool(dims, &x, &r, &OFF);
         assert_eq!(fy.len(), by.len(), "{dims:?} y length");
         for (k, (a, b)) in fy.iter().zip(&by).enumerate() {
             assert!(
@@ -824,10 +762,12 @@ fn max_pool_without_autodiff_matches_burn() {
     let dims = [2, 3, 8, 6];
     let x = noise(2 * 3 * 8 * 6, 99);
     let device = Device::flex();
-    let run = |fast| {
-        with_kernels(fast, || {
-            vals(max_pool2d(&pool_module(), tensor(&x, dims, &device)))
-        })
+    let run = |options| {
+        vals(max_pool2d(
+            &pool_module(),
+            tensor(&x, dims, &device),
+            options,
+        ))
     };
-    assert_eq!(run(true), run(false));
+    assert_eq!(run(&ON), run(&OFF));
 }

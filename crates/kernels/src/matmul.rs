@@ -6,7 +6,7 @@
 /// A read-only strided `rows x cols` matrix inside a slice: element `(r, c)` is at
 /// `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy)]
-pub(super) struct Mat<'a> {
+pub(crate) struct Mat<'a> {
     pub data: &'a [f32],
     pub rows: usize,
     pub cols: usize,
@@ -51,7 +51,7 @@ impl Mat<'_> {
 /// # Panics
 /// If the shapes disagree or a matrix does not fit in its slice (a bug in the caller; the
 /// check is what makes the raw-pointer call sound).
-pub(super) fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat<'_>, rhs: Mat<'_>) {
+pub(crate) fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat<'_>, rhs: Mat<'_>) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "matmul: inner dimensions differ");
     assert!(dst.len() >= m * n, "matmul: destination too small");

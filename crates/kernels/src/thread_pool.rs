@@ -6,14 +6,12 @@
 //! Called once, early, on the thread that will train, it turns every kernel's section into a
 //! `join` on that thread: the caller works, one other thread steals.
 
-/// Builds rayon's global pool with the calling thread as one of its `threads` (default:
-/// `RAYON_NUM_THREADS`, else the available parallelism). Does nothing, and returns false, with
-/// fewer than two threads (a pool of the caller alone would never run work other threads
-/// hand it) or when the global pool already exists.
-pub fn join_cpu_pool() -> bool {
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
+/// Builds rayon's global pool of `threads` threads (`None` or zero: one per CPU), the calling
+/// thread one of them. Does nothing, and returns false, with fewer than two threads (a pool of
+/// the caller alone would never run work other threads hand it) or when the global pool
+/// already exists.
+pub fn join_cpu_pool(threads: Option<usize>) -> bool {
+    let threads = threads
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     threads >= 2

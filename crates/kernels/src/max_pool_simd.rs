@@ -1,7 +1,7 @@
 //! One output row of the 2x2 max-pool's backward in AVX2, eight windows at a time and the
 //! last fewer than eight with masked loads and stores.
 //!
-//! The scalar loop (`kernels::max_pool2x2_backward`) finds each window's argmax with a chain
+//! The scalar loop (`max_pool::max_pool2x2_backward`) finds each window's argmax with a chain
 //! of selects that does not vectorise across windows (they sit interleaved in the rows), and
 //! took ~6 % of a VGG8 step. Here the two input rows are split into even and odd columns, the
 //! same select chain runs on eight windows per instruction, and the four masked gradients are
@@ -14,7 +14,7 @@
 /// two input rows, at least `2 * ow` long each) given the input rows `top` and `bottom`.
 /// Returns how many windows it did (all of them: the last fewer than 8 with masked loads and
 /// stores, as VGG8's 7- and 3-window rows are), 0 without AVX2.
-pub(super) fn backward_row(
+pub(crate) fn backward_row(
     top: &[f32],
     bottom: &[f32],
     dy: &[f32],
@@ -28,7 +28,7 @@ pub(super) fn backward_row(
         .min(upper.len() / 2)
         .min(lower.len() / 2);
     #[cfg(target_arch = "x86_64")]
-    if windows > 0 && super::cpu::avx2_fma() {
+    if windows > 0 && crate::cpu::avx2_fma() {
         // SAFETY: AVX2 is present; every slice holds at least `windows` windows (2 * windows
         // values per row, `windows` gradients), which is all the kernel touches.
         unsafe { avx2::backward_row(top, bottom, dy, upper, lower, windows) };

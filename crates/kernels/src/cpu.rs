@@ -1,7 +1,7 @@
 //! What the CPU offers beyond baseline x86-64, checked once per process.
 
 /// Whether the CPU has AVX2 and FMA (always false off x86-64).
-pub(super) fn avx2_fma() -> bool {
+pub(crate) fn avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -14,7 +14,7 @@ pub(super) fn avx2_fma() -> bool {
 }
 
 /// Whether the CPU has AVX-512F (always false off x86-64).
-pub(super) fn avx512() -> bool {
+pub(crate) fn avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();

@@ -1,13 +1,13 @@
 //! Direct 3x3 convolution with stride 1 and padding 1 (all of VGG8's convs), forward and
 //! backward, with AVX2 + FMA, chosen at run time.
 //!
-//! Why: in the im2col + gemm path of [`super::kernels`], the gemm's multiply kernel was only
+//! Why: in the im2col + gemm path ([`super::im2col`]), the gemm's multiply kernel was only
 //! ~40 % of the conv's time; the rest went to building and packing the im2col matrix, zeroing
 //! buffers and the col2im scatter (perf of a VGG8 step at batch 32). Here each image is copied
 //! once into planes with a zero border, rows `w + 2` wide and flattened, so that every kernel
 //! tap is the same plane shifted by a constant: an output position `i = oy * (w + 2) + ox`
 //! reads `i + ki * (w + 2) + kj`. A register block of 4 output channels x 24 positions (48
-//! with AVX-512, picked at run time where the CPU has it) then
+//! with AVX-512, where the CPU has it and the options allow it) then
 //! accumulates straight from the shifted planes, with no copies and no edge cases; the two
 //! extra columns per row are computed and dropped. Small images sit several to a plane, side
 //! by side with one zero column between them, so that the dropped columns and the rounding to
@@ -21,19 +21,20 @@
 //!   the bordered output gradient (its extra columns are the border's zeros) with the three
 //!   shifted input rows, accumulated in registers over all images of a task.
 //!
-//! `ARCFACE_DIRECTCONV=0` (read once per process) falls back to im2col + gemm, as does a CPU
-//! without AVX2 and FMA or any other conv shape.
+//! [`super`] sends other shapes, a CPU without AVX2 and FMA, and `direct_conv: false` to
+//! im2col + gemm.
 
 #![allow(unsafe_code)]
 
-use std::cell::Cell;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::alloc::par_parts;
-use super::kernels::{ConvGeom, ConvGrads, images_per_task, sum_parts, with_scratch};
-use super::lanes;
+use super::geom::{ConvGeom, ConvGrads};
+use super::tasks::{images_per_task, sum_parts, with_scratch};
+use crate::options::KernelOptions;
+use crate::par_vec::par_parts;
+use crate::{cpu, lanes};
 
 /// Positions computed per plane are a multiple of this: a register block of the AVX-512
 /// kernel (three 16-wide vectors), two of the AVX2 kernel's (three 8-wide ones).
@@ -41,89 +42,32 @@ const BLOCK: usize = 48;
 /// Output channels per register block.
 const CB: usize = 4;
 
-thread_local! {
-    /// Per-thread override of `ARCFACE_DIRECTCONV`, for the tests.
-    static FORCED: Cell<Option<bool>> = const { Cell::new(None) };
-}
-
-/// Runs `f` with the direct kernels forced on or off on this thread.
-#[cfg(test)]
-pub(crate) fn with_direct<R>(on: bool, f: impl FnOnce() -> R) -> R {
-    let before = FORCED.replace(Some(on));
-    let out = f();
-    FORCED.set(before);
-    out
-}
-
-/// Whether the CPU has AVX2 and FMA and the kernels are switched on.
-fn enabled() -> bool {
-    static ENV: OnceLock<bool> = OnceLock::new();
-    let on = FORCED.get().unwrap_or_else(|| {
-        *ENV.get_or_init(|| {
-            !matches!(
-                std::env::var("ARCFACE_DIRECTCONV")
-                    .as_deref()
-                    .map(str::trim),
-                Ok("0" | "false" | "off" | "no")
-            )
-        })
-    });
-    on && super::cpu::avx2_fma()
-}
-
 /// The vector width of the forward kernel (also the input gradient's): AVX-512 where the CPU
 /// has it (16-wide; on the development machine's Zen 4 about 1.1x the AVX2 kernel's step),
 /// else AVX2. Each output sums the same products in the same order either way, so the results
 /// are the same to the bit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Isa {
+pub(super) enum Isa {
     Avx2,
     Avx512,
 }
 
-thread_local! {
-    /// Per-thread override of the width, for the tests.
-    static FORCED_ISA: Cell<Option<Isa>> = const { Cell::new(None) };
-}
-
 impl Isa {
-    /// AVX-512 if the CPU has it and `ARCFACE_AVX512=0` (read once per process) does not say
-    /// otherwise, else AVX2; a test's override on this thread wins where the CPU allows it.
-    fn current() -> Self {
-        static ENV: OnceLock<bool> = OnceLock::new();
-        let wide = super::cpu::avx512();
-        match FORCED_ISA.get() {
-            Some(Isa::Avx512) if wide => Isa::Avx512,
-            Some(_) => Isa::Avx2,
-            None => {
-                let allowed = *ENV.get_or_init(|| {
-                    !matches!(
-                        std::env::var("ARCFACE_AVX512").as_deref().map(str::trim),
-                        Ok("0" | "false" | "off" | "no")
-                    )
-                });
-                if wide && allowed {
-                    Isa::Avx512
-                } else {
-                    Isa::Avx2
-                }
-            }
+    /// The width `options` allow on this CPU; `None` where the direct kernels are switched off
+    /// or the CPU lacks AVX2 and FMA.
+    pub(super) fn allowed(options: &KernelOptions) -> Option<Self> {
+        if !options.direct_conv || !cpu::avx2_fma() {
+            None
+        } else if options.direct_conv_avx512 && cpu::avx512() {
+            Some(Isa::Avx512)
+        } else {
+            Some(Isa::Avx2)
         }
     }
 }
 
-/// Runs `f` with the kernels' vector width forced to `isa` on this thread (AVX2 where the CPU
-/// lacks AVX-512).
-#[cfg(test)]
-pub(crate) fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
-    let before = FORCED_ISA.replace(Some(isa));
-    let out = f();
-    FORCED_ISA.set(before);
-    out
-}
-
-/// Whether `g` is a conv these kernels compute (and they are switched on).
-fn applies(g: &ConvGeom) -> bool {
+/// Whether `g` is a conv these kernels compute.
+pub(super) fn applies(g: &ConvGeom) -> bool {
     g.kh == 3
         && g.kw == 3
         && g.stride == [1, 1]
@@ -135,7 +79,6 @@ fn applies(g: &ConvGeom) -> bool {
         && g.w > 0
         && g.c_in > 0
         && g.c_out > 0
-        && enabled()
 }
 
 /// Images laid side by side in one bordered plane: at least this many columns, so that
@@ -156,7 +99,7 @@ struct Flat {
     h: usize,
     w: usize,
     m: usize,
-    /// The kernels' vector width, chosen on the calling thread (see [`Isa::current`]).
+    /// The kernels' vector width (see [`Isa::allowed`]).
     isa: Isa,
 }
 
@@ -273,21 +216,18 @@ fn pack(weight: &[f32], c_out: usize, c_in: usize, transpose: bool) -> Vec<f32> 
     packed
 }
 
-/// `y = conv2d(x, weight) + bias` where [`applies`] accepts `g`; else `None`.
+/// `y = conv2d(x, weight) + bias` for a `g` that [`applies`] accepts, on a CPU with `isa`.
 pub(super) fn forward(
     g: &ConvGeom,
     x: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
-) -> Option<Vec<f32>> {
-    if !applies(g) {
-        return None;
-    }
+    isa: Isa,
+) -> Vec<f32> {
     let packed = pack(weight, g.c_out, g.c_in, false);
     let per_task = images_per_task(g.batch);
     let m = side_by_side(g.w, per_task);
-    let isa = Isa::current();
-    let y = par_parts(
+    par_parts(
         g.batch * g.out_image(),
         per_task * g.out_image(),
         |task, ys| {
@@ -306,8 +246,7 @@ pub(super) fn forward(
                 conv_group(&f, xg, g.c_in, &packed, g.c_out, bias, yg);
             }
         },
-    );
-    Some(y)
+    )
 }
 
 /// The `m` images of one layout: `outs[m, c_out, h, w] = conv(ins[m, c_in, h, w], packed) +
@@ -336,24 +275,22 @@ fn conv_group(
 /// One task's weight and bias gradients.
 type Partial = (Vec<f32>, Vec<f32>);
 
-/// Gradients of [`forward`] where [`applies`] accepts `g`; else `None`.
+/// Gradients of [`forward`] for a `g` that [`applies`] accepts, on a CPU with `isa`.
 pub(super) fn backward(
     g: &ConvGeom,
     x: &[f32],
     weight: &[f32],
     dy: &[f32],
     [need_x, need_w, need_b]: [bool; 3],
-) -> Option<ConvGrads> {
-    if !applies(g) {
-        return None;
-    }
+    isa: Isa,
+) -> ConvGrads {
     let per_task = images_per_task(g.batch);
     let m = side_by_side(g.w, per_task);
     let full = Flat {
         h: g.h,
         w: g.w,
         m,
-        isa: Isa::current(),
+        isa,
     };
     let packed_t = need_x.then(|| pack(weight, g.c_out, g.c_in, true));
     let tasks = g.batch.div_ceil(per_task);
@@ -441,11 +378,11 @@ pub(super) fn backward(
             .collect();
         (None, partials)
     };
-    Some(ConvGrads {
+    ConvGrads {
         x: dx,
         weight: need_w.then(|| sum_parts(partials.iter().map(|p| p.0.as_slice()))),
         bias: need_b.then(|| sum_parts(partials.iter().map(|p| p.1.as_slice()))),
-    })
+    }
 }
 
 /// `out[CB][len]` = the block of [`CB`] outputs whose packed weights are `wblk`
@@ -458,37 +395,20 @@ fn block_forward(f: &Flat, xp: &[f32], c_in: usize, wblk: &[f32], out: &mut [f32
         "block_forward: weights too short"
     );
     assert!(out.len() >= CB * len, "block_forward: output too short");
-    assert!(super::cpu::avx2_fma(), "block_forward: no AVX2 + FMA");
-    // SAFETY: AVX2 and FMA are present (checked above); the slices were checked to hold
-    // everything the kernel addresses (see `Flat::plane` for the largest read).
+    assert!(cpu::avx2_fma(), "block_forward: no AVX2 + FMA");
     #[cfg(target_arch = "x86_64")]
-    if f.isa == Isa::Avx512 {
-        assert!(super::cpu::avx512(), "block_forward: no AVX-512F");
-        // SAFETY: as below, with AVX-512F present (checked above).
-        unsafe {
-            avx512::block_forward(
-                xp.as_ptr(),
-                plane,
-                c_in,
-                f.wp(),
-                wblk.as_ptr(),
-                len,
-                out.as_mut_ptr(),
-            );
+    {
+        let (x, w, y, wp) = (xp.as_ptr(), wblk.as_ptr(), out.as_mut_ptr(), f.wp());
+        // SAFETY (both arms): the CPU has the kernel's features (checked above); the slices
+        // were checked to hold everything the kernel addresses (see `Flat::plane` for the
+        // largest read).
+        match f.isa {
+            Isa::Avx512 => {
+                assert!(cpu::avx512(), "block_forward: no AVX-512F");
+                unsafe { avx512::block_forward(x, plane, c_in, wp, w, len, y) }
+            }
+            Isa::Avx2 => unsafe { avx2::block_forward(x, plane, c_in, wp, w, len, y) },
         }
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        avx2::block_forward(
-            xp.as_ptr(),
-            plane,
-            c_in,
-            f.wp(),
-            wblk.as_ptr(),
-            len,
-            out.as_mut_ptr(),
-        );
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("direct conv kernels are x86-64 only");
@@ -516,7 +436,7 @@ fn weight_grad(
         dw.len() >= c_out * c_in * 9,
         "weight_grad: output too short"
     );
-    assert!(super::cpu::avx2_fma(), "weight_grad: no AVX2 + FMA");
+    assert!(cpu::avx2_fma(), "weight_grad: no AVX2 + FMA");
     // SAFETY: as in `block_forward`: AVX2 and FMA are present, and every read lies inside
     // the slices checked above (the gradient is read at `wp + 1 .. wp + 1 + len` of a plane,
     // the input at `.. len + 2 * wp + 1`, both below `plane`).
@@ -542,64 +462,81 @@ fn weight_grad(
     unreachable!("direct conv kernels are x86-64 only");
 }
 
+/// The forward kernel in one vector width: the AVX2 and AVX-512 versions differ only in their
+/// intrinsics and the number of values per vector (`$lanes`); a register block is [`CB`]
+/// outputs x three vectors of positions.
+///
+/// Safety of the generated `block_forward`: the CPU has `$feature`; `xp` valid for
+/// `c_in * plane` reads with `plane >= len + 2 * wp + 2`, `wblk` for `c_in * 9 * CB`, `out`
+/// for `CB * len` writes; `len` a multiple of `3 * $lanes`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! block_forward_kernel {
+    ($feature:literal, $lanes:literal, $zero:ident, $load:ident, $splat:ident, $fma:ident, $store:ident) => {
+        /// See [`super::block_forward`] and `block_forward_kernel`.
+        #[target_feature(enable = $feature)]
+        pub(super) unsafe fn block_forward(
+            xp: *const f32,
+            plane: usize,
+            c_in: usize,
+            wp: usize,
+            wblk: *const f32,
+            len: usize,
+            out: *mut f32,
+        ) {
+            let taps = [0, 1, 2, wp, wp + 1, wp + 2, 2 * wp, 2 * wp + 1, 2 * wp + 2];
+            let mut i0 = 0;
+            while i0 < len {
+                let mut acc = [[$zero(); 3]; CB];
+                for ci in 0..c_in {
+                    // SAFETY (whole block): offsets stay below c_in * plane for xp (i0 + tap +
+                    // 3 * lanes - 1 <= len + 2 * wp + 1 < plane) and below c_in * 9 * CB for wblk.
+                    unsafe {
+                        let src = xp.add(ci * plane + i0);
+                        let wc = wblk.add(ci * 9 * CB);
+                        for (t, &tap) in taps.iter().enumerate() {
+                            let p = src.add(tap);
+                            let x0 = $load(p);
+                            let x1 = $load(p.add($lanes));
+                            let x2 = $load(p.add(2 * $lanes));
+                            for (c, a) in acc.iter_mut().enumerate() {
+                                let wv = $splat(*wc.add(t * CB + c));
+                                a[0] = $fma(wv, x0, a[0]);
+                                a[1] = $fma(wv, x1, a[1]);
+                                a[2] = $fma(wv, x2, a[2]);
+                            }
+                        }
+                    }
+                }
+                for (c, a) in acc.iter().enumerate() {
+                    // SAFETY: c * len + i0 + 3 * lanes - 1 < CB * len.
+                    unsafe {
+                        let o = out.add(c * len + i0);
+                        $store(o, a[0]);
+                        $store(o.add($lanes), a[1]);
+                        $store(o.add(2 * $lanes), a[2]);
+                    }
+                }
+                i0 += 3 * $lanes;
+            }
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
 
     use super::CB;
 
-    /// Output positions per register block: three 8-wide vectors.
-    const STEP: usize = 24;
-
-    /// See [`super::block_forward`]. Safety: AVX2 and FMA present; `xp` valid for
-    /// `c_in * plane` reads with `plane >= len + 2 * wp + 2`, `wblk` for `c_in * 9 * CB`,
-    /// `out` for `CB * len` writes; `len` a multiple of [`STEP`].
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn block_forward(
-        xp: *const f32,
-        plane: usize,
-        c_in: usize,
-        wp: usize,
-        wblk: *const f32,
-        len: usize,
-        out: *mut f32,
-    ) {
-        let taps = [0, 1, 2, wp, wp + 1, wp + 2, 2 * wp, 2 * wp + 1, 2 * wp + 2];
-        let mut i0 = 0;
-        while i0 < len {
-            let mut acc = [[_mm256_setzero_ps(); 3]; CB];
-            for ci in 0..c_in {
-                // SAFETY (whole block): offsets stay below c_in * plane for xp (i0 + tap + 23
-                // <= len + 2 * wp + 1 < plane) and below c_in * 9 * CB for wblk.
-                unsafe {
-                    let src = xp.add(ci * plane + i0);
-                    let wc = wblk.add(ci * 9 * CB);
-                    for (t, &tap) in taps.iter().enumerate() {
-                        let p = src.add(tap);
-                        let x0 = _mm256_loadu_ps(p);
-                        let x1 = _mm256_loadu_ps(p.add(8));
-                        let x2 = _mm256_loadu_ps(p.add(16));
-                        for (c, a) in acc.iter_mut().enumerate() {
-                            let wv = _mm256_broadcast_ss(&*wc.add(t * CB + c));
-                            a[0] = _mm256_fmadd_ps(wv, x0, a[0]);
-                            a[1] = _mm256_fmadd_ps(wv, x1, a[1]);
-                            a[2] = _mm256_fmadd_ps(wv, x2, a[2]);
-                        }
-                    }
-                }
-            }
-            for (c, a) in acc.iter().enumerate() {
-                // SAFETY: c * len + i0 + 23 < CB * len.
-                unsafe {
-                    let o = out.add(c * len + i0);
-                    _mm256_storeu_ps(o, a[0]);
-                    _mm256_storeu_ps(o.add(8), a[1]);
-                    _mm256_storeu_ps(o.add(16), a[2]);
-                }
-            }
-            i0 += STEP;
-        }
-    }
+    block_forward_kernel!(
+        "avx2,fma",
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_storeu_ps
+    );
 
     #[target_feature(enable = "avx2,fma")]
     fn hsum(v: __m256) -> f32 {
@@ -669,53 +606,15 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, CB};
+    use super::CB;
 
-    /// [`super::avx2::block_forward`] with 16-wide vectors: 4 outputs x 48 positions per
-    /// register block. Safety: AVX-512F present; otherwise as the AVX2 kernel.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn block_forward(
-        xp: *const f32,
-        plane: usize,
-        c_in: usize,
-        wp: usize,
-        wblk: *const f32,
-        len: usize,
-        out: *mut f32,
-    ) {
-        let taps = [0, 1, 2, wp, wp + 1, wp + 2, 2 * wp, 2 * wp + 1, 2 * wp + 2];
-        let mut i0 = 0;
-        while i0 < len {
-            let mut acc = [[_mm512_setzero_ps(); 3]; CB];
-            for ci in 0..c_in {
-                // SAFETY: as in the AVX2 kernel: i0 + tap + 47 <= len + 2 * wp + 1 < plane.
-                unsafe {
-                    let src = xp.add(ci * plane + i0);
-                    let wc = wblk.add(ci * 9 * CB);
-                    for (t, &tap) in taps.iter().enumerate() {
-                        let p = src.add(tap);
-                        let x0 = _mm512_loadu_ps(p);
-                        let x1 = _mm512_loadu_ps(p.add(16));
-                        let x2 = _mm512_loadu_ps(p.add(32));
-                        for (c, a) in acc.iter_mut().enumerate() {
-                            let wv = _mm512_set1_ps(*wc.add(t * CB + c));
-                            a[0] = _mm512_fmadd_ps(wv, x0, a[0]);
-                            a[1] = _mm512_fmadd_ps(wv, x1, a[1]);
-                            a[2] = _mm512_fmadd_ps(wv, x2, a[2]);
-                        }
-                    }
-                }
-            }
-            for (c, a) in acc.iter().enumerate() {
-                // SAFETY: c * len + i0 + 47 < CB * len.
-                unsafe {
-                    let o = out.add(c * len + i0);
-                    _mm512_storeu_ps(o, a[0]);
-                    _mm512_storeu_ps(o.add(16), a[1]);
-                    _mm512_storeu_ps(o.add(32), a[2]);
-                }
-            }
-            i0 += BLOCK;
-        }
-    }
+    block_forward_kernel!(
+        "avx512f",
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_storeu_ps
+    );
 }

@@ -9,7 +9,7 @@
 const LANES: usize = 16;
 
 /// `sum(xs)`.
-pub(super) fn sum(xs: &[f32]) -> f32 {
+pub(crate) fn sum(xs: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let (chunks, rest) = xs.as_chunks::<LANES>();
     let tail: f32 = rest.iter().sum();
@@ -22,7 +22,7 @@ pub(super) fn sum(xs: &[f32]) -> f32 {
 }
 
 /// `sum((xs - mean)^2)`.
-pub(super) fn sum_sq_dev(xs: &[f32], mean: f32) -> f32 {
+pub(crate) fn sum_sq_dev(xs: &[f32], mean: f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks = xs.chunks_exact(LANES);
     let tail: f32 = chunks
@@ -41,7 +41,7 @@ pub(super) fn sum_sq_dev(xs: &[f32], mean: f32) -> f32 {
 /// `gr = dy` where `y > 0`, else 0, as a bit mask rather than a branch, so that it
 /// vectorises (a select here compiled to branches inside the batch norm backward).
 #[inline(always)]
-pub(super) fn relu_grad(y: f32, dy: f32) -> f32 {
+pub(crate) fn relu_grad(y: f32, dy: f32) -> f32 {
     let keep = (-i32::from(y > 0.0)) as u32;
     f32::from_bits(dy.to_bits() & keep)
 }
@@ -49,11 +49,11 @@ pub(super) fn relu_grad(y: f32, dy: f32) -> f32 {
 /// `[sum(gr), sum(gr * (x - mean))]` with `gr = dy` where `y > 0`, else 0: the two sums of a
 /// batch norm + ReLU backward. All three slices have the same length.
 #[allow(unsafe_code)]
-pub(super) fn relu_grad_sums(x: &[f32], y: &[f32], dy: &[f32], mean: f32) -> [f32; 2] {
+pub(crate) fn relu_grad_sums(x: &[f32], y: &[f32], dy: &[f32], mean: f32) -> [f32; 2] {
     let n = x.len();
     let (y, dy) = (&y[..n], &dy[..n]);
     #[cfg(target_arch = "x86_64")]
-    if super::cpu::avx2_fma() {
+    if crate::cpu::avx2_fma() {
         // SAFETY: AVX2 and FMA are present; all three slices hold n values.
         return unsafe { avx2::relu_grad_sums(x, y, dy, mean) };
     }
@@ -63,7 +63,7 @@ pub(super) fn relu_grad_sums(x: &[f32], y: &[f32], dy: &[f32], mean: f32) -> [f3
 /// `dx = scale * gr - k * x + offset` with `gr` as in [`relu_grad_sums`]: the input gradient
 /// of a batch norm + ReLU. All four slices have the same length.
 #[allow(unsafe_code)]
-pub(super) fn relu_grad_dx(
+pub(crate) fn relu_grad_dx(
     dx: &mut [f32],
     x: &[f32],
     y: &[f32],
@@ -73,7 +73,7 @@ pub(super) fn relu_grad_dx(
     let n = dx.len();
     let (x, y, dy) = (&x[..n], &y[..n], &dy[..n]);
     #[cfg(target_arch = "x86_64")]
-    if super::cpu::avx2_fma() {
+    if crate::cpu::avx2_fma() {
         // SAFETY: AVX2 and FMA are present; all four slices hold n values.
         return unsafe { avx2::relu_grad_dx(dx, x, y, dy, [scale, k, offset]) };
     }
