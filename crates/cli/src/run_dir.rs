@@ -108,6 +108,8 @@ impl RunDir {
             );
         }
         let lock = RunLock::acquire(root)?;
+        // With the lock held nobody else writes here: a temp file is what a killed process left.
+        run_folder::remove_stale_temp_files(root)?;
         let state = run_folder::read_state(&root.join(layout::RUN_JSON))?;
         let dir = RunDir {
             root: root.to_path_buf(),

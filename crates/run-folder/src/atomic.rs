@@ -141,3 +141,105 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
+
+/// Whether `name` is a temp name [`PendingFile::new`] makes: `.<name>.<pid>-<n>.tmp[.<ext>]`.
+fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some(at) = rest.rfind(".tmp") else {
+        return false;
+    };
+    let tail = &rest[at + ".tmp".len()..];
+    if !(tail.is_empty() || tail.starts_with('.')) {
+        return false;
+    }
+    let Some((_, ids)) = rest[..at].rsplit_once('.') else {
+        return false;
+    };
+    ids.split_once('-').is_some_and(|(pid, n)| {
+        [pid, n]
+            .iter()
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Removes the temp files a killed writer left under `root` (recursively) and returns how many.
+///
+/// Call it only while holding the run's [`crate::RunLock`]: then no live process is writing one.
+/// A `kill -9` between a temp file's creation and its rename leaves it behind; nothing reads it,
+/// but it would sit among the run's files for ever.
+pub fn remove_stale_temp_files(root: &Path) -> Result<usize, RunFolderError> {
+    let mut removed = 0;
+    let entries = fs::read_dir(root).map_err(|e| RunFolderError::io("list", root, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| RunFolderError::io("list", root, e))?;
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|e| RunFolderError::io("inspect", &path, e))?;
+        if kind.is_dir() {
+            removed += remove_stale_temp_files(&path)?;
+        } else if kind.is_file() && is_temp_name(&entry.file_name().to_string_lossy()) {
+            fs::remove_file(&path).map_err(|e| RunFolderError::io("remove", &path, e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod temp_name_tests {
+    use super::*;
+
+    #[test]
+    fn recognises_only_the_names_pending_file_makes() {
+        let dir = tempfile::tempdir().unwrap();
+        let made =
+            PendingFile::new(&dir.path().join("embeddings").join("val.epoch_003.npy")).unwrap();
+        let name = made
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(is_temp_name(&name), "{name}");
+        // Hand-written examples of both shapes, and user files that merely look alike.
+        assert!(is_temp_name(".run.json.123-0.tmp.json"));
+        assert!(is_temp_name(".notes.77-12.tmp"));
+        for keep in [
+            "run.json",
+            ".hidden",
+            ".notes.tmp",
+            ".notes.x-1.tmp",
+            ".notes.1-.tmp",
+            ".a.1-2.tmpfile",
+            "a.1-2.tmp.npy",
+        ] {
+            assert!(!is_temp_name(keep), "{keep}");
+        }
+    }
+
+    #[test]
+    fn removes_stale_temp_files_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("embeddings");
+        fs::create_dir_all(&sub).unwrap();
+        for name in [
+            ".val.epoch_002.npy.4242-7.tmp.npy",
+            "val.epoch_001.npy",
+            ".keep",
+        ] {
+            fs::write(sub.join(name), b"x").unwrap();
+        }
+        fs::write(dir.path().join(".run.json.4242-8.tmp.json"), b"{").unwrap();
+        assert_eq!(remove_stale_temp_files(dir.path()).unwrap(), 2);
+        let mut left: Vec<_> = fs::read_dir(&sub)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".keep", "val.epoch_001.npy"]);
+        assert!(!dir.path().join(".run.json.4242-8.tmp.json").exists());
+    }
+}

@@ -18,7 +18,7 @@ mod metrics;
 mod sources;
 mod status;
 
-pub use atomic::{PendingFile, write_atomic, write_json};
+pub use atomic::{PendingFile, remove_stale_temp_files, write_atomic, write_json};
 pub use compare::{CompareIndex, HeldOutFigures};
 pub use error::RunFolderError;
 pub use lock::{LockHolder, RunLock};
