@@ -57,32 +57,23 @@ impl HeadKind {
     }
 }
 
-fn scale() -> f64 {
-    15.0
+/// serde's `default = ".."` names a function: one per default value.
+macro_rules! defaults {
+    ($($name:ident: $ty:ty = $value:expr;)*) => {
+        $(fn $name() -> $ty { $value })*
+    };
 }
-fn arcface_margin() -> f64 {
-    0.5
-}
-fn cosface_margin() -> f64 {
-    0.35
-}
-fn sphereface_margin() -> f64 {
-    4.0
-}
-fn m1() -> f64 {
-    1.0
-}
-fn m2() -> f64 {
-    0.3
-}
-fn m3() -> f64 {
-    0.2
-}
-fn sub_centers() -> usize {
-    3
-}
-fn exact() -> ThetaOverflow {
-    ThetaOverflow::Exact
+
+defaults! {
+    scale: f64 = 15.0;
+    arcface_margin: f64 = 0.5;
+    cosface_margin: f64 = 0.35;
+    sphereface_margin: f64 = 4.0;
+    m1: f64 = 1.0;
+    m2: f64 = 0.3;
+    m3: f64 = 0.2;
+    sub_centers: usize = 3;
+    exact: ThetaOverflow = ThetaOverflow::Exact;
 }
 
 /// The head and its own keys, with each key's default: the margins are the papers' (ArcFace's
