@@ -8,7 +8,7 @@
 #![allow(clippy::expect_used)] // a benchmark that cannot set up has nothing to report
 
 use arcface_core::{
-    ArcFaceConfig, EmbeddingNetConfig, HeadConfig, LabelledBatch, Vgg8Config, cross_entropy,
+    CosineHeadConfig, EmbeddingNetConfig, HeadConfig, LabelledBatch, Vgg8Config, cross_entropy,
 };
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
@@ -38,7 +38,7 @@ fn arcface_head(c: &mut Criterion) {
         .into_iter()
         .flat_map(|c| [2usize, 3, 128, 512].map(|d| (c, d)));
     for (classes, dim) in grid {
-        let head = ArcFaceConfig::new(dim, classes)
+        let head = CosineHeadConfig::arcface(dim, classes)
             .init(&device)
             .expect("valid head");
         let x = Tensor::<2>::random([batch, dim], Distribution::Normal(0.0, 1.0), &device)
@@ -79,7 +79,7 @@ fn vgg8_train_step(c: &mut Criterion) {
     ] {
         let config = EmbeddingNetConfig::new(
             Vgg8Config::new(channels, side, side, 3),
-            HeadConfig::ArcFace(ArcFaceConfig::new(3, 10)),
+            HeadConfig::Cosine(CosineHeadConfig::arcface(3, 10)),
         );
         let mut model = config.init(&device).expect("valid network");
         let mut optim = AdamConfig::new().init();

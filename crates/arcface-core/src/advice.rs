@@ -23,7 +23,7 @@
 //!   [`WARN_BELOW_POSTERIOR`] (a loss floor of `-ln 0.8 = 0.22`) is flagged, and the scale that
 //!   reaches [`TARGET_POSTERIOR`] is suggested.
 
-use crate::head::HeadConfig;
+use crate::head::{HeadConfig, Margin};
 
 /// The posterior a suggested scale lets a sample on its centre reach (CosFace's `P_W`).
 pub const TARGET_POSTERIOR: f64 = 0.9;
@@ -126,40 +126,20 @@ impl HeadConfig {
     /// Warnings about settings that keep this head from converging on `C` classes in `D`
     /// dimensions; empty when the scale and margin are feasible (or the head has neither).
     pub fn advice(&self) -> Vec<Advice> {
-        let (classes, dim, scale, target, margin_key) = match self {
-            HeadConfig::Softmax(_) => return Vec::new(),
-            HeadConfig::NormFace(c) => (c.num_classes, c.embedding_dim, c.scale, 1.0, None),
-            HeadConfig::ArcFace(c) => (
-                c.num_classes,
-                c.embedding_dim,
-                c.scale,
-                c.margin.cos(),
-                Some(("margin", c.margin)),
-            ),
-            HeadConfig::SubCenterArcFace(c) => (
-                c.num_classes,
-                c.embedding_dim,
-                c.scale,
-                c.margin.cos(),
-                Some(("margin", c.margin)),
-            ),
-            HeadConfig::CosFace(c) => (
-                c.num_classes,
-                c.embedding_dim,
-                c.scale,
-                1.0 - c.margin,
-                Some(("margin", c.margin)),
-            ),
-            // The multiplicative margin vanishes at theta = 0: only the scale matters.
-            HeadConfig::SphereFace(c) => (c.num_classes, c.embedding_dim, c.scale, 1.0, None),
-            HeadConfig::CombinedMargin(c) => (
-                c.num_classes,
-                c.embedding_dim,
-                c.scale,
-                c.m2.cos() - c.m3,
-                Some(("m2", c.m2)),
-            ),
+        let HeadConfig::Cosine(c) = self else {
+            return Vec::new();
         };
+        let (classes, dim, scale) = (c.num_classes, c.embedding_dim, c.scale);
+        // The target cosine of a sample on its own centre (theta = 0), and the margin key.
+        let (target, margin_key) = match c.margin {
+            Margin::None => (1.0, None),
+            Margin::AdditiveAngle { m, .. } => (m.cos(), Some(("margin", m))),
+            Margin::AdditiveCosine { m } => (1.0 - m, Some(("margin", m))),
+            // The multiplicative margin vanishes at theta = 0: only the scale matters.
+            Margin::MultiplicativeAngle { .. } => (1.0, None),
+            Margin::Combined { m2, m3, .. } => (m2.cos() - m3, Some(("m2", m2))),
+        };
+        let cosine_margin = matches!(c.margin, Margin::AdditiveCosine { .. });
         if classes < 2 || dim == 0 {
             return Vec::new();
         }
@@ -170,9 +150,10 @@ impl HeadConfig {
             && target <= delta.cos()
         {
             // Half the room between centres leaves each class a cap of delta / 4.
-            let (suggested, room) = match self {
-                HeadConfig::CosFace(_) => ((1.0 - delta.cos()) / 2.0, 1.0 - delta.cos()),
-                _ => (delta / 2.0, delta),
+            let (suggested, room) = if cosine_margin {
+                ((1.0 - delta.cos()) / 2.0, 1.0 - delta.cos())
+            } else {
+                (delta / 2.0, delta)
             };
             advice.push(Advice {
                 key,
@@ -185,9 +166,10 @@ impl HeadConfig {
                     delta.to_degrees()
                 ),
             });
-            target = match self {
-                HeadConfig::CosFace(_) => 1.0 - suggested,
-                _ => suggested.cos(),
+            target = if cosine_margin {
+                1.0 - suggested
+            } else {
+                suggested.cos()
             };
         }
         let others = other_cosines(classes, dim);
@@ -215,9 +197,16 @@ impl HeadConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::head::{
-        ArcFaceConfig, CombinedMarginConfig, CosFaceConfig, NormFaceConfig, SoftmaxHeadConfig,
-    };
+    use crate::head::{CosineHeadConfig, SoftmaxHeadConfig};
+
+    fn arcface(dim: usize, classes: usize, scale: f64, m: f64) -> HeadConfig {
+        let head = CosineHeadConfig::arcface(dim, classes);
+        HeadConfig::Cosine(head.with_scale(scale).with_margin(Margin::arcface(m)))
+    }
+
+    fn normface(dim: usize, classes: usize, scale: f64) -> HeadConfig {
+        HeadConfig::Cosine(CosineHeadConfig::normface(dim, classes).with_scale(scale))
+    }
 
     fn deg(classes: usize, dim: usize) -> f64 {
         best_center_angle(classes, dim).to_degrees()
@@ -268,10 +257,9 @@ mod tests {
 
     #[test]
     fn the_seed_settings_get_no_advice() {
-        let mnist =
-            HeadConfig::ArcFace(ArcFaceConfig::new(3, 10).with_scale(15.0).with_margin(0.5));
+        let mnist = arcface(3, 10, 15.0, 0.5);
         assert_eq!(mnist.advice(), vec![]);
-        let demo = HeadConfig::ArcFace(ArcFaceConfig::new(2, 8).with_scale(10.0).with_margin(0.3));
+        let demo = arcface(2, 8, 10.0, 0.3);
         assert_eq!(demo.advice(), vec![]);
         assert_eq!(
             HeadConfig::Softmax(SoftmaxHeadConfig::new(2, 1000)).advice(),
@@ -282,19 +270,26 @@ mod tests {
     #[test]
     fn a_margin_wider_than_the_gap_between_centres_is_flagged() {
         // 20 classes on the circle are 18 degrees = 0.314 rad apart: m = 0.5 cannot fit.
-        let head = HeadConfig::ArcFace(ArcFaceConfig::new(2, 20).with_scale(30.0).with_margin(0.5));
+        let head = arcface(2, 20, 30.0, 0.5);
         let advice = head.advice();
         assert_eq!(advice[0].key, "margin");
         assert!((advice[0].suggested - 0.1 * std::f64::consts::PI / 2.0).abs() < 1e-9);
         // CosFace: room is 1 - cos(18 deg) = 0.0489.
-        let cos = HeadConfig::CosFace(CosFaceConfig::new(2, 20).with_scale(64.0).with_margin(0.35));
+        let cos = CosineHeadConfig::cosface(2, 20)
+            .with_scale(64.0)
+            .with_margin(Margin::AdditiveCosine { m: 0.35 });
+        let cos = HeadConfig::Cosine(cos);
         let advice = cos.advice();
         assert_eq!(advice[0].key, "margin");
         let room = 1.0 - 18f64.to_radians().cos();
         assert!((advice[0].suggested - room / 2.0).abs() < 1e-9);
         // The combined margin is judged on cos(m2) - m3 at theta = 0.
-        let comb =
-            HeadConfig::CombinedMargin(CombinedMarginConfig::new(2, 20).with_m2(0.5).with_m3(0.0));
+        let comb = CosineHeadConfig::combined(2, 20).with_margin(Margin::Combined {
+            m1: 1.0,
+            m2: 0.5,
+            m3: 0.0,
+        });
+        let comb = HeadConfig::Cosine(comb);
         assert_eq!(comb.advice()[0].key, "m2");
     }
 
@@ -302,16 +297,16 @@ mod tests {
     fn a_scale_too_small_for_the_class_count_is_flagged() {
         // 1000 classes on a simplex: P = 0.8 needs s >= 0.999 ln(999 * 4) = 8.28, and the
         // suggestion reaches P = 0.9: 0.999 ln(999 * 9) = 9.09.
-        let head = HeadConfig::NormFace(NormFaceConfig::new(999, 1000).with_scale(4.0));
+        let head = normface(999, 1000, 4.0);
         let advice = head.advice();
         assert_eq!(advice.len(), 1);
         assert_eq!(advice[0].key, "scale");
         let suggest = 0.999 * (999.0f64 * 9.0).ln();
         assert!(advice[0].suggested >= suggest && advice[0].suggested < suggest + 0.1);
         let floor = 0.999 * (999.0f64 * 4.0).ln();
-        let fine = HeadConfig::NormFace(NormFaceConfig::new(999, 1000).with_scale(floor + 0.01));
+        let fine = normface(999, 1000, floor + 0.01);
         assert_eq!(fine.advice(), vec![]);
-        let flagged = HeadConfig::NormFace(NormFaceConfig::new(999, 1000).with_scale(floor - 0.01));
+        let flagged = normface(999, 1000, floor - 0.01);
         assert_eq!(flagged.advice().len(), 1);
     }
 }

@@ -286,14 +286,14 @@ mod tests {
 
     #[test]
     fn fastconv_training_step_matches_burn() {
-        use crate::{ArcFaceConfig, EmbeddingNetConfig, HeadConfig};
+        use crate::{CosineHeadConfig, EmbeddingNetConfig, HeadConfig};
         use burn::tensor::TensorData;
 
         let device = Device::flex().autodiff();
         for (c, h, w, batch) in [(1, 28, 28, 4), (3, 20, 12, 3)] {
             let config = EmbeddingNetConfig::new(
                 Vgg8Config::new(c, h, w, 3).with_dropout(0.0),
-                HeadConfig::ArcFace(ArcFaceConfig::new(3, 5)),
+                HeadConfig::Cosine(CosineHeadConfig::arcface(3, 5)),
             );
             // One set of fixed parameters (not the device's RNG, which tests running in
             // parallel share: with random ones, a near-tie in a max-pool window that the two

@@ -3,9 +3,9 @@ use thiserror::Error;
 /// A model configuration that cannot be built.
 #[derive(Debug, Error, PartialEq)]
 pub enum CoreError {
-    /// `model.embedding_dim` is zero.
+    /// The embedding size is zero.
     #[error(
-        "model.embedding_dim must be at least 1 (got 0): the embedding is the vector that is drawn"
+        "the embedding size must be at least 1 (got 0): the embedding is the vector that is drawn"
     )]
     ZeroEmbedding,
     /// The head needs at least two classes to be trained.
@@ -22,13 +22,13 @@ pub enum CoreError {
         width: usize,
     },
     /// A scalar hyper-parameter is outside its meaningful range.
-    #[error("model.{key} = {value} is out of range: expected {expected}")]
+    #[error("the hyper-parameter {key} = {value} is out of range: expected {expected}")]
     OutOfRange {
-        /// The config key.
+        /// The hyper-parameter, as the head's config names it (`scale`, `margin`, `m1`..).
         key: &'static str,
         /// The value given.
         value: f64,
-        /// What the key accepts.
+        /// What the hyper-parameter accepts.
         expected: &'static str,
     },
 }

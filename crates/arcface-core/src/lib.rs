@@ -2,11 +2,12 @@
 //!
 //! - [`Vgg8`]: the seed's small VGG backbone, generalised to any input channels and size, ending in
 //!   a low-dimensional embedding (2-D, 3-D or N-D).
-//! - Heads: [`SoftmaxHead`] (the plain linear baseline), [`NormFace`] (normalised softmax),
-//!   [`CosFace`] (additive cosine margin), [`ArcFace`] (additive angular margin), [`SphereFace`]
-//!   (multiplicative angular margin), [`CombinedMargin`] (insightface's `m1, m2, m3`) and
-//!   [`SubCenterArcFace`] (ArcFace with `K` centres per class), selected through [`HeadConfig`]; each yields the logits the loss is taken on, the margin-free
-//!   logits used for accuracy, and the class-centre vectors drawn by the viewer.
+//! - Heads: [`SoftmaxHead`] (the plain linear baseline) and [`CosineHead`], normalised features
+//!   and weights with a [`Margin`]: none (NormFace), additive cosine (CosFace), additive angle
+//!   (ArcFace), multiplicative angle (SphereFace) or insightface's combined `m1, m2, m3`, and
+//!   `K` sub-centres per class (sub-center ArcFace); the papers' names are constructors of
+//!   [`CosineHeadConfig`]. [`HeadConfig`] picks one; each yields the logits the loss is taken on,
+//!   the margin-free logits used for accuracy, and the class-centre vectors drawn by the viewer.
 //! - [`EmbeddingNet`]: backbone + head, with burn-train's `TrainStep`/`InferenceStep` so that a
 //!   `Learner` can drive it.
 //!
@@ -37,9 +38,8 @@ pub use backbone::{Vgg8, Vgg8Config, VggBlock};
 pub use error::CoreError;
 pub use fastconv::set_kernel_options;
 pub use head::{
-    ArcFace, ArcFaceConfig, CombinedMargin, CombinedMarginConfig, CosFace, CosFaceConfig, Head,
-    HeadConfig, HeadOutput, NormFace, NormFaceConfig, SoftmaxHead, SoftmaxHeadConfig, SphereFace,
-    SphereFaceConfig, SubCenterArcFace, SubCenterArcFaceConfig, ThetaOverflow,
+    CosineHead, CosineHeadConfig, Head, HeadConfig, HeadOutput, Margin, SoftmaxHead,
+    SoftmaxHeadConfig, ThetaOverflow,
 };
 pub use kernels::KernelOptions;
 pub use loss::cross_entropy;

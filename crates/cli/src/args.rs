@@ -130,8 +130,8 @@ pub struct CompareArgs {
     pub config: Option<PathBuf>,
     /// Heads to compare, comma-separated (default: the config's `compare.heads`, else
     /// softmax,normface,sphereface,cosface,arcface).
-    #[arg(long, value_delimiter = ',', value_name = "HEAD,HEAD,...")]
-    pub heads: Option<Vec<String>>,
+    #[arg(long, value_delimiter = ',', value_name = "HEAD,HEAD,...", value_parser = crate::config::parse_head)]
+    pub heads: Option<Vec<crate::config::HeadKind>>,
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -70,7 +70,7 @@ fn model_config(common: &BenchCommon, dim: usize) -> Result<RunConfig> {
     let text = format!(
         "name = \"bench\"\n[data]\nkind = \"synthetic\"\nroot = \"unused\"\nidentities = 2\nimage_size = 8\n\
          [train]\nbatch_size = 1\n[model]\nembedding_dim = {dim}\n\
-         head = \"{}\"\nscale = 15.0\ndropout = 0.5\n",
+         head = \"{}\"\ndropout = 0.5\n",
         common.head
     );
     RunConfig::parse(&text, Path::new("<bench>"), &common.set)

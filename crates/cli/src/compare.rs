@@ -13,7 +13,7 @@ use crate::train::{self, ResumeRequest, TrainOptions, Trained};
 fn held_out_figures(head: HeadKind, epoch: Option<u64>, r: &viz::EvalReport) -> HeldOutFigures {
     let finite = |v: f64| v.is_finite().then_some(v);
     HeldOutFigures {
-        head: head.name().to_string(),
+        head: head.to_string(),
         epoch,
         auc: finite(r.auc),
         eer: finite(r.eer),
@@ -43,7 +43,7 @@ pub fn compare(
     let mut seen = Vec::new();
     for head in &settings.heads {
         if seen.contains(head) {
-            bail!("head {:?} is listed twice", head.name());
+            bail!("head {:?} is listed twice", head.to_string());
         }
         seen.push(*head);
     }
@@ -116,11 +116,7 @@ fn run_heads(
         .collect();
     let mut index = CompareIndex {
         status: RunStatus::Running,
-        heads: settings
-            .heads
-            .iter()
-            .map(|h| h.name().to_string())
-            .collect(),
+        heads: settings.heads.iter().map(|h| h.to_string()).collect(),
         runs: runs.iter().map(|r| r.name.clone()).collect(),
         size: settings.size,
         held_out: None,
@@ -139,32 +135,23 @@ fn run_heads(
             (Some(state), Some(_))
                 if state.status == RunStatus::Finished && state.epochs_done >= wanted =>
             {
-                eprintln!(
-                    "== {}: finished ({} epochs), kept",
-                    head.name(),
-                    state.epochs_done
-                );
+                eprintln!("== {}: finished ({} epochs), kept", head, state.epochs_done);
                 train::trained_of(&dir)?
             }
             (Some(_), Some(request)) => {
-                eprintln!("== {}: resuming", head.name());
+                eprintln!("== {}: resuming", head);
                 train::resume(&ResumeRequest {
                     dir: dir.clone(),
                     epochs: Some(wanted),
                     set: Vec::new(),
                     device: request.device,
                 })
-                .with_context(|| format!("the {} run of the comparison failed", head.name()))?
+                .with_context(|| format!("the {} run of the comparison failed", head))?
             }
             _ => {
-                eprintln!(
-                    "== {} ({} of {})",
-                    head.name(),
-                    results.len() + 1,
-                    runs.len()
-                );
+                eprintln!("== {} ({} of {})", head, results.len() + 1, runs.len());
                 train::train(run, options)
-                    .with_context(|| format!("the {} run of the comparison failed", head.name()))?
+                    .with_context(|| format!("the {} run of the comparison failed", head))?
             }
         };
         if trained.held_out > 0 {
@@ -173,7 +160,7 @@ fn run_heads(
                 .with_context(|| {
                     format!(
                         "the {} run trained, but evaluating it on the held-out identities failed",
-                        head.name()
+                        head
                     )
                 })?;
             if let Some(report) = &evaluated.held_out {
@@ -286,7 +273,7 @@ fn print_table(results: &[(HeadKind, Trained)]) {
         });
         eprintln!(
             "{:<11} {:>7.1}% {:>9.1}% {:>11.1}° {:>11.1}° {:>10}",
-            head.name(),
+            head,
             100.0 * t.last_val_acc,
             100.0 * knn,
             angle,
@@ -331,7 +318,7 @@ pub fn compare_heads(root: &Path) -> Result<Vec<HeadKind>> {
         .heads
         .iter()
         .map(|h| {
-            HeadKind::parse(h).with_context(|| format!("{}: unknown head {h:?}", path.display()))
+            crate::config::parse_head(h).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
         })
         .collect()
 }

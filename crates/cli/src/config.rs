@@ -3,15 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use arcface_core::{
-    ArcFaceConfig, CombinedMarginConfig, CosFaceConfig, EmbeddingNetConfig, HeadConfig,
-    NormFaceConfig, SoftmaxHeadConfig, SphereFaceConfig, SubCenterArcFaceConfig, ThetaOverflow,
-    Vgg8Config,
-};
+use arcface_core::{EmbeddingNetConfig, Vgg8Config};
 use celeba_data::DataConfig;
 use serde::{Deserialize, Serialize};
 
 pub mod memory;
+mod model;
+
+pub use model::{HeadKind, ModelConfig, parse_head};
 
 /// Everything a run needs; written back, resolved, as `<run>/config.toml`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -50,7 +49,8 @@ pub struct CompareConfig {
     /// Width of the comparison grid, pixels.
     pub size: u32,
     /// Margin per head (`cosface = 0.2`); a head not listed keeps `model.margin` when it is the
-    /// config's own head, else its paper default (ArcFace 0.5, CosFace 0.35, SphereFace 4).
+    /// config's own head, else its paper default (ArcFace 0.5, CosFace 0.35, SphereFace 4). Only
+    /// heads with a `margin` key may be listed.
     pub margins: std::collections::BTreeMap<HeadKind, f64>,
 }
 
@@ -66,128 +66,6 @@ impl Default for CompareConfig {
             ],
             size: 960,
             margins: Default::default(),
-        }
-    }
-}
-
-/// Which head sits on the embedding.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum HeadKind {
-    /// Linear classifier, the baseline.
-    Softmax,
-    /// Additive angular margin.
-    Arcface,
-    /// Normalised softmax with scale, no margin.
-    Normface,
-    /// Additive cosine margin.
-    Cosface,
-    /// Multiplicative angular margin (on normalised features).
-    Sphereface,
-    /// insightface's combined margin `cos(m1 theta + m2) - m3`.
-    Combined,
-    /// ArcFace with `sub_centers` centres per class.
-    Subcenter,
-}
-
-impl HeadKind {
-    /// The config name of the head (`"arcface"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            HeadKind::Softmax => "softmax",
-            HeadKind::Arcface => "arcface",
-            HeadKind::Normface => "normface",
-            HeadKind::Cosface => "cosface",
-            HeadKind::Sphereface => "sphereface",
-            HeadKind::Combined => "combined",
-            HeadKind::Subcenter => "subcenter",
-        }
-    }
-
-    /// Reads a head name as the config spells it.
-    pub fn parse(name: &str) -> Option<Self> {
-        toml::Value::String(name.trim().to_string()).try_into().ok()
-    }
-
-    /// The margin a head gets when the config gives none: ArcFace's 0.5 rad (the seed),
-    /// CosFace's 0.35 (its paper), SphereFace's 4 (its paper).
-    fn default_margin(self) -> f64 {
-        match self {
-            HeadKind::Cosface => 0.35,
-            HeadKind::Sphereface => 4.0,
-            _ => 0.5,
-        }
-    }
-}
-
-/// `theta + m > pi` handling of ArcFace.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Overflow {
-    /// `cos(theta + m)` everywhere (the seed).
-    Exact,
-    /// `cos(theta) - m sin(m)` past `pi - m`.
-    Insightface,
-}
-
-/// `[model]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ModelConfig {
-    /// Embedding size: 2 (circle), 3 (sphere) or more.
-    pub embedding_dim: usize,
-    /// `"arcface"` or `"softmax"`.
-    pub head: HeadKind,
-    /// ArcFace scale `s`.
-    pub scale: f64,
-    /// The head's margin `m`: radians for ArcFace and sub-center ArcFace, a cosine offset for
-    /// CosFace, a whole-number multiplier for SphereFace. Default per head: 0.5, 0.35, 4.
-    pub margin: Option<f64>,
-    /// Combined margin `cos(m1 theta + m2) - m3`: `m1`.
-    pub m1: f64,
-    /// Combined margin: `m2`, radians.
-    pub m2: f64,
-    /// Combined margin: `m3`.
-    pub m3: f64,
-    /// Sub-center ArcFace: centres per class.
-    pub sub_centers: usize,
-    /// ArcFace `easy_margin`.
-    pub easy_margin: bool,
-    /// ArcFace handling of `theta + m > pi`: `"exact"` or `"insightface"`.
-    pub theta_overflow: Overflow,
-    /// Dropout before the embedding layer.
-    pub dropout: f64,
-}
-
-impl ModelConfig {
-    /// The additive angular margin the head adds to the target angle, radians: `m` of ArcFace
-    /// and sub-center ArcFace, `m2` of the combined margin, 0 for the other heads (their
-    /// margins are not added to the angle).
-    pub fn angular_margin(&self) -> f64 {
-        match self.head {
-            HeadKind::Arcface | HeadKind::Subcenter => {
-                self.margin.unwrap_or(self.head.default_margin())
-            }
-            HeadKind::Combined => self.m2,
-            _ => 0.0,
-        }
-    }
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        Self {
-            embedding_dim: 2,
-            head: HeadKind::Arcface,
-            scale: 15.0,
-            margin: None,
-            m1: 1.0,
-            m2: 0.3,
-            m3: 0.2,
-            sub_centers: 3,
-            easy_margin: false,
-            theta_overflow: Overflow::Exact,
-            dropout: 0.5,
         }
     }
 }
@@ -266,30 +144,37 @@ impl RunConfig {
     /// Parses config text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path, overrides: &[String]) -> Result<Self> {
         // Deserialise the file alone first, so that its errors carry line numbers.
-        toml::from_str::<RunConfig>(text)
-            .with_context(|| format!("invalid config file {}", origin.display()))?;
+        if let Err(err) = toml::from_str::<RunConfig>(text) {
+            let context = format!("invalid config file {}", origin.display());
+            return Err(read_error(err, context, text, origin, &[]));
+        }
         let mut table: toml::Table = toml::from_str(text)
             .with_context(|| format!("invalid config file {}", origin.display()))?;
         for item in overrides {
             apply_override(&mut table, item)?;
         }
-        let config: RunConfig = toml::Value::Table(table).try_into().with_context(|| {
-            format!(
-                "config {} with --set {:?} is invalid",
-                origin.display(),
-                overrides
-            )
-        })?;
+        let set: Vec<&str> = overrides
+            .iter()
+            .filter_map(|item| Some(item.split_once('=')?.0.trim()))
+            .collect();
+        if set.contains(&"model.head") {
+            // `--set model.head=..` switches the file's head: the file's keys the new head
+            // has apply to it, the others were written for the file's head and are dropped.
+            model::drop_keys_of_other_heads(&mut table, &set);
+        }
+        let config: RunConfig = match toml::Value::Table(table).try_into() {
+            Ok(config) => config,
+            Err(err) => {
+                let context = format!(
+                    "config {} with --set {:?} is invalid",
+                    origin.display(),
+                    overrides
+                );
+                return Err(read_error(err, context, text, origin, overrides));
+            }
+        };
         if let Err(err) = config.validate() {
             return Err(locate(err, text, origin, overrides));
-        }
-        let mut config = config;
-        if matches!(
-            config.model.head,
-            HeadKind::Arcface | HeadKind::Cosface | HeadKind::Sphereface | HeadKind::Subcenter
-        ) {
-            // The resolved config.toml states the margin the run actually used.
-            config.model.margin = Some(config.margin());
         }
         Ok(config)
     }
@@ -342,8 +227,13 @@ impl RunConfig {
             heads.extend(compare.margins.keys().copied());
             for head in heads {
                 let config = self.with_head(head);
-                let key = if compare.margins.contains_key(&head) {
-                    format!("compare.margins.{}", head.name())
+                let key = if let Some(margin) = compare.margins.get(&head) {
+                    if config.model.head.margin().is_none() {
+                        bail!(
+                            "key `compare.margins.{head}` = {margin}: the {head} head has no margin"
+                        );
+                    }
+                    format!("compare.margins.{head}")
                 } else {
                     "model.margin".to_string()
                 };
@@ -378,11 +268,7 @@ impl RunConfig {
                 (key, classes, if c.grayscale { 1 } else { 3 }, c.image_size)
             }
         };
-        let per_class = if self.model.head == HeadKind::Subcenter {
-            self.model.sub_centers
-        } else {
-            1
-        };
+        let per_class = self.model.head.per_class();
         let input_key = match &self.data {
             DataConfig::Mnist(_) => "MNIST's 1x28x28 digits".to_string(),
             _ => format!("data.image_size = {side}"),
@@ -410,49 +296,7 @@ impl RunConfig {
         let [channels, height, width] = shape;
         let backbone =
             Vgg8Config::new(channels, height, width, m.embedding_dim).with_dropout(m.dropout);
-        let (d, margin) = (m.embedding_dim, self.margin());
-        let overflow = match m.theta_overflow {
-            Overflow::Exact => ThetaOverflow::Exact,
-            Overflow::Insightface => ThetaOverflow::InsightFace,
-        };
-        let head = match m.head {
-            HeadKind::Softmax => HeadConfig::Softmax(SoftmaxHeadConfig::new(d, classes)),
-            HeadKind::Arcface => HeadConfig::ArcFace(
-                ArcFaceConfig::new(d, classes)
-                    .with_scale(m.scale)
-                    .with_margin(margin)
-                    .with_easy_margin(m.easy_margin)
-                    .with_overflow(overflow),
-            ),
-            HeadKind::Normface => {
-                HeadConfig::NormFace(NormFaceConfig::new(d, classes).with_scale(m.scale))
-            }
-            HeadKind::Cosface => HeadConfig::CosFace(
-                CosFaceConfig::new(d, classes)
-                    .with_scale(m.scale)
-                    .with_margin(margin),
-            ),
-            HeadKind::Sphereface => HeadConfig::SphereFace(
-                SphereFaceConfig::new(d, classes)
-                    .with_scale(m.scale)
-                    .with_margin(margin),
-            ),
-            HeadKind::Combined => HeadConfig::CombinedMargin(
-                CombinedMarginConfig::new(d, classes)
-                    .with_scale(m.scale)
-                    .with_m1(m.m1)
-                    .with_m2(m.m2)
-                    .with_m3(m.m3),
-            ),
-            HeadKind::Subcenter => HeadConfig::SubCenterArcFace(
-                SubCenterArcFaceConfig::new(d, classes)
-                    .with_sub_centers(m.sub_centers)
-                    .with_scale(m.scale)
-                    .with_margin(margin)
-                    .with_easy_margin(m.easy_margin)
-                    .with_overflow(overflow),
-            ),
-        };
+        let head = m.head.head_config(m.embedding_dim, classes);
         EmbeddingNetConfig::new(backbone, head)
     }
 
@@ -465,48 +309,23 @@ impl RunConfig {
             .compare
             .as_ref()
             .and_then(|c| c.margins.get(&head).copied());
-        config.model.margin = listed.or(if head == self.model.head {
-            self.model.margin
-        } else {
-            None
-        });
-        config.model.head = head;
-        config.name = head.name().to_string();
+        config.model.head = self.model.head.for_kind(head, listed);
+        config.name = head.to_string();
         config.out_dir = self.run_dir();
         config.compare = None;
-        if matches!(
-            head,
-            HeadKind::Arcface | HeadKind::Cosface | HeadKind::Sphereface | HeadKind::Subcenter
-        ) {
-            config.model.margin = Some(config.margin());
-        }
         config
-    }
-
-    /// The head's margin: the configured one or the head's default.
-    pub fn margin(&self) -> f64 {
-        self.model
-            .margin
-            .unwrap_or_else(|| self.model.head.default_margin())
     }
 
     /// What the frames draw beside the dots: bisectors and margin bands for the normalised
     /// heads when `render.geometry` is on; nothing for softmax, whose boundaries are not
     /// bisectors.
     pub fn geometry(&self) -> viz::Geometry {
-        if !self.render.geometry {
-            return viz::Geometry::default();
-        }
-        let band = match self.model.head {
-            HeadKind::Softmax => return viz::Geometry::default(),
-            HeadKind::Normface | HeadKind::Combined => viz::MarginBand::None,
-            HeadKind::Arcface | HeadKind::Subcenter => viz::MarginBand::Angular(self.margin()),
-            HeadKind::Cosface => viz::MarginBand::Cosine(self.margin()),
-            HeadKind::Sphereface => viz::MarginBand::Multiplicative(self.margin()),
-        };
-        viz::Geometry {
-            boundaries: true,
-            band,
+        match self.model.head.band() {
+            Some(band) if self.render.geometry => viz::Geometry {
+                boundaries: true,
+                band,
+            },
+            _ => viz::Geometry::default(),
         }
     }
 
@@ -677,11 +496,28 @@ fn check_head(config: &RunConfig, margin_key: &str) -> Result<()> {
             };
             bail!(
                 "key `{full}` = {value}: expected {expected} (the {} head's {key})",
-                config.model.head.name()
+                config.model.head.kind()
             )
         }
         Err(other) => Err(anyhow::Error::new(other).context("invalid [model]")),
     }
+}
+
+/// A deserialisation error. One that names its key (`key `model.m1`: ..`, raised once serde has
+/// read the whole table, so toml can only point at the table) is placed at the key's line or
+/// `--set` as a validation error is.
+fn read_error(
+    err: toml::de::Error,
+    context: String,
+    text: &str,
+    origin: &Path,
+    overrides: &[String],
+) -> anyhow::Error {
+    if err.message().starts_with("key `") {
+        let message = anyhow::anyhow!("{}", err.message());
+        return locate(message, text, origin, overrides);
+    }
+    anyhow::Error::new(err).context(context)
 }
 
 /// Sets `a.b.c = value` in `table`; the value is read as TOML (`0.3`, `true`, `"x"`, `[1, 2]`),
@@ -727,7 +563,8 @@ mod tests {
     fn defaults_follow_the_seed() {
         let c = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[]).unwrap();
         assert_eq!(c.seed, 58);
-        assert_eq!((c.model.scale, c.margin()), (15.0, 0.5));
+        let head = &c.model.head;
+        assert_eq!((head.scale(), head.margin()), (Some(15.0), Some(0.5)));
         assert_eq!((c.train.batch_size, c.train.lr), (32, 1e-3));
     }
 
@@ -748,14 +585,18 @@ mod tests {
     fn overrides_parse_toml_values_and_reject_unknown_keys() {
         let set = |s: &str| vec![s.to_string()];
         let c = RunConfig::parse(MINIMAL, Path::new("t.toml"), &set("model.margin=0.3")).unwrap();
-        assert_eq!(c.margin(), 0.3);
+        assert_eq!(c.model.head.margin(), Some(0.3));
         let c = RunConfig::parse(
             MINIMAL,
             Path::new("t.toml"),
             &set("model.head=\"sphereface\""),
         )
         .unwrap();
-        assert_eq!(c.margin(), 4.0, "SphereFace's own default margin");
+        assert_eq!(
+            c.model.head.margin(),
+            Some(4.0),
+            "SphereFace's own default margin"
+        );
         let c = RunConfig::parse(MINIMAL, Path::new("t.toml"), &set("data.root=/tmp/x y")).unwrap();
         assert!(matches!(c.data, DataConfig::Mnist(ref m) if m.root == Path::new("/tmp/x y")));
         let err = format!(
@@ -930,6 +771,91 @@ mod tests {
             let err = parse_err(&synthetic(extra), overrides);
             assert!(err.contains(want), "{extra:?} {overrides:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_key_of_another_head_is_refused_at_its_line() {
+        let text = synthetic("[model]\nhead = \"arcface\"\nscale = 10.0\nm1 = 2.0\n");
+        let err = parse_err(&text, &[]);
+        assert_eq!(
+            err,
+            "t.toml line 10: key `model.m1`: [model] head = \"arcface\" has no key `m1` (it belongs to combined)"
+        );
+        let err = parse_err(&synthetic(""), &["model.head=\"softmax\"", "model.scale=3"]);
+        assert!(
+            err.starts_with("--set model.scale=3: key `model.scale`: [model] head = \"softmax\" has no key `scale` (it belongs to arcface, normface, cosface, sphereface, combined, subcenter)"),
+            "{err}"
+        );
+        let err = parse_err(
+            &synthetic("[model]\nhead = \"cosface\"\nsub_centers = 2\n"),
+            &[],
+        );
+        assert!(err.contains("(it belongs to subcenter)"), "{err}");
+    }
+
+    #[test]
+    fn the_resolved_config_lists_only_the_heads_own_keys() {
+        let model = |extra: &str| {
+            let c = RunConfig::parse(&synthetic(extra), Path::new("t.toml"), &[]).unwrap();
+            let text = c.to_toml().unwrap();
+            let table: toml::Table = toml::from_str(&text).unwrap();
+            let mut keys: Vec<String> =
+                table["model"].as_table().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        let all = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            model(""),
+            all(&[
+                "dropout",
+                "easy_margin",
+                "embedding_dim",
+                "head",
+                "margin",
+                "scale",
+                "theta_overflow"
+            ])
+        );
+        assert_eq!(
+            model("[model]\nhead = \"softmax\"\n"),
+            all(&["dropout", "embedding_dim", "head"])
+        );
+        assert_eq!(
+            model("[model]\nhead = \"combined\"\n"),
+            all(&[
+                "dropout",
+                "embedding_dim",
+                "head",
+                "m1",
+                "m2",
+                "m3",
+                "scale"
+            ])
+        );
+        // Read back, the resolved file is the same config.
+        let c = RunConfig::parse(
+            &synthetic("[model]\nhead = \"subcenter\"\nsub_centers = 2\n"),
+            Path::new("t.toml"),
+            &[],
+        )
+        .unwrap();
+        let again = RunConfig::parse(&c.to_toml().unwrap(), Path::new("config.toml"), &[]).unwrap();
+        assert_eq!(again.model.head, c.model.head);
+    }
+
+    #[test]
+    fn a_config_toml_resolved_by_earlier_versions_still_loads() {
+        // Earlier versions wrote every [model] key into each run's config.toml.
+        let old = "[model]\nembedding_dim = 2\nhead = \"cosface\"\nscale = 10.0\nmargin = 0.2\nm1 = 1.0\nm2 = 0.3\nm3 = 0.2\nsub_centers = 3\neasy_margin = false\ntheta_overflow = \"insightface\"\ndropout = 0.5\n";
+        let c = RunConfig::parse(&synthetic(old), Path::new("config.toml"), &[]).unwrap();
+        assert_eq!(
+            c.model.head,
+            model::HeadSettings::Cosface {
+                scale: 10.0,
+                margin: 0.2
+            }
+        );
     }
 
     #[test]

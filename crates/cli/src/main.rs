@@ -182,21 +182,7 @@ fn compare_command(args: CompareArgs) -> Result<()> {
     }
     let config_path = args.config.as_deref().context("expected a config file")?;
     let config = args.run.load_config(config_path)?;
-    let heads = match &args.heads {
-        None => None,
-        Some(names) => Some(
-            names
-                .iter()
-                .map(|n| {
-                    config::HeadKind::parse(n).with_context(|| {
-                        format!(
-                            "--heads: unknown head {n:?}; expected softmax, normface, sphereface, cosface, arcface, combined or subcenter"
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?,
-        ),
-    };
+    let heads = args.heads.clone();
     let options = args.run.options();
     let render = !args.run.no_render && config.render.enabled;
     compare::compare(&config, heads, &options, render)?;
@@ -297,7 +283,7 @@ fn render_compare_folder(args: &RenderArgs) -> Result<()> {
     let heads = compare::compare_heads(root)?;
     let mut runs = Vec::new();
     for head in &heads {
-        let run = root.join(head.name());
+        let run = root.join(head.to_string());
         let config = RunConfig::load(&run.join("config.toml"), &[])?;
         render::render(&run, &config.render, config.geometry())?;
         runs.push(config);

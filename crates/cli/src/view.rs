@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::compare::compare_heads;
-use crate::config::{HeadKind, RunConfig};
+use crate::config::RunConfig;
 
 /// `--thumb-size`'s default, pixels.
 pub const DEFAULT_THUMB_SIZE: u32 = 32;
@@ -33,14 +33,14 @@ pub fn view(dir: &Path, options: &ViewOptions) -> Result<PathBuf> {
         let mut runs = Vec::new();
         let mut configs = Vec::new();
         for head in &heads {
-            let run = dir.join(head.name());
+            let run = dir.join(head.to_string());
             let config = RunConfig::load(&run.join("config.toml"), &[])?;
-            runs.push(view_run(&run, head.name(), &config));
+            runs.push(view_run(&run, &head.to_string(), &config));
             configs.push(config);
         }
         let first = heads
             .first()
-            .map_or_else(|| dir.to_path_buf(), |h| dir.join(h.name()));
+            .map_or_else(|| dir.to_path_buf(), |h| dir.join(h.to_string()));
         (
             format!("{} (comparison)", folder_name(dir)),
             runs,
@@ -113,30 +113,8 @@ fn view_run(dir: &Path, name: &str, config: &RunConfig) -> viz::ViewRun {
     viz::ViewRun {
         dir: dir.to_path_buf(),
         name: name.to_string(),
-        head: head_text(config),
+        head: config.model.head.describe(),
         geometry: config.geometry(),
-    }
-}
-
-/// "ArcFace, s = 10, m = 0.3 rad".
-fn head_text(config: &RunConfig) -> String {
-    let m = &config.model;
-    let s = m.scale;
-    match m.head {
-        HeadKind::Softmax => "softmax (linear layer + cross-entropy)".into(),
-        HeadKind::Normface => format!("NormFace, s = {s}"),
-        HeadKind::Arcface => format!("ArcFace, s = {s}, m = {} rad", config.margin()),
-        HeadKind::Cosface => format!("CosFace, s = {s}, m = {}", config.margin()),
-        HeadKind::Sphereface => format!("SphereFace, s = {s}, m = {}", config.margin()),
-        HeadKind::Combined => format!(
-            "combined margin cos(m1 θ + m2) − m3, s = {s}, m1 = {}, m2 = {}, m3 = {}",
-            m.m1, m.m2, m.m3
-        ),
-        HeadKind::Subcenter => format!(
-            "sub-center ArcFace, {} centres a class, s = {s}, m = {} rad",
-            m.sub_centers,
-            config.margin()
-        ),
     }
 }
 

@@ -22,7 +22,7 @@ use burn::tensor::{Distribution, TensorData};
 use kernels::KernelOptions;
 
 use super::{batch_norm_relu, conv2d, max_pool2d};
-use crate::{ArcFaceConfig, EmbeddingNetConfig, HeadConfig, LabelledBatch, Vgg8Config};
+use crate::{CosineHeadConfig, EmbeddingNetConfig, HeadConfig, LabelledBatch, Vgg8Config};
 
 fn rounds() -> usize {
     std::env::var("ARCFACE_BENCH_ROUNDS")
@@ -149,7 +149,7 @@ fn training_step() {
     );
     let config = EmbeddingNetConfig::new(
         Vgg8Config::new(1, 28, 28, 2),
-        HeadConfig::ArcFace(ArcFaceConfig::new(2, 10)),
+        HeadConfig::Cosine(CosineHeadConfig::arcface(2, 10)),
     );
     let images = Tensor::<4>::random([batch, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
     let targets = Tensor::<1, Int>::from_data(

@@ -1,7 +1,10 @@
+//! The plain softmax baseline.
+
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
-use super::{HeadOutput, check_classes};
+use super::output::HeadOutput;
+use super::shape::check_shape;
 use crate::CoreError;
 
 /// The plain softmax baseline: a linear layer (with bias) from the embedding to the classes.
@@ -23,11 +26,7 @@ impl SoftmaxHeadConfig {
     /// Checks the hyper-parameters without building anything (the config check of the
     /// command line calls it before any data is read).
     pub fn validate(&self) -> Result<(), CoreError> {
-        if self.embedding_dim == 0 {
-            return Err(CoreError::ZeroEmbedding);
-        }
-        check_classes(self.num_classes)?;
-        Ok(())
+        check_shape(self.embedding_dim, self.num_classes)
     }
 
     /// Builds the head on `device`.

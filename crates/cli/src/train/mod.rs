@@ -245,7 +245,7 @@ fn fit(
         AngleInputs {
             train_labels: data.train.labels(),
             val_labels: data.val.labels(),
-            margin: config.model.angular_margin(),
+            margin: config.model.head.angular_margin(),
         },
         resumed,
     )));
