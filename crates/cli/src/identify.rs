@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use run_folder::SourceFiles;
 
-use crate::embed::{self, Model};
+use crate::checkpoint::{Checkpoint, Model};
+use crate::embed;
 use crate::verify;
 
 /// One identity's score for a query.
@@ -24,21 +25,12 @@ pub fn identify(args: &crate::args::IdentifyArgs) -> Result<()> {
     }
     let (names, files) = gallery_files(&args.gallery)?;
     let queries = embed::collect_images(&args.queries)?;
-    let threshold = verify::threshold(
-        &args.run_dir,
-        &args.far,
-        args.threshold,
-        &args.checkpoint,
-        args.device,
-    )?;
-    let model = embed::load_model(&args.run_dir, &args.checkpoint, args.device)?;
-    let gallery = gallery_embeddings(
-        &args.run_dir,
-        &args.gallery,
-        &args.checkpoint,
-        &model,
-        &files,
-    )?;
+    let scoring = &args.scoring;
+    let threshold = verify::threshold(&args.run_dir, scoring)?;
+    let checkpoint = &scoring.checkpoint;
+    let opened = Checkpoint::open(&args.run_dir, checkpoint)?;
+    let model = opened.load(scoring.device)?;
+    let gallery = gallery_embeddings(&opened, &args.gallery, checkpoint, &model, &files)?;
     let (query_rows, kept) = embed::embed_files(&model, &queries, false)?;
     let dim = model.dim;
     for (query, row) in kept.iter().zip(query_rows.chunks(dim)) {
@@ -149,7 +141,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// those recorded beside it (`<hash>.sources.json`: sizes and modification times), else
 /// computed and cached.
 fn gallery_embeddings(
-    run_dir: &Path,
+    opened: &Checkpoint,
     gallery: &Path,
     checkpoint: &str,
     model: &Model,
@@ -157,17 +149,14 @@ fn gallery_embeddings(
 ) -> Result<Vec<f32>> {
     let root = std::fs::canonicalize(gallery)
         .with_context(|| format!("cannot resolve {}", gallery.display()))?;
-    let weights = run_dir
-        .join(run_folder::layout::CHECKPOINTS)
-        .join(format!("{checkpoint}.bpk"));
-    let weights_record = SourceFiles::stat(std::slice::from_ref(&weights))?;
+    let weights_record = SourceFiles::stat(&[opened.weights().to_path_buf()])?;
     let key = format!(
         "{}\n{checkpoint}\n{:?}",
         root.display(),
         weights_record.files
     );
     let name = format!("{:016x}", fnv1a(key.as_bytes()));
-    let folder = run_dir.join("galleries");
+    let folder = opened.run.file("galleries");
     let npy = folder.join(format!("{name}.npy"));
     let list = folder.join(format!("{name}.files.txt"));
     let sources = folder.join(format!("{name}.sources.json"));
