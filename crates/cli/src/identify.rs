@@ -96,8 +96,11 @@ pub fn identify(args: &crate::args::IdentifyArgs) -> Result<()> {
     Ok(())
 }
 
+/// A gallery's identities and its images, each with its identity's index.
+type Gallery = (Vec<String>, Vec<(usize, PathBuf)>);
+
 /// The gallery's identities (its subfolders, sorted) and every image with its identity's index.
-fn gallery_files(dir: &Path) -> Result<(Vec<String>, Vec<(usize, PathBuf)>)> {
+fn gallery_files(dir: &Path) -> Result<Gallery> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("--gallery {}: cannot read this folder", dir.display()))?;
     let mut folders = Vec::new();
@@ -166,17 +169,17 @@ fn gallery_embeddings(
         let record = SourceFiles::read(&sources)?;
         let listed: Vec<&Path> = record.files.iter().map(|f| f.path.as_path()).collect();
         let same_list = listed == paths.iter().map(PathBuf::as_path).collect::<Vec<_>>();
-        if same_list && record.changes(Some(&paths)).is_empty() {
-            if let Ok((rows, shape)) = viz::read_npy_f32(&npy) {
-                if shape == [paths.len(), model.dim] {
-                    eprintln!(
-                        "gallery: {} images, cached in {}",
-                        paths.len(),
-                        npy.display()
-                    );
-                    return Ok(rows);
-                }
-            }
+        if same_list
+            && record.changes(Some(&paths)).is_empty()
+            && let Ok((rows, shape)) = viz::read_npy_f32(&npy)
+            && shape == [paths.len(), model.dim]
+        {
+            eprintln!(
+                "gallery: {} images, cached in {}",
+                paths.len(),
+                npy.display()
+            );
+            return Ok(rows);
         }
         eprintln!(
             "gallery: changed since {} was cached: embedding it again",
