@@ -52,16 +52,7 @@ num_workers = 1
         ),
     )
     .unwrap();
-    let out = ok(&run(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    ));
+    let out = train_config(dir, &config);
     assert!(
         out.contains("warning:") && out.contains("broken.jpg"),
         "{out}"

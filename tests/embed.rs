@@ -1,25 +1,9 @@
 //! `embed`: a trained run's embeddings of arbitrary images, checked against the run's own
 //! validation snapshot, and its refusals.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::helpers::*;
-
-/// Trains the tiny synthetic run `name` (2 epochs, 2-D) in `dir` and returns its folder.
-fn tiny_run(dir: &Path, name: &str) -> PathBuf {
-    let config = synthetic_config(dir, name, 2, 2, "arcface");
-    ok(&run(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    ));
-    dir.join("runs").join(name)
-}
 
 /// The run's validation images, in `splits.json` order, as paths relative to `dir`.
 fn val_files(run_dir: &Path) -> Vec<String> {
@@ -37,7 +21,7 @@ fn val_files(run_dir: &Path) -> Vec<String> {
 fn embed_reproduces_the_runs_validation_snapshot_bit_for_bit() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let run_dir = tiny_run(dir, "emb");
+    let run_dir = train_tiny(dir, "emb", 2, 2);
     let files = val_files(&run_dir);
     assert_eq!(files.len(), 4 * 3, "4 identities x 12 images x 0.25");
 
@@ -133,7 +117,7 @@ fn embed_reproduces_the_runs_validation_snapshot_bit_for_bit() {
 fn embed_refuses_bad_input_and_converts_other_colour_types() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let run_dir = tiny_run(dir, "bad");
+    let run_dir = train_tiny(dir, "bad", 2, 2);
     let files = val_files(&run_dir);
     let base = [
         "embed",

@@ -10,17 +10,7 @@ const HELD_OUT_ROWS: usize = 2 * 12;
 fn held_out_identities_get_snapshots_every_epoch_and_an_eval() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = synthetic_held_out_config(dir, "held", 2, 2);
-    let out = ok(&run(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    ));
+    let out = train_config(dir, &synthetic_held_out_config(dir, "held", 2, 2));
     assert!(
         out.contains("held out for open-set evaluation: 24 images of 2 identities"),
         "{out}"

@@ -77,6 +77,31 @@ size = 160
     path
 }
 
+/// `train CONFIG --device flex --no-render` then `extra`: a run on the CPU that draws nothing.
+pub fn train_args<'a>(config: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        config.to_str().unwrap(),
+        "--device",
+        "flex",
+        "--no-render",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Trains `config` in `dir` with [`train_args`]; asserts success and returns the output text.
+pub fn train_config(dir: &Path, config: &Path) -> String {
+    ok(&run(dir, &train_args(config, &[])))
+}
+
+/// Trains the [`synthetic_config`] ArcFace run `name` (`dim`-D, `epochs` epochs) with
+/// [`train_config`]; returns its folder, `dir/runs/<name>`.
+pub fn train_tiny(dir: &Path, name: &str, dim: usize, epochs: usize) -> PathBuf {
+    train_config(dir, &synthetic_config(dir, name, dim, epochs, "arcface"));
+    dir.join("runs").join(name)
+}
+
 /// [`synthetic_config`] with `held_out_identities` more identities generated for the held-out
 /// split (ids 5, 6, ... after the 4 training identities), 12 images each like the others.
 pub fn synthetic_held_out_config(

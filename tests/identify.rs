@@ -44,17 +44,7 @@ fn identify(dir: &Path, extra: &[&str]) -> (Vec<serde_json::Value>, String) {
 fn identify_ranks_gallery_identities_and_caches_the_gallery() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = synthetic_held_out_config(dir, "idf", 2, 2);
-    ok(&run(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    ));
+    train_config(dir, &synthetic_held_out_config(dir, "idf", 2, 2));
     let run_dir = dir.join("runs/idf");
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("eval.json")).unwrap()).unwrap();

@@ -61,18 +61,7 @@ fn val_pixels(dir: &Path, run_dir: &Path) -> (Vec<f32>, Vec<usize>) {
 fn onnx_export_reproduces_the_runs_embeddings() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = synthetic_config(dir, "onnx", 3, 2, "arcface");
-    ok(&run(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    ));
-    let run_dir = dir.join("runs/onnx");
+    let run_dir = train_tiny(dir, "onnx", 3, 2);
     let out = ok(&run(
         dir,
         &[
@@ -117,18 +106,7 @@ fn onnx_export_reproduces_the_runs_embeddings() {
 fn safetensors_export_holds_the_documented_names() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = synthetic_config(dir, "st", 2, 1, "arcface");
-    ok(&run(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    ));
-    let run_dir = dir.join("runs/st");
+    let run_dir = train_tiny(dir, "st", 2, 1);
     ok(&run(
         dir,
         &[

@@ -103,18 +103,7 @@ fn help_explains_the_commands() {
 fn export_writes_csv_projector_and_npz() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = synthetic_config(dir, "exp", 3, 2, "arcface");
-    ok(&run(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    ));
-    let run_dir = dir.join("runs/exp");
+    let run_dir = train_tiny(dir, "exp", 3, 2);
     let rd = run_dir.to_str().unwrap();
 
     ok(&run(

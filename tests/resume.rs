@@ -126,33 +126,19 @@ fn random_seed() -> u64 {
     u64::from(nanos)
 }
 
-/// The uninterrupted reference run `runs/<name>` of `epochs` epochs.
-fn reference(dir: &Path, config: &Path, name: &str) -> PathBuf {
+/// `train --resume OUT` on the CPU, drawing nothing; asserts success.
+fn resume_run(dir: &Path, out: &str) {
     ok(&run(
         dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            &format!("runs/{name}"),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
+        &["train", "--resume", out, "--device", "flex", "--no-render"],
     ));
-    dir.join("runs").join(name)
 }
 
-fn train_args<'a>(config: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "train",
-        config,
-        "--out",
-        out,
-        "--device",
-        "flex",
-        "--no-render",
-    ]
+/// The uninterrupted reference run `runs/<name>` of `epochs` epochs.
+fn reference(dir: &Path, config: &Path, name: &str) -> PathBuf {
+    let out = format!("runs/{name}");
+    ok(&run(dir, &train_args(config, &["--out", &out])));
+    dir.join(out)
 }
 
 #[test]
@@ -168,7 +154,7 @@ fn kill_9_at_a_random_moment_then_resume_ends_bit_identical() {
     let delay_ms = (seed / 3) % 400;
     eprintln!("kill -9 after epoch {epoch} + {delay_ms} ms (seed {seed})");
     let out = "runs/killed";
-    let mut child = spawn(dir, &train_args(config.to_str().unwrap(), out));
+    let mut child = spawn(dir, &train_args(&config, &["--out", out]));
     let run_dir = dir.join(out);
     wait_for_epochs(&mut child, &run_dir, epoch);
     std::thread::sleep(Duration::from_millis(delay_ms));
@@ -176,16 +162,13 @@ fn kill_9_at_a_random_moment_then_resume_ends_bit_identical() {
     let _ = child.wait();
 
     // The stale `running` is reported as interrupted, and a new train refuses the folder.
-    let refused = fails(&run(dir, &train_args(config.to_str().unwrap(), out)));
+    let refused = fails(&run(dir, &train_args(&config, &["--out", out])));
     if state(&run_dir)["status"] != "finished" {
         assert!(
             refused.contains("interrupted") && refused.contains("--resume"),
             "a dead run is interrupted, not running:\n{refused}"
         );
-        ok(&run(
-            dir,
-            &["train", "--resume", out, "--device", "flex", "--no-render"],
-        ));
+        resume_run(dir, out);
     }
     assert_eq!(state(&run_dir)["status"], "finished");
     assert_same_outcome(&reference, &run_dir, &format!("kill -9 (seed {seed})"));
@@ -200,7 +183,7 @@ fn sigint_and_sigterm_stop_after_the_step_and_the_run_resumes() {
 
     for (name, code) in [("INT", 130), ("TERM", 143)] {
         let out = format!("runs/{name}");
-        let mut child = spawn(dir, &train_args(config.to_str().unwrap(), &out));
+        let mut child = spawn(dir, &train_args(&config, &["--out", &out]));
         let run_dir = dir.join(&out);
         wait_for_epochs(&mut child, &run_dir, 1);
         std::thread::sleep(Duration::from_millis(50));
@@ -218,10 +201,7 @@ fn sigint_and_sigterm_stop_after_the_step_and_the_run_resumes() {
             "says how to resume:\n{text}"
         );
         assert_eq!(state(&run_dir)["status"], "interrupted", "SIG{name}");
-        ok(&run(
-            dir,
-            &["train", "--resume", &out, "--device", "flex", "--no-render"],
-        ));
+        resume_run(dir, &out);
         assert_same_outcome(&reference, &run_dir, &format!("SIG{name}"));
     }
 }
@@ -233,7 +213,7 @@ fn a_second_sigint_ends_the_process_at_once_and_the_run_still_resumes() {
     let config = resume_config(dir, "twice", 3);
     let reference = reference(dir, &config, "reference");
     let out = "runs/twice";
-    let mut child = spawn(dir, &train_args(config.to_str().unwrap(), out));
+    let mut child = spawn(dir, &train_args(&config, &["--out", out]));
     let run_dir = dir.join(out);
     wait_for_epochs(&mut child, &run_dir, 1);
     signal(&child, "INT");
@@ -243,10 +223,7 @@ fn a_second_sigint_ends_the_process_at_once_and_the_run_still_resumes() {
         return;
     }
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
-    ok(&run(
-        dir,
-        &["train", "--resume", out, "--device", "flex", "--no-render"],
-    ));
+    resume_run(dir, out);
     assert_same_outcome(&reference, &run_dir, "two SIGINTs");
 }
 
@@ -257,7 +234,7 @@ fn a_finished_run_extends_with_epochs_as_if_trained_that_long() {
     let config = resume_config(dir, "ext", 4);
     let reference = reference(dir, &config, "reference");
     let out = "runs/short";
-    let mut args = train_args(config.to_str().unwrap(), out);
+    let mut args = train_args(&config, &["--out", out]);
     args.extend(["--epochs", "2"]);
     ok(&run(dir, &args));
     // Nothing left to train: said, not silently done.
@@ -288,7 +265,7 @@ fn resume_refuses_what_would_change_the_run() {
     let dir = tmp.path();
     let config = synthetic_config(dir, "r", 2, 2, "arcface");
     let out = "runs/r";
-    let mut args = train_args(config.to_str().unwrap(), out);
+    let mut args = train_args(&config, &["--out", out]);
     args.extend(["--epochs", "1"]);
     ok(&run(dir, &args));
     let run_dir = dir.join(out);
@@ -358,7 +335,7 @@ fn a_run_in_progress_is_locked() {
     let dir = tmp.path();
     let config = resume_config(dir, "lock", 30);
     let out = "runs/lock";
-    let mut child = spawn(dir, &train_args(config.to_str().unwrap(), out));
+    let mut child = spawn(dir, &train_args(&config, &["--out", out]));
     let run_dir = dir.join(out);
     wait_for_epochs(&mut child, &run_dir, 1);
     let t = fails(&run(dir, &["train", "--resume", out, "--device", "flex"]));
@@ -519,16 +496,7 @@ num_workers = 1
     )
     .unwrap();
     let cache = dir.join(".cache");
-    let mut child = spawn(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    );
+    let mut child = spawn(dir, &train_args(&config, &[]));
     // Kill it as soon as its temporary cache file exists.
     let started = Instant::now();
     let mut killed = false;
@@ -554,16 +522,7 @@ num_workers = 1
         !dir.join("runs/folder").exists(),
         "no run folder before the data is loaded"
     );
-    let t = ok(&run(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    ));
+    let t = train_config(dir, &config);
     assert!(
         t.contains("removed a stale temporary cache file"),
         "the next run says it removed the leftover:\n{t}"

@@ -32,17 +32,7 @@ fn cosine_from_embed(dir: &Path, a: &str, b: &str, out: &str) -> f64 {
 fn verify_uses_the_held_out_threshold_of_eval_json() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = synthetic_held_out_config(dir, "ver", 2, 2);
-    ok(&run(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    ));
+    train_config(dir, &synthetic_held_out_config(dir, "ver", 2, 2));
     let run_dir = dir.join("runs/ver");
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("eval.json")).unwrap()).unwrap();
@@ -115,18 +105,7 @@ fn verify_uses_the_held_out_threshold_of_eval_json() {
 fn verify_without_held_out_identities_evaluates_and_uses_the_val_threshold() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = synthetic_config(dir, "closed", 2, 2, "arcface");
-    ok(&run(
-        dir,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--no-render",
-        ],
-    ));
-    let run_dir = dir.join("runs/closed");
+    let run_dir = train_tiny(dir, "closed", 2, 2);
     // No held-out identities: train runs no eval, so verify does, on the validation pairs.
     assert!(!run_dir.join("eval.json").exists());
     let a = "faces/img_align_celeba/000001.jpg";

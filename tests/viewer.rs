@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::helpers::{fails, npy_i64, ok, run, synthetic_held_out_config};
+use crate::helpers::{fails, npy_i64, ok, run, synthetic_held_out_config, train_config};
 
 /// Chromium from `ARCFACE_CHROMIUM`, else the first of the usual names on the PATH.
 fn chromium() -> Option<PathBuf> {
@@ -147,10 +147,7 @@ fn the_viewer_scrubs_toggles_and_hovers_in_a_real_browser() {
     // Two held-out identities: the page shows them too, as their own toggle.
     let config = synthetic_held_out_config(dir, "viewed", 3, 2);
     let cfg = config.to_str().unwrap();
-    ok(&run(
-        dir,
-        &["train", cfg, "--device", "flex", "--no-render"],
-    ));
+    train_config(dir, &config);
     let text = ok(&run(dir, &["view", "runs/viewed"]));
     assert!(text.contains("report.html"), "{text}");
     let report = drive(

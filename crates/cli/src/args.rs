@@ -218,22 +218,11 @@ pub struct VerifyArgs {
     pub a: PathBuf,
     /// The second image file.
     pub b: PathBuf,
-    /// The operating point of the threshold from eval.json: a false accept rate, or the equal
-    /// error rate.
-    #[arg(long, default_value = "1e-2", value_parser = crate::verify::FAR_CHOICES)]
-    pub far: String,
-    /// A cosine threshold of your own instead of eval.json's.
-    #[arg(long, allow_negative_numbers = true)]
-    pub threshold: Option<f64>,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
     /// Print one JSON line: similarity, threshold, same, far, source.
     #[arg(long)]
     pub json: bool,
-    /// Which checkpoint: `best` (lowest validation loss) or `last`.
-    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
-    pub checkpoint: String,
-    /// Backend to embed on.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub device: DeviceChoice,
 }
 
 #[derive(Debug, Args)]
@@ -252,15 +241,24 @@ pub struct IdentifyArgs {
     /// An identity's score: the best (`max`) or the `mean` cosine of its gallery images.
     #[arg(long, default_value = "max", value_parser = ["max", "mean"])]
     pub score: String,
-    /// The operating point of eval.json's threshold below which a query is "unknown".
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    /// Print one JSON line per query: query, identity (null when unknown), matches, threshold.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `verify` and `identify` score images: the checkpoint that embeds them, and the cosine
+/// threshold below which two are of different identities (a query "unknown").
+#[derive(Debug, Args)]
+pub struct ScoringArgs {
+    /// The operating point of the threshold from eval.json: a false accept rate, or the equal
+    /// error rate.
     #[arg(long, default_value = "1e-2", value_parser = crate::verify::FAR_CHOICES)]
     pub far: String,
     /// A cosine threshold of your own instead of eval.json's.
     #[arg(long, allow_negative_numbers = true)]
     pub threshold: Option<f64>,
-    /// Print one JSON line per query: query, identity (null when unknown), matches, threshold.
-    #[arg(long)]
-    pub json: bool,
     /// Which checkpoint: `best` (lowest validation loss) or `last`.
     #[arg(long, default_value = "best", value_parser = ["best", "last"])]
     pub checkpoint: String,

@@ -200,24 +200,14 @@ pub fn render_comparison(root: &Path, size: u32, runs: &[RunConfig]) -> Result<(
             geometry: run.geometry(),
         })
         .collect();
-    let options = viz::RenderOptions {
-        size,
-        frame_ms: first.render.frame_ms,
-        last_frame_ms: first.render.last_frame_ms,
-        ..viz::RenderOptions::default()
-    };
+    let options = crate::render::options(&first.render, size);
     let summary = viz::render_comparison(&compared, root, &options)
         .with_context(|| format!("cannot draw the comparison in {}", root.display()))?;
     eprintln!(
         "comparison of {} heads over {} epochs: {}",
         runs.len(),
         summary.epochs,
-        summary
-            .files
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::render::joined(&summary.files)
     );
     Ok(())
 }

@@ -7,77 +7,18 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use arcface_core::EmbeddingNet;
-use burn::module::Module;
 use burn::prelude::*;
-use celeba_data::DataConfig;
 use image::ImageDecoder;
 
-use crate::config::RunConfig;
+use crate::checkpoint::{Model, load_model};
 use crate::config::memory::EVAL_BATCH;
-use crate::device::{self, DeviceChoice};
-use crate::run_dir::RunDir;
+use crate::device::DeviceChoice;
+use crate::train::host_values;
 
 /// File name endings the data sets decode (celeba-data's `image` features).
 const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "pgm", "ppm", "bmp"];
 /// More images than this get a progress line on a terminal.
 const PROGRESS_FROM: usize = 500;
-
-/// A run's network, loaded for embedding, with the preprocessing its data used.
-pub struct Model {
-    net: EmbeddingNet,
-    device: Device,
-    /// The side images are resized to.
-    pub image_size: usize,
-    /// Whether the run trained on luma images (else RGB).
-    pub grayscale: bool,
-    /// Embedding size.
-    pub dim: usize,
-}
-
-/// Loads `checkpoint` (`best` or `last`) of the run in `run_dir`, like `eval` does.
-pub fn load_model(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Result<Model> {
-    let run = RunDir::open(run_dir)?;
-    let weights = run.checkpoint(checkpoint);
-    if !weights.exists() {
-        bail!(
-            "{}: no such checkpoint (expected best or last of a run that finished an epoch)",
-            weights.display()
-        );
-    }
-    let config = RunConfig::load(&run.root().join("config.toml"), &[])?;
-    let classes_path = run.file(run_folder::layout::CLASSES);
-    let classes_text = std::fs::read_to_string(&classes_path)
-        .with_context(|| format!("cannot read {}", classes_path.display()))?;
-    let classes: Vec<String> = serde_json::from_str(&classes_text).with_context(|| {
-        format!(
-            "{} is not a classes.json written by arcface-lab (expected a list of class names)",
-            classes_path.display()
-        )
-    })?;
-    let (image_size, grayscale) = match &config.data {
-        DataConfig::Synthetic(c) => (c.image_size, false),
-        DataConfig::Celeba(c) => (c.image_size, c.grayscale),
-        DataConfig::Folder(c) => (c.image_size, c.grayscale),
-        DataConfig::Mnist(_) => (28, true),
-    };
-    let shape = [if grayscale { 1 } else { 3 }, image_size, image_size];
-    let (_, device) = device::open(choice)?;
-    let net = config
-        .network(classes.len(), shape)
-        .init(&device)
-        .context("the run's [model] cannot be built")?
-        .try_load_file(&weights)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
-        .with_context(|| format!("cannot load {}", weights.display()))?;
-    Ok(Model {
-        net,
-        device,
-        image_size,
-        grayscale,
-        dim: config.model.embedding_dim,
-    })
-}
 
 /// The image files named by `paths`: files as given, folders searched recursively for
 /// [`IMAGE_EXTENSIONS`] (sorted by path). A missing path or a folder without images is an error.
@@ -171,15 +112,7 @@ pub fn embed_files(
         if in_batch > 0 {
             let shape = [in_batch, channels, model.image_size, model.image_size];
             let images = Tensor::<4>::from_data(TensorData::new(pixels, shape), &model.device);
-            let out = model
-                .net
-                .embed(images)
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| {
-                    anyhow::anyhow!("cannot read embeddings back from the device: {e:?}")
-                })?;
-            rows.extend(out);
+            rows.extend(host_values(model.net.embed(images), "embeddings")?);
         }
         progress.tick(chunk.len());
     }

@@ -4,20 +4,19 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use arcface_core::EmbeddingNet;
 use burn::data::dataloader::DataLoaderBuilder;
-use burn::module::Module;
 use burn::prelude::*;
 use celeba_data::SplitDataset;
 use serde::Serialize;
 
-use crate::config::RunConfig;
-use crate::device::{self, DeviceChoice};
-use crate::run_dir::{RunDir, write_atomic};
+use crate::checkpoint::Checkpoint;
+use crate::config::memory::EVAL_BATCH;
+use crate::device::DeviceChoice;
+use crate::run_dir::write_atomic;
 use crate::train::{LabelledBatcher, embed_in_order};
 
-use crate::config::memory::EVAL_BATCH;
 /// Seed of the negative pairs and of k-means: fixed, so two evals of one run agree.
 const EVAL_SEED: u64 = 58;
 
@@ -48,26 +47,10 @@ pub struct Evaluated {
 
 /// [`eval`], returning the figures too.
 pub fn evaluate(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Result<Evaluated> {
-    let run = RunDir::open(run_dir)?;
-    let weights = run.checkpoint(checkpoint);
-    if !weights.exists() {
-        bail!(
-            "{}: no such checkpoint (expected best or last of a run that finished an epoch)",
-            weights.display()
-        );
-    }
-    let config = RunConfig::load(&run.root().join("config.toml"), &[])?;
-    let data = crate::run_data::load(&run, &config)?;
-    let (_, device) = device::open(choice)?;
-    let model = config
-        .network(data.classes.len(), data.shape)
-        .init(&device)
-        .context("the run's [model] cannot be built")?
-        .try_load_file(&weights)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
-        .with_context(|| format!("cannot load {}", weights.display()))?;
-
-    let dim = config.model.embedding_dim;
+    let opened = Checkpoint::open(run_dir, checkpoint)?;
+    let data = crate::run_data::load(&opened.run, &opened.config)?;
+    let model = opened.load(choice)?;
+    let (run, config, dim) = (&opened.run, &opened.config, model.dim);
     let mut reports = Vec::new();
     let mut rocs = Vec::new();
     for (label, split) in [("val", &data.val), ("held out", &data.held_out)] {
@@ -75,7 +58,7 @@ pub fn evaluate(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Resul
             reports.push(None);
             continue;
         }
-        let points = embed(&model, split, &device)?;
+        let points = embed(&model.net, split, &model.device)?;
         let labels = split.labels();
         reports.push(Some(viz::evaluate(&points, dim, &labels, EVAL_SEED)));
         // The same seeded pairs as the report's.

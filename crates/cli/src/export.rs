@@ -35,9 +35,7 @@ pub fn export(
     let dir = crate::run_dir::RunDir::open(run)?;
     // The export reads only the run's own files, so changed images do not stop it; the rows'
     // file names would then no longer match the images, which the user should hear.
-    if let Err(err) = crate::run_data::check_sources(&dir, false, None) {
-        eprintln!("warning: {err:#}");
-    }
+    crate::run_data::warn_on_changes(&dir);
     let out = out.map_or_else(|| run.join("export"), Path::to_path_buf);
     let classes: Vec<String> = read_json(&run.join("classes.json"))?;
     let held_out_classes: Vec<String> = if has_split(run, "held_out") {

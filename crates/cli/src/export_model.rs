@@ -15,10 +15,11 @@ use burn::nn::{BatchNorm, Linear, conv::Conv2d};
 use burn::prelude::*;
 
 use crate::args::ExportFormat;
+use crate::checkpoint::Checkpoint;
 use crate::config::RunConfig;
-use crate::device::{self, DeviceChoice};
+use crate::device::DeviceChoice;
 use crate::onnx::{Array, ConvRelu, EmbeddingGraph};
-use crate::run_dir::{RunDir, write_atomic};
+use crate::run_dir::write_atomic;
 
 /// Writes `model.onnx` or `model.safetensors` of `checkpoint` (best | last) into `out`.
 pub fn export_model(
@@ -27,41 +28,24 @@ pub fn export_model(
     checkpoint: &str,
     out: &Path,
 ) -> Result<Vec<PathBuf>> {
-    let (model, config, shape) = load(run_dir, checkpoint)?;
+    let opened = Checkpoint::open(run_dir, checkpoint)?;
+    // The export reads no image, so changed data does not stop it; the user should still hear.
+    crate::run_data::warn_on_changes(&opened.run);
+    let (config, model) = (&opened.config, opened.load(DeviceChoice::Auto)?);
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let (path, bytes) = match format {
         ExportFormat::Onnx => {
-            let graph = onnx_graph(&model, shape, &config, checkpoint);
+            let graph = onnx_graph(&model.net, model.shape(), config, checkpoint);
             (out.join("model.onnx"), graph.to_bytes())
         }
-        ExportFormat::Safetensors => (out.join("model.safetensors"), safetensors_bytes(&model)?),
+        ExportFormat::Safetensors => (
+            out.join("model.safetensors"),
+            safetensors_bytes(&model.net)?,
+        ),
         _ => bail!("not a model format: {format:?}"),
     };
     write_atomic(&path, &bytes)?;
     Ok(vec![path])
-}
-
-/// The checkpoint's network, the run's config and the input shape `[C, H, W]`.
-fn load(run_dir: &Path, checkpoint: &str) -> Result<(EmbeddingNet, RunConfig, [usize; 3])> {
-    let run = RunDir::open(run_dir)?;
-    let weights = run.checkpoint(checkpoint);
-    if !weights.exists() {
-        bail!(
-            "{}: no such checkpoint (expected best or last of a run that finished an epoch)",
-            weights.display()
-        );
-    }
-    let config = RunConfig::load(&run.root().join("config.toml"), &[])?;
-    let data = crate::run_data::load(&run, &config)?;
-    let (_, device) = device::open(DeviceChoice::Auto)?;
-    let model = config
-        .network(data.classes.len(), data.shape)
-        .init(&device)
-        .context("the run's [model] cannot be built")?
-        .try_load_file(&weights)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
-        .with_context(|| format!("cannot load {}", weights.display()))?;
-    Ok((model, config, data.shape))
 }
 
 /// A parameter's values as f32 (`iter` converts each element, whatever the stored dtype).

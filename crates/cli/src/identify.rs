@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use run_folder::SourceFiles;
 
-use crate::embed::{self, Model};
+use crate::checkpoint::{Checkpoint, Model};
+use crate::embed;
 use crate::verify;
 
 /// One identity's score for a query.
@@ -24,21 +25,12 @@ pub fn identify(args: &crate::args::IdentifyArgs) -> Result<()> {
     }
     let (names, files) = gallery_files(&args.gallery)?;
     let queries = embed::collect_images(&args.queries)?;
-    let threshold = verify::threshold(
-        &args.run_dir,
-        &args.far,
-        args.threshold,
-        &args.checkpoint,
-        args.device,
-    )?;
-    let model = embed::load_model(&args.run_dir, &args.checkpoint, args.device)?;
-    let gallery = gallery_embeddings(
-        &args.run_dir,
-        &args.gallery,
-        &args.checkpoint,
-        &model,
-        &files,
-    )?;
+    let scoring = &args.scoring;
+    let threshold = verify::threshold(&args.run_dir, scoring)?;
+    let checkpoint = &scoring.checkpoint;
+    let opened = Checkpoint::open(&args.run_dir, checkpoint)?;
+    let model = opened.load(scoring.device)?;
+    let gallery = gallery_embeddings(&opened, &args.gallery, checkpoint, &model, &files)?;
     let (query_rows, kept) = embed::embed_files(&model, &queries, false)?;
     let dim = model.dim;
     for (query, row) in kept.iter().zip(query_rows.chunks(dim)) {
@@ -104,8 +96,11 @@ pub fn identify(args: &crate::args::IdentifyArgs) -> Result<()> {
     Ok(())
 }
 
+/// A gallery's identities and its images, each with its identity's index.
+type Gallery = (Vec<String>, Vec<(usize, PathBuf)>);
+
 /// The gallery's identities (its subfolders, sorted) and every image with its identity's index.
-fn gallery_files(dir: &Path) -> Result<(Vec<String>, Vec<(usize, PathBuf)>)> {
+fn gallery_files(dir: &Path) -> Result<Gallery> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("--gallery {}: cannot read this folder", dir.display()))?;
     let mut folders = Vec::new();
@@ -149,7 +144,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// those recorded beside it (`<hash>.sources.json`: sizes and modification times), else
 /// computed and cached.
 fn gallery_embeddings(
-    run_dir: &Path,
+    opened: &Checkpoint,
     gallery: &Path,
     checkpoint: &str,
     model: &Model,
@@ -157,17 +152,14 @@ fn gallery_embeddings(
 ) -> Result<Vec<f32>> {
     let root = std::fs::canonicalize(gallery)
         .with_context(|| format!("cannot resolve {}", gallery.display()))?;
-    let weights = run_dir
-        .join(run_folder::layout::CHECKPOINTS)
-        .join(format!("{checkpoint}.bpk"));
-    let weights_record = SourceFiles::stat(std::slice::from_ref(&weights))?;
+    let weights_record = SourceFiles::stat(&[opened.weights().to_path_buf()])?;
     let key = format!(
         "{}\n{checkpoint}\n{:?}",
         root.display(),
         weights_record.files
     );
     let name = format!("{:016x}", fnv1a(key.as_bytes()));
-    let folder = run_dir.join("galleries");
+    let folder = opened.run.file("galleries");
     let npy = folder.join(format!("{name}.npy"));
     let list = folder.join(format!("{name}.files.txt"));
     let sources = folder.join(format!("{name}.sources.json"));
@@ -177,17 +169,17 @@ fn gallery_embeddings(
         let record = SourceFiles::read(&sources)?;
         let listed: Vec<&Path> = record.files.iter().map(|f| f.path.as_path()).collect();
         let same_list = listed == paths.iter().map(PathBuf::as_path).collect::<Vec<_>>();
-        if same_list && record.changes(Some(&paths)).is_empty() {
-            if let Ok((rows, shape)) = viz::read_npy_f32(&npy) {
-                if shape == [paths.len(), model.dim] {
-                    eprintln!(
-                        "gallery: {} images, cached in {}",
-                        paths.len(),
-                        npy.display()
-                    );
-                    return Ok(rows);
-                }
-            }
+        if same_list
+            && record.changes(Some(&paths)).is_empty()
+            && let Ok((rows, shape)) = viz::read_npy_f32(&npy)
+            && shape == [paths.len(), model.dim]
+        {
+            eprintln!(
+                "gallery: {} images, cached in {}",
+                paths.len(),
+                npy.display()
+            );
+            return Ok(rows);
         }
         eprintln!(
             "gallery: changed since {} was cached: embedding it again",

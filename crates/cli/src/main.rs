@@ -4,6 +4,7 @@
 
 mod args;
 mod bench;
+mod checkpoint;
 mod compare;
 mod config;
 mod device;

@@ -40,6 +40,13 @@ pub fn read_splits(run: &RunDir) -> Result<Vec<SplitRecord>> {
     })
 }
 
+/// [`check_sources`] as a warning, for the commands that read only the run's own files.
+pub fn warn_on_changes(run: &RunDir) {
+    if let Err(err) = check_sources(run, false, None) {
+        eprintln!("warning: {err:#}");
+    }
+}
+
 /// Refuses when a data file the run used is missing or changed (and, with `now`, when the data
 /// set holds files the run did not use). A run of an earlier version has no `sources.json`:
 /// then only a warning says the check was skipped.

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::args::ScoringArgs;
+use crate::checkpoint::load_model;
 use crate::device::DeviceChoice;
 use crate::embed;
 
@@ -30,8 +32,6 @@ pub(crate) struct Threshold {
 /// `arcface-lab verify`.
 pub fn verify(args: &crate::args::VerifyArgs) -> Result<()> {
     let (run_dir, a, b) = (args.run_dir.as_path(), args.a.as_path(), args.b.as_path());
-    let (far, checkpoint, choice) = (args.far.as_str(), args.checkpoint.as_str(), args.device);
-    let (threshold, json) = (args.threshold, args.json);
     for path in [a, b] {
         if !path.is_file() {
             bail!(
@@ -40,14 +40,15 @@ pub fn verify(args: &crate::args::VerifyArgs) -> Result<()> {
             );
         }
     }
-    let threshold = self::threshold(run_dir, far, threshold, checkpoint, choice)?;
-    let model = embed::load_model(run_dir, checkpoint, choice)?;
+    let scoring = &args.scoring;
+    let threshold = self::threshold(run_dir, scoring)?;
+    let model = load_model(run_dir, &scoring.checkpoint, scoring.device)?;
     let files: Vec<PathBuf> = vec![a.to_path_buf(), b.to_path_buf()];
     let (rows, _) = embed::embed_files(&model, &files, false)?;
     let (ra, rb) = rows.split_at(model.dim);
     let similarity = cosine(ra, rb);
     let same = similarity >= threshold.value;
-    if json {
+    if args.json {
         let line = serde_json::json!({
             "similarity": similarity,
             "threshold": threshold.value,
@@ -78,15 +79,10 @@ pub fn verify(args: &crate::args::VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-/// The threshold `verify` and `identify` use: `user`'s, else eval.json's at `far`.
-pub(crate) fn threshold(
-    run_dir: &Path,
-    far: &str,
-    user: Option<f64>,
-    checkpoint: &str,
-    choice: DeviceChoice,
-) -> Result<Threshold> {
-    Ok(match user {
+/// The threshold `verify` and `identify` use: the user's, else eval.json's at the operating
+/// point (of the checkpoint that scores, evaluated first when needed).
+pub(crate) fn threshold(run_dir: &Path, scoring: &ScoringArgs) -> Result<Threshold> {
+    Ok(match scoring.threshold {
         Some(t) => {
             if !t.is_finite() {
                 bail!("--threshold {t}: expected a finite cosine similarity");
@@ -99,7 +95,7 @@ pub(crate) fn threshold(
                 negatives: None,
             }
         }
-        None => from_eval(run_dir, far, checkpoint, choice)?,
+        None => from_eval(run_dir, &scoring.far, &scoring.checkpoint, scoring.device)?,
     })
 }
 

@@ -109,12 +109,7 @@ impl EpochHook {
             Some(loader) => Some(embed_in_order(model, loader.as_ref())?),
             None => None,
         };
-        let centers = model
-            .head
-            .centers()
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let centers = host_values(model.head.centers(), "the class centres")?;
         let what = self
             .non_finite(model, &train_points, &val_points, &centers, dim, val)
             .or_else(|| {
@@ -288,6 +283,8 @@ pub(crate) fn embed_in_order(
 ) -> Result<Vec<f32>> {
     let mut parts = Vec::new();
     for batch in loader.iter() {
+        // burn's DatasetError prints the error it wraps and also returns it as its source:
+        // formatted here, so that the cause prints once.
         let batch = batch.map_err(|e| anyhow::anyhow!("cannot load a batch to embed: {e}"))?;
         parts.push(model.embed(batch.images));
     }
@@ -298,10 +295,17 @@ fn read_rows(parts: Vec<Tensor<2>>) -> Result<Vec<f32>> {
     if parts.is_empty() {
         bail!("a split is empty: nothing to embed");
     }
-    Tensor::cat(parts, 0)
+    host_values(Tensor::cat(parts, 0), "embeddings")
+}
+
+/// The values of `tensor` (of `what`), read back from its device.
+pub(crate) fn host_values<const D: usize>(tensor: Tensor<D>, what: &str) -> Result<Vec<f32>> {
+    // burn's DataError prints the error it wraps and also returns it as its source (for a
+    // storage access): formatted here, so that the cause prints once.
+    tensor
         .into_data()
         .try_to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("cannot read embeddings back from the device: {e:?}"))
+        .map_err(|e| anyhow::anyhow!("cannot read {what} back from the device: {e}"))
 }
 
 /// Writes `model`'s weights to `path` (through a temp file, a flush and a rename).
@@ -311,7 +315,6 @@ pub(crate) fn save_model(model: &EmbeddingNet, path: &std::path::Path) -> Result
         .clone()
         .into_record()
         .save(pending.path())
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
         .with_context(|| format!("cannot save the model to {}", pending.path().display()))?;
     pending.commit_durable()?;
     Ok(())

@@ -26,8 +26,8 @@ use crate::device::{self, DeviceChoice};
 use crate::run_dir::{MetricsRow, RunDir};
 pub use batches::LabelledBatcher;
 use celeba_data::EpochOrder;
-pub(crate) use hook::embed_in_order;
 use hook::{AngleInputs, EpochHook, Resumed};
+pub(crate) use hook::{embed_in_order, host_values};
 use quiet_renderer::QuietRenderer;
 pub use resume::{ResumeRequest, resumable_key, resume};
 use state::{EveryEpoch, Saved, StateFiles};
@@ -148,7 +148,6 @@ fn new_learner(
     if let Some(weights) = weights {
         model = model
             .try_load_record(weights)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
             .context("the resume state does not fit the run's [model]")?;
     }
     Ok(Learner::new(

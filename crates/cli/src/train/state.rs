@@ -178,13 +178,10 @@ pub fn restore(dir: &Path, epoch: usize) -> Result<Restored> {
     let scheduler = load("scheduler")?;
     Ok(Restored {
         model: <ModuleRecord as Checkpoint>::load(model.clone())
-            .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("cannot read {}", model.display()))?,
         optim: <OptimizerRecord as Checkpoint>::load(optim.clone())
-            .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("cannot read {}", optim.display()))?,
         scheduler: <LrSchedulerRecord as Checkpoint>::load(scheduler.clone())
-            .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("cannot read {}", scheduler.display()))?,
     })
 }

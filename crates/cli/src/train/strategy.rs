@@ -2,9 +2,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arcface_core::EmbeddingNet;
+use burn::data::dataloader::{DataLoader, Progress};
 use burn::prelude::*;
 use burn::train::{
-    EventProcessorTraining, Learner, LearnerEvent, SupervisedLearningStrategy,
+    EventProcessorTraining, Interrupter, Learner, LearnerEvent, SupervisedLearningStrategy,
     SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem, ValidLoader,
 };
 
@@ -67,7 +68,7 @@ impl SnapshotStrategy {
     }
 
     /// Stops at the end of the current step when a signal asked for it.
-    fn stop_on_signal(&self, interrupter: &burn::train::Interrupter) {
+    fn stop_on_signal(&self, interrupter: &Interrupter) {
         if let Some(signal) = crate::signals::received()
             && !interrupter.should_stop()
         {
@@ -75,14 +76,54 @@ impl SnapshotStrategy {
         }
     }
 
-    /// Stops training because something turned NaN or infinite; the hook marks the run
-    /// `diverged` and keeps the message for the caller.
-    fn diverge(&self, interrupter: &burn::train::Interrupter, what: String, epoch: usize) {
-        let message = format!("{what}; {} ({FIXES})", kept(epoch));
+    /// Stops training because the loss at `bad_step` of `steps` turned NaN or infinite; the
+    /// hook marks the run `diverged` and keeps the message for the caller.
+    fn diverge(
+        &self,
+        interrupter: &Interrupter,
+        (bad_step, value): (usize, f32),
+        epoch: usize,
+        steps: usize,
+    ) {
+        let message = format!(
+            "the training loss became {value} at epoch {epoch}, step {bad_step} of {steps}; {} ({FIXES})",
+            kept(epoch)
+        );
         if let Ok(mut hook) = self.hook.lock() {
             hook.diverged(anyhow::anyhow!(message.clone()));
         }
         interrupter.stop(Some(&message));
+    }
+
+    /// Hands the batches of `loader` to `step` with their progress and 1-based iteration,
+    /// until they run out, one fails to load (the interrupter keeps the error), `step` returns
+    /// false, or a stop is asked for (a signal included).
+    fn each_batch<B>(
+        &self,
+        loader: &dyn DataLoader<B>,
+        interrupter: &Interrupter,
+        mut step: impl FnMut(B, Progress, usize) -> bool,
+    ) {
+        let mut iterator = loader.iter();
+        let mut iteration = 0;
+        while let Some(batch) = iterator.next() {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(err) => {
+                    interrupter.fail(err);
+                    break;
+                }
+            };
+            iteration += 1;
+            let progress = iterator.progress();
+            if !step(batch, progress, iteration) {
+                break;
+            }
+            self.stop_on_signal(interrupter);
+            if interrupter.should_stop() {
+                break;
+            }
+        }
     }
 }
 
@@ -124,59 +165,37 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
             let steps = dataloader_train
                 .num_items()
                 .div_ceil(self.batch_size.max(1));
-            let mut iterator = dataloader_train.iter();
-            let mut iteration = 0;
-            while let Some(batch) = iterator.next() {
-                let batch = match batch {
-                    Ok(batch) => batch,
-                    Err(err) => {
-                        interrupter.fail(err);
-                        break;
+            self.each_batch(
+                &*dataloader_train,
+                &interrupter,
+                |batch, progress, iteration| {
+                    if iteration == 1 && self.dashboard {
+                        // The dashboard's thread has set raw mode by now.
+                        crate::signals::ctrl_c_on_dashboard();
                     }
-                };
-                iteration += 1;
-                if iteration == 1 && self.dashboard {
-                    // The dashboard's thread has set raw mode by now.
-                    crate::signals::ctrl_c_on_dashboard();
-                }
-                let progress = iterator.progress();
-                let step = learner.train_step(batch);
-                learner.lr_step();
-                learner.optimizer_step(step.grads);
-                train_tally.add(&step.item);
-                if let Some((bad_step, value)) = watch.push(&step.item, iteration) {
-                    self.diverge(
-                        &interrupter,
-                        format!(
-                            "the training loss became {value} at epoch {epoch}, step {bad_step} of {steps}"
-                        ),
-                        epoch,
+                    let step = learner.train_step(batch);
+                    learner.lr_step();
+                    learner.optimizer_step(step.grads);
+                    train_tally.add(&step.item);
+                    if let Some(bad) = watch.push(&step.item, iteration) {
+                        self.diverge(&interrupter, bad, epoch, steps);
+                        return false;
+                    }
+                    let item = TrainingItem::new(
+                        step.item,
+                        progress,
+                        Some(iteration),
+                        Some(learner.lr_current()),
                     );
-                    break;
-                }
-                let item = TrainingItem::new(
-                    step.item,
-                    progress,
-                    Some(iteration),
-                    Some(learner.lr_current()),
-                );
-                interrupter
-                    .fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
-                self.stop_on_signal(&interrupter);
-                if interrupter.should_stop() {
-                    break;
-                }
-            }
+                    interrupter
+                        .fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
+                    true
+                },
+            );
             if !interrupter.should_stop()
-                && let Some((bad_step, value)) = watch.check()
+                && let Some(bad) = watch.check()
             {
-                self.diverge(
-                    &interrupter,
-                    format!(
-                        "the training loss became {value} at epoch {epoch}, step {bad_step} of {steps}"
-                    ),
-                    epoch,
-                );
+                self.diverge(&interrupter, bad, epoch, steps);
             }
             interrupter.fail_on_error(processor.process_train(LearnerEvent::EndSplit(epoch)));
             if interrupter.should_stop() {
@@ -192,29 +211,19 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
             let model = learner.model().valid();
             let mut val_tally = Tally::default();
             let mut val_embeddings = Vec::new();
-            let mut iterator = dataloader_valid.iter();
-            let mut iteration = 0;
-            while let Some(batch) = iterator.next() {
-                let batch = match batch {
-                    Ok(batch) => batch,
-                    Err(err) => {
-                        interrupter.fail(err);
-                        break;
-                    }
-                };
-                iteration += 1;
-                let progress = iterator.progress();
-                let forward = model.forward(batch);
-                val_tally.add(&forward.output);
-                val_embeddings.push(forward.embeddings);
-                let item = TrainingItem::new(forward.output, progress, Some(iteration), None);
-                interrupter
-                    .fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
-                self.stop_on_signal(&interrupter);
-                if interrupter.should_stop() {
-                    break;
-                }
-            }
+            self.each_batch(
+                &*dataloader_valid,
+                &interrupter,
+                |batch, progress, iteration| {
+                    let forward = model.forward(batch);
+                    val_tally.add(&forward.output);
+                    val_embeddings.push(forward.embeddings);
+                    let item = TrainingItem::new(forward.output, progress, Some(iteration), None);
+                    interrupter
+                        .fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
+                    true
+                },
+            );
             interrupter.fail_on_error(processor.process_valid(LearnerEvent::EndSplit(epoch)));
             interrupter.fail_on_error(processor.process_train(LearnerEvent::EndEpoch(epoch)));
             if interrupter.should_stop() {
