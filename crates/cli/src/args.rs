@@ -4,6 +4,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::device::DeviceChoice;
 
+/// The operating points `eval.json` holds thresholds for (`--far`).
+pub const FAR_CHOICES: [&str; 4] = ["1e-1", "1e-2", "1e-3", "eer"];
+
 /// Train margin-loss embedding models (ArcFace, softmax) and watch the classes separate on the
 /// circle (2-D) or the sphere (3-D), epoch by epoch.
 ///
@@ -254,7 +257,7 @@ pub struct IdentifyArgs {
 pub struct ScoringArgs {
     /// The operating point of the threshold from eval.json: a false accept rate, or the equal
     /// error rate.
-    #[arg(long, default_value = "1e-2", value_parser = crate::verify::FAR_CHOICES)]
+    #[arg(long, default_value = "1e-2", value_parser = FAR_CHOICES)]
     pub far: String,
     /// A cosine threshold of your own instead of eval.json's.
     #[arg(long, allow_negative_numbers = true)]

@@ -6,13 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::args::ScoringArgs;
+use crate::args::{FAR_CHOICES, ScoringArgs};
 use crate::checkpoint::load_model;
 use crate::device::DeviceChoice;
 use crate::embed;
-
-/// The operating points `eval.json` holds thresholds for.
-pub const FAR_CHOICES: [&str; 4] = ["1e-1", "1e-2", "1e-3", "eer"];
 
 /// A threshold and where it comes from.
 #[derive(Debug, Clone, PartialEq)]
