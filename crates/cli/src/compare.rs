@@ -4,13 +4,14 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use embed_metrics::EvalReport;
 use run_folder::{CompareIndex, HeldOutFigures, RunStatus, layout};
 
 use crate::config::{HeadKind, RunConfig};
 use crate::run_dir::write_atomic;
 use crate::train::{self, ResumeRequest, TrainOptions, Trained};
 
-fn held_out_figures(head: HeadKind, epoch: Option<u64>, r: &viz::EvalReport) -> HeldOutFigures {
+fn held_out_figures(head: HeadKind, epoch: Option<u64>, r: &EvalReport) -> HeldOutFigures {
     let finite = |v: f64| v.is_finite().then_some(v);
     HeldOutFigures {
         head: head.to_string(),

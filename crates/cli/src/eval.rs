@@ -9,6 +9,7 @@ use arcface_core::EmbeddingNet;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::prelude::*;
 use celeba_data::SplitDataset;
+use embed_metrics::{EvalReport, MAX_POSITIVE_PAIRS, Roc, cosine_scores, make_pairs, roc};
 use serde::Serialize;
 
 use crate::checkpoint::Checkpoint;
@@ -26,9 +27,9 @@ struct EvalFile {
     checkpoint: String,
     epoch: Option<u64>,
     /// Identities seen in training (closed set).
-    val: viz::EvalReport,
+    val: EvalReport,
     /// Identities never seen in training (open set); absent when the data set holds none out.
-    held_out: Option<viz::EvalReport>,
+    held_out: Option<EvalReport>,
 }
 
 /// Evaluates `checkpoint` (`best` or `last`) of the run in `run_dir`.
@@ -42,7 +43,7 @@ pub struct Evaluated {
     /// The epoch of the checkpoint evaluated.
     pub epoch: Option<u64>,
     /// The open-set figures; `None` when the data set holds no identity out.
-    pub held_out: Option<viz::EvalReport>,
+    pub held_out: Option<EvalReport>,
 }
 
 /// [`eval`], returning the figures too.
@@ -60,11 +61,13 @@ pub fn evaluate(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Resul
         }
         let points = embed(&model.net, split, &model.device)?;
         let labels = split.labels();
-        reports.push(Some(viz::evaluate(&points, dim, &labels, EVAL_SEED)));
+        reports.push(Some(embed_metrics::evaluate(
+            &points, dim, &labels, EVAL_SEED,
+        )));
         // The same seeded pairs as the report's.
-        let pairs = viz::make_pairs(&labels, EVAL_SEED, viz::MAX_POSITIVE_PAIRS);
-        let scores = viz::cosine_scores(&points, dim, &pairs);
-        rocs.push((label.to_string(), viz::roc(&scores, &pairs.same)));
+        let pairs = make_pairs(&labels, EVAL_SEED, MAX_POSITIVE_PAIRS);
+        let scores = cosine_scores(&points, dim, &pairs);
+        rocs.push((label.to_string(), roc(&scores, &pairs.same)));
     }
     let held_out = reports.pop().flatten();
     let val = reports
@@ -99,7 +102,7 @@ pub fn evaluate(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Resul
     };
     write_atomic(&run.file(run_folder::layout::EVAL), json.as_bytes())?;
 
-    let named: Vec<(String, &viz::Roc)> = rocs.iter().map(|(l, r)| (l.clone(), r)).collect();
+    let named: Vec<(String, &Roc)> = rocs.iter().map(|(l, r)| (l.clone(), r)).collect();
     let plot = run.root().join("plots").join("roc.png");
     viz::render_roc(
         &plot,
@@ -115,7 +118,7 @@ pub fn evaluate(run_dir: &Path, checkpoint: &str, choice: DeviceChoice) -> Resul
     Ok(evaluated)
 }
 
-fn print_report(title: &str, r: &viz::EvalReport) {
+fn print_report(title: &str, r: &EvalReport) {
     eprintln!(
         "{title}: {} images of {} identities, {} + {} pairs",
         r.samples, r.classes, r.positive_pairs, r.negative_pairs

@@ -5,12 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use embed_metrics::AngleStats;
 use run_folder::{RunLock, RunState, RunStatus, layout};
 
 pub use run_folder::{MetricsRow, SplitAngles};
 
 /// The `metrics.csv` columns of viz's angle figures of one split.
-pub fn split_angles(s: &viz::AngleStats) -> SplitAngles {
+pub fn split_angles(s: &AngleStats) -> SplitAngles {
     SplitAngles {
         mean_deg: s.mean_deg,
         p95_deg: s.p95_deg,

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::RunFolderError;
+use crate::error::{IoContext, RunFolderError};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -23,18 +23,15 @@ impl PendingFile {
     /// Creates the parent folder if needed and picks the temp name (nothing is written yet).
     /// The name carries the pid and a counter, so two writers never share a temp file.
     pub fn new(target: &Path) -> Result<Self, RunFolderError> {
-        let name = target.file_name().ok_or_else(|| {
-            RunFolderError::io(
-                "write",
-                target,
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-            )
-        })?;
+        let name = target
+            .file_name()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"))
+            .io_context("write", target)?;
         let parent = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(|e| RunFolderError::io("create folder", parent, e))?;
+        fs::create_dir_all(parent).io_context("create folder", parent)?;
         // The real extension stays last: plotters picks the image encoder from it.
         let ext = target
             .extension()
@@ -65,8 +62,7 @@ impl PendingFile {
 
     /// Renames the temp file onto the target.
     pub fn commit(mut self) -> Result<(), RunFolderError> {
-        fs::rename(&self.tmp, &self.target)
-            .map_err(|e| RunFolderError::io("rename a temp file onto", &self.target, e))?;
+        fs::rename(&self.tmp, &self.target).io_context("rename a temp file onto", &self.target)?;
         self.committed = true;
         Ok(())
     }
@@ -74,10 +70,8 @@ impl PendingFile {
     /// Flushes the temp file to the disk, then [`Self::commit`]s: after a power cut the target
     /// holds either the old or the new content.
     pub fn commit_durable(self) -> Result<(), RunFolderError> {
-        let file =
-            fs::File::open(&self.tmp).map_err(|e| RunFolderError::io("open", &self.tmp, e))?;
-        file.sync_all()
-            .map_err(|e| RunFolderError::io("flush", &self.tmp, e))?;
+        let file = fs::File::open(&self.tmp).io_context("open", &self.tmp)?;
+        file.sync_all().io_context("flush", &self.tmp)?;
         self.commit()
     }
 }
@@ -94,22 +88,11 @@ impl Drop for PendingFile {
 /// Writes `bytes` to `path` through a temp file, a flush and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunFolderError> {
     let pending = PendingFile::new(path)?;
-    let mut file = fs::File::create(pending.path())
-        .map_err(|e| RunFolderError::io("create", pending.path(), e))?;
-    file.write_all(bytes)
-        .map_err(|e| RunFolderError::io("write", pending.path(), e))?;
-    file.sync_all()
-        .map_err(|e| RunFolderError::io("flush", pending.path(), e))?;
+    let mut file = fs::File::create(pending.path()).io_context("create", pending.path())?;
+    file.write_all(bytes).io_context("write", pending.path())?;
+    file.sync_all().io_context("flush", pending.path())?;
     drop(file);
     pending.commit()
-}
-
-/// Writes `value` as pretty JSON through [`write_atomic`].
-pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), RunFolderError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| {
-        RunFolderError::format(path, "a value that serialises to JSON", e.to_string())
-    })?;
-    write_atomic(path, text.as_bytes())
 }
 
 #[cfg(test)]
@@ -171,17 +154,15 @@ fn is_temp_name(name: &str) -> bool {
 /// but it would sit among the run's files for ever.
 pub fn remove_stale_temp_files(root: &Path) -> Result<usize, RunFolderError> {
     let mut removed = 0;
-    let entries = fs::read_dir(root).map_err(|e| RunFolderError::io("list", root, e))?;
+    let entries = fs::read_dir(root).io_context("list", root)?;
     for entry in entries {
-        let entry = entry.map_err(|e| RunFolderError::io("list", root, e))?;
+        let entry = entry.io_context("list", root)?;
         let path = entry.path();
-        let kind = entry
-            .file_type()
-            .map_err(|e| RunFolderError::io("inspect", &path, e))?;
+        let kind = entry.file_type().io_context("inspect", &path)?;
         if kind.is_dir() {
             removed += remove_stale_temp_files(&path)?;
         } else if kind.is_file() && is_temp_name(&entry.file_name().to_string_lossy()) {
-            fs::remove_file(&path).map_err(|e| RunFolderError::io("remove", &path, e))?;
+            fs::remove_file(&path).io_context("remove", &path)?;
             removed += 1;
         }
     }

@@ -3,6 +3,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RunFolderError;
+use crate::json::read_json;
 use crate::status::RunStatus;
 
 /// `compare.json` of a comparison folder: which head runs it holds (each in a sub-folder named
@@ -40,14 +41,9 @@ pub struct HeldOutFigures {
 impl CompareIndex {
     /// Reads `compare.json` at `path`.
     pub fn read(path: &Path) -> Result<Self, RunFolderError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| RunFolderError::io("read", path, e))?;
-        serde_json::from_str(&text).map_err(|e| {
-            RunFolderError::format(
-                path,
-                "a compare.json written by arcface-lab (status, heads, runs, size)",
-                e.to_string(),
-            )
-        })
+        read_json(
+            path,
+            "a compare.json written by arcface-lab (status, heads, runs, size)",
+        )
     }
 }

@@ -1,6 +1,6 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// What can go wrong reading or writing a run folder.
+/// What can go wrong reading or writing a run folder, or any file the tool writes.
 #[derive(Debug, thiserror::Error)]
 pub enum RunFolderError {
     /// A file or folder could not be read, written, renamed or listed; the cause is the source.
@@ -24,27 +24,28 @@ pub enum RunFolderError {
 }
 
 impl RunFolderError {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        Self::Io {
-            action,
-            path: path.into(),
-            source,
-        }
-    }
-
-    pub(crate) fn format(
-        path: impl Into<PathBuf>,
-        expected: impl Into<String>,
-        found: impl Into<String>,
-    ) -> Self {
+    /// [`RunFolderError::Format`]: `path` holds `found` where `expected` should be.
+    pub fn format(path: &Path, expected: impl Into<String>, found: impl Into<String>) -> Self {
         Self::Format {
-            path: path.into(),
+            path: path.to_path_buf(),
             expected: expected.into(),
             found: found.into(),
         }
+    }
+}
+
+/// Names what was being done, and to which file, when an I/O call fails.
+pub trait IoContext<T> {
+    /// The error, if any, as a [`RunFolderError::Io`] that says "cannot `action` `path`".
+    fn io_context(self, action: &'static str, path: &Path) -> Result<T, RunFolderError>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn io_context(self, action: &'static str, path: &Path) -> Result<T, RunFolderError> {
+        self.map_err(|source| RunFolderError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }

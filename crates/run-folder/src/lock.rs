@@ -2,7 +2,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::RunFolderError;
+use crate::error::{IoContext, RunFolderError};
 use crate::layout;
 use crate::status::host_name;
 
@@ -35,7 +35,7 @@ impl RunLock {
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(|e| RunFolderError::io("open", &path, e))?;
+            .io_context("open", &path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -44,12 +44,12 @@ impl RunLock {
                     path: root.to_path_buf(),
                 });
             }
-            Err(TryLockError::Error(e)) => return Err(RunFolderError::io("lock", &path, e)),
+            Err(TryLockError::Error(e)) => return Err(e).io_context("lock", &path),
         }
         let me = format!("pid {} on {}", std::process::id(), host_name());
         file.set_len(0)
             .and_then(|()| file.write_all(me.as_bytes()))
-            .map_err(|e| RunFolderError::io("write", &path, e))?;
+            .io_context("write", &path)?;
         Ok(Self { _file: file, path })
     }
 

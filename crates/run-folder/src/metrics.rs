@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::atomic::write_atomic;
-use crate::error::RunFolderError;
+use crate::error::{IoContext, RunFolderError};
 
 /// The header of `metrics.csv`, in order.
 pub const METRICS_COLUMNS: [&str; 16] = [
@@ -185,7 +185,7 @@ pub struct MetricsTable {
 impl MetricsTable {
     /// Reads a CSV with a header line; every row must have as many fields as the header.
     pub fn read(path: &Path) -> Result<Self, RunFolderError> {
-        let bytes = std::fs::read(path).map_err(|e| RunFolderError::io("read", path, e))?;
+        let bytes = std::fs::read(path).io_context("read", path)?;
         Self::parse(path, &bytes)
     }
 

@@ -6,8 +6,8 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::write_json;
-use crate::error::RunFolderError;
+use crate::error::{IoContext, RunFolderError};
+use crate::json::{read_json, write_json};
 
 /// One data file as it was when the run started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +57,7 @@ impl SourceFiles {
         let files = paths
             .iter()
             .map(|p| {
-                let meta = std::fs::metadata(p).map_err(|e| RunFolderError::io("stat", p, e))?;
+                let meta = std::fs::metadata(p).io_context("stat", p)?;
                 Ok(SourceFile {
                     path: p.clone(),
                     size: meta.len(),
@@ -70,11 +70,7 @@ impl SourceFiles {
 
     /// Reads `sources.json`.
     pub fn read(path: &Path) -> Result<Self, RunFolderError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| RunFolderError::io("read", path, e))?;
-        serde_json::from_str(&text).map_err(|e| {
-            RunFolderError::format(path, "a sources.json written by arcface-lab", e.to_string())
-        })
+        read_json(path, "a sources.json written by arcface-lab")
     }
 
     /// Writes `sources.json`.

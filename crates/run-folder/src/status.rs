@@ -3,6 +3,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RunFolderError;
+use crate::json::read_json;
 
 /// Where a run stands. Written to `run.json` as a lower-case string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,24 +67,21 @@ pub struct RunState {
 
 /// Reads `run.json` at `path`.
 pub fn read_state(path: &Path) -> Result<RunState, RunFolderError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RunFolderError::io("read", path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        RunFolderError::format(
-            path,
-            "a run.json written by arcface-lab (status, epochs_done, epochs, best_epoch, best_val_loss, device)",
-            e.to_string(),
-        )
-    })
+    read_json(
+        path,
+        "a run.json written by arcface-lab (status, epochs_done, epochs, best_epoch, best_val_loss, device)",
+    )
 }
 
-/// This machine's name, for `run.json` and the lock file.
+/// This machine's name, for `run.json` and the lock file: from the kernel (Linux) or
+/// `/etc/hostname`, else "unknown". Not `$HOSTNAME`: a shell variable, usually not exported, and
+/// a library reads no environment.
 pub fn host_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|p| std::fs::read_to_string(p).ok())
         .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
+        .find(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
 }
 

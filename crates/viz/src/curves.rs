@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use embed_metrics::{HIST_STEP_DEG, Roc};
 use plotters::prelude::*;
+use run_folder::PendingFile;
 
-use crate::angles::HIST_STEP_DEG;
-use crate::atomic::PendingFile;
 use crate::error::VizError;
 use crate::font::FAMILY;
 use crate::palette::class_color;
@@ -267,11 +267,7 @@ pub fn render_comparison_curves(runs: &[(String, PathBuf)], out: &Path) -> Resul
 
 /// Draws ROC curves (false accept rate vs true accept rate), one per `(label, roc)`, with the
 /// chance diagonal dashed.
-pub fn render_roc(
-    out: &Path,
-    title: &str,
-    curves: &[(String, &crate::eval::Roc)],
-) -> Result<(), VizError> {
+pub fn render_roc(out: &Path, title: &str, curves: &[(String, &Roc)]) -> Result<(), VizError> {
     let mut series: Vec<Series> = curves
         .iter()
         .enumerate()

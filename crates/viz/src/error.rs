@@ -1,23 +1,15 @@
 use std::path::{Path, PathBuf};
 
+use run_folder::RunFolderError;
+
 /// Everything that can go wrong while writing arrays or pictures; each variant
 /// names the file involved so a failed render can be traced to its input.
 #[derive(Debug, thiserror::Error)]
 pub enum VizError {
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-
-    #[error("{}: expected {expected}, found {found}", path.display())]
-    Format {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
+    /// A file could not be read or written, or is not in the format expected (the run
+    /// folder's own error: viz reads and writes the same files).
+    #[error(transparent)]
+    File(#[from] RunFolderError),
 
     #[error("{}: no epoch files found (expected epoch_001.npy, epoch_002.npy, ...)", dir.display())]
     NoEpochs { dir: PathBuf },
@@ -25,7 +17,7 @@ pub enum VizError {
     #[error("cannot render {}: {reason}", path.display())]
     Frame { path: PathBuf, reason: String },
 
-    #[error("drawing {} failed: {source}", path.display())]
+    #[error("drawing {} failed", path.display())]
     Draw {
         path: PathBuf,
         #[source]
@@ -42,31 +34,16 @@ pub enum VizError {
 
     #[error("the embedded font {name} could not be registered with plotters")]
     Font { name: &'static str },
-
-    /// Reading or writing a run folder's own files (metrics, atomic writes).
-    #[error(transparent)]
-    RunFolder(#[from] run_folder::RunFolderError),
 }
 
 impl VizError {
-    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
-        VizError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
+    /// [`RunFolderError::format`], as a `VizError`.
     pub(crate) fn format(
         path: &Path,
         expected: impl Into<String>,
         found: impl Into<String>,
     ) -> Self {
-        VizError::Format {
-            path: path.to_path_buf(),
-            expected: expected.into(),
-            found: found.into(),
-        }
+        RunFolderError::format(path, expected, found).into()
     }
 
     pub(crate) fn frame(path: &Path, reason: impl Into<String>) -> Self {

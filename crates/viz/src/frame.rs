@@ -4,14 +4,15 @@
 use std::path::Path;
 
 use plotters::backend::{BitMapBackend, DrawingBackend};
+use run_folder::PendingFile;
 
-use crate::atomic::PendingFile;
 use crate::canvas::{Canvas, Rgb};
 use crate::error::VizError;
 use crate::geometry::Geometry;
 use crate::palette::class_color;
 use crate::pca::Pca;
 use crate::project::Viewport;
+use crate::scene::Scene;
 use crate::text::{self, Label};
 use crate::{frame2d, frame3d};
 
@@ -111,36 +112,22 @@ pub(crate) fn draw_frame(
         opts.max_legend > 0 && !frame.class_names.is_empty(),
     );
     let mut canvas = Canvas::new(opts.size);
+    let scene = Scene {
+        points,
+        labels: frame.labels,
+        centers,
+        scale: layout.scale,
+        // Margins live in the full space: on a PCA view they would be drawn wrong.
+        geometry: if frame.dim == 3 {
+            opts.geometry
+        } else {
+            Geometry::default()
+        },
+    };
     if frame.dim == 2 {
-        frame2d::draw(
-            &mut canvas,
-            &layout.viewport,
-            points,
-            frame.labels,
-            centers,
-            layout.scale,
-            // Margins live in the full space: on a PCA view they would be drawn wrong.
-            &if frame.dim == 3 {
-                opts.geometry
-            } else {
-                Geometry::default()
-            },
-        );
+        frame2d::draw(&mut canvas, &layout.viewport, &scene);
     } else {
-        frame3d::draw(
-            &mut canvas,
-            &layout.viewport,
-            points,
-            frame.labels,
-            centers,
-            layout.scale,
-            // Margins live in the full space: on a PCA view they would be drawn wrong.
-            &if frame.dim == 3 {
-                opts.geometry
-            } else {
-                Geometry::default()
-            },
-        );
+        frame3d::draw(&mut canvas, &layout.viewport, &scene);
     }
 
     let mut labels = layout.title_labels(&title);

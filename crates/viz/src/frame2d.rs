@@ -4,6 +4,7 @@ use crate::canvas::{Canvas, Rgb};
 use crate::geometry::{Geometry, band_half_width, neighbour_bisectors};
 use crate::palette::class_color;
 use crate::project::{Viewport, unit};
+use crate::scene::Scene;
 
 /// Half-width of the band the dots are spread over, in circle radii: dots of
 /// one tight class would otherwise pile onto a single arc pixel-thin.
@@ -18,16 +19,15 @@ pub(crate) fn spread(i: usize) -> f32 {
     1.0 + SPREAD * (2.0 * frac - 1.0)
 }
 
-/// `points` and `centers` are row-major 2-column; `scale` sizes strokes and dots.
-pub(crate) fn draw(
-    canvas: &mut Canvas,
-    vp: &Viewport,
-    points: &[f32],
-    labels: &[i64],
-    centers: &[f32],
-    scale: f32,
-    geometry: &Geometry,
-) {
+/// Draws `scene`, whose points and centres are 2-column, into `vp`.
+pub(crate) fn draw(canvas: &mut Canvas, vp: &Viewport, scene: &Scene) {
+    let Scene {
+        points,
+        labels,
+        centers,
+        scale,
+        geometry,
+    } = *scene;
     let (cx, cy) = (vp.cx, vp.cy);
     let axis = [232, 232, 232];
     canvas.line(
@@ -45,7 +45,7 @@ pub(crate) fn draw(
         1.0,
     );
     if geometry.boundaries {
-        draw_boundaries(canvas, vp, centers, scale, geometry);
+        draw_boundaries(canvas, vp, centers, scale, &geometry);
     }
     canvas.ring(cx, cy, vp.radius, 1.3 * scale, [150, 150, 150]);
 

@@ -1,30 +1,25 @@
 //! Embeddings on the unit sphere, seen by the fixed camera.
 
-use crate::canvas::Canvas;
+use crate::canvas::{Canvas, Rgb};
 use crate::frame2d::{RAY_OUTLINE, ray};
-use crate::geometry::{Geometry, Mark, sphere_marks};
+use crate::geometry::{Mark, sphere_marks};
 use crate::palette::{class_color, faded};
 use crate::project::{Camera, Projected, Viewport, unit};
+use crate::scene::Scene;
 
 const FRONT_ALPHA: f32 = 0.7;
 const BACK_ALPHA: f32 = 0.45;
 /// How far colours behind the sphere are washed towards white.
 const BACK_FADE: f32 = 0.6;
 
-/// `points` and `centers` are row-major 3-column; `scale` sizes strokes and dots.
-pub(crate) fn draw(
-    canvas: &mut Canvas,
-    vp: &Viewport,
-    points: &[f32],
-    labels: &[i64],
-    centers: &[f32],
-    scale: f32,
-    geometry: &Geometry,
-) {
+/// Draws `scene`, whose points and centres are 3-column, into `vp` through the fixed camera.
+pub(crate) fn draw(canvas: &mut Canvas, vp: &Viewport, scene: &Scene) {
+    let scale = scene.scale;
     let cam = Camera::fixed();
-    let mut dots: Vec<(Projected, usize)> = points
+    let mut dots: Vec<(Projected, usize)> = scene
+        .points
         .chunks_exact(3)
-        .zip(labels)
+        .zip(scene.labels)
         .filter_map(|(row, &label)| {
             Some((cam.project(unit([row[0], row[1], row[2]])?), label as usize))
         })
@@ -32,7 +27,8 @@ pub(crate) fn draw(
     // Painter's order: farthest first, so nearer dots cover farther ones.
     dots.sort_by(|a, b| a.0.depth.total_cmp(&b.0.depth));
     let split = dots.partition_point(|(p, _)| !p.is_front());
-    let rays: Vec<(Projected, usize)> = centers
+    let rays: Vec<(Projected, usize)> = scene
+        .centers
         .chunks_exact(3)
         .enumerate()
         .filter_map(|(class, row)| Some((cam.project(unit([row[0], row[1], row[2]])?), class)))
@@ -41,15 +37,7 @@ pub(crate) fn draw(
     let (back_grid, front_grid) = grid(&cam);
     let dot_r = (2.4 * scale).max(1.0);
 
-    for seg in &back_grid {
-        canvas.line(
-            vp.to_pixel(seg[0].0, seg[0].1),
-            vp.to_pixel(seg[1].0, seg[1].1),
-            scale,
-            [236, 236, 236],
-            1.0,
-        );
-    }
+    draw_grid(canvas, vp, &back_grid, scale, [236, 236, 236]);
     for (p, class) in &dots[..split] {
         let (x, y) = vp.to_pixel(p.x, p.y);
         canvas.disc(
@@ -73,7 +61,7 @@ pub(crate) fn draw(
     }
 
     // Boundaries and bands on the front face only: behind the dots, over the sphere.
-    let marks = sphere_marks(centers, geometry, 12_000);
+    let marks = sphere_marks(scene.centers, &scene.geometry, 12_000);
     let mark_r = (1.6 * scale).max(0.8);
     for (p, mark) in &marks {
         let q = cam.project(*p);
@@ -90,15 +78,7 @@ pub(crate) fn draw(
     // The origin is inside the sphere: behind everything on the front face.
     canvas.disc(vp.cx, vp.cy, 2.5 * scale, RAY_OUTLINE, 1.0);
     canvas.ring(vp.cx, vp.cy, vp.radius, 1.4 * scale, [140, 140, 140]);
-    for seg in &front_grid {
-        canvas.line(
-            vp.to_pixel(seg[0].0, seg[0].1),
-            vp.to_pixel(seg[1].0, seg[1].1),
-            scale,
-            [205, 205, 205],
-            1.0,
-        );
-    }
+    draw_grid(canvas, vp, &front_grid, scale, [205, 205, 205]);
     for (p, class) in &dots[split..] {
         let (x, y) = vp.to_pixel(p.x, p.y);
         canvas.disc(x, y, dot_r, class_color(*class), FRONT_ALPHA);
@@ -116,6 +96,18 @@ pub(crate) fn draw(
 }
 
 type Segment = [(f32, f32); 2];
+
+fn draw_grid(canvas: &mut Canvas, vp: &Viewport, segments: &[Segment], scale: f32, color: Rgb) {
+    for seg in segments {
+        canvas.line(
+            vp.to_pixel(seg[0].0, seg[0].1),
+            vp.to_pixel(seg[1].0, seg[1].1),
+            scale,
+            color,
+            1.0,
+        );
+    }
+}
 
 /// Latitude circles every 30° and meridians every 30°, as short screen-space
 /// segments split by which hemisphere (back, front) they lie on.

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use plotters::backend::{BitMapBackend, DrawingBackend};
+use run_folder::{IoContext, PendingFile};
 
-use crate::atomic::PendingFile;
 use crate::canvas::Canvas;
 use crate::error::VizError;
 
@@ -81,7 +81,7 @@ impl GifWriter {
         // Dropping the encoder writes the trailer and closes the file.
         drop(self.backend.take());
         let tmp = self.file.path();
-        let mut bytes = std::fs::read(tmp).map_err(|e| VizError::io("read back", tmp, e))?;
+        let mut bytes = std::fs::read(tmp).io_context("read back", tmp)?;
         let delay = u16::try_from(last_frame_ms.div_ceil(10)).unwrap_or(u16::MAX);
         let frames = set_last_delay(&mut bytes, delay)
             .map_err(|why| VizError::format(&target, "a complete GIF from the encoder", why))?;
@@ -92,7 +92,7 @@ impl GifWriter {
                 format!("{frames}"),
             ));
         }
-        std::fs::write(tmp, &bytes).map_err(|e| VizError::io("write", tmp, e))?;
+        std::fs::write(tmp, &bytes).io_context("write", tmp)?;
         self.file.commit()?;
         Ok(target)
     }

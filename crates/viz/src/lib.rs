@@ -16,13 +16,10 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))] // a failed unwrap is a failed test
 
-mod angles;
-mod atomic;
 mod canvas;
 mod compare;
 mod curves;
 mod error;
-mod eval;
 mod font;
 mod frame;
 mod frame2d;
@@ -37,12 +34,10 @@ mod pca;
 mod project;
 mod report;
 mod run;
+mod scene;
 mod text;
 
 pub use crate::{
-    angles::{
-        AngleStats, ClassAngles, HIST_BINS, HIST_STEP_DEG, angle_stats, min_center_angle_deg,
-    },
     compare::{ComparedRun, ComparisonSummary, render_comparison},
     curves::{render_comparison_curves, render_roc},
     error::VizError,
@@ -52,9 +47,4 @@ pub use crate::{
     npz::{write_npz, write_npz_files},
     report::{ReportSummary, Thumbnails, ViewRun, downscale_chw, write_report},
     run::{RenderSummary, render_run},
-};
-pub use eval::{
-    EvalReport, FoldAccuracy, KMEANS_ITERS, MAX_POSITIVE_PAIRS, Pairs, Roc, VERIFICATION_FOLDS,
-    auc, cosine_scores, eer, evaluate, kmeans, make_pairs, map_at_r, nmi, precision_at_1, roc,
-    tar_at_far, ten_fold_accuracy,
 };

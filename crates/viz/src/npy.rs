@@ -6,7 +6,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use crate::atomic::write_atomic;
+use run_folder::{IoContext, write_atomic};
+
 use crate::error::VizError;
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -22,7 +23,7 @@ pub fn write_npy_f32(path: &Path, data: &[f32], shape: &[usize]) -> Result<(), V
     for v in data {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, &bytes)?)
 }
 
 /// Writes an int64 array (`shape` in C order) as `.npy` v1.0, creating the
@@ -34,7 +35,7 @@ pub fn write_npy_i64(path: &Path, data: &[i64], shape: &[usize]) -> Result<(), V
     for v in data {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, &bytes)?)
 }
 
 /// Reads a little-endian float32, C-order `.npy` file; returns the values and the shape.
@@ -68,22 +69,19 @@ pub(crate) struct NpyInfo {
 /// Reads only the header, and checks the file length against it, so a run
 /// folder can be validated before anything is rendered.
 pub(crate) fn read_npy_info(path: &Path) -> Result<NpyInfo, VizError> {
-    let mut file = File::open(path).map_err(|e| VizError::io("open", path, e))?;
-    let file_len = file
-        .metadata()
-        .map_err(|e| VizError::io("read", path, e))?
-        .len();
+    let mut file = File::open(path).io_context("open", path)?;
+    let file_len = file.metadata().io_context("read", path)?.len();
     let mut prefix = Vec::with_capacity(ALIGN * 2);
     (&mut file)
         .take(12)
         .read_to_end(&mut prefix)
-        .map_err(|e| VizError::io("read", path, e))?;
+        .io_context("read", path)?;
     let header_end = header_end(path, &prefix)?;
     let mut head = prefix;
     (&mut file)
         .take((header_end - head.len().min(header_end)) as u64)
         .read_to_end(&mut head)
-        .map_err(|e| VizError::io("read", path, e))?;
+        .io_context("read", path)?;
     let info = parse_header(path, &head)?;
     check_data_len(
         path,
@@ -94,7 +92,7 @@ pub(crate) fn read_npy_info(path: &Path) -> Result<NpyInfo, VizError> {
 }
 
 fn read_checked(path: &Path, descr: &str, what: &str) -> Result<(Vec<u8>, NpyInfo), VizError> {
-    let bytes = std::fs::read(path).map_err(|e| VizError::io("read", path, e))?;
+    let bytes = std::fs::read(path).io_context("read", path)?;
     let info = parse_header(path, &bytes)?;
     if info.descr != descr {
         return Err(VizError::format(

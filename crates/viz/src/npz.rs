@@ -7,7 +7,8 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::atomic::PendingFile;
+use run_folder::{IoContext, PendingFile, RunFolderError};
+
 use crate::error::VizError;
 use crate::npy::validate_npy;
 
@@ -29,7 +30,7 @@ pub fn write_npz(path: &Path, entries: &[(String, Vec<u8>)]) -> Result<u64, VizE
 pub fn write_npz_files(path: &Path, files: &[(String, PathBuf)]) -> Result<u64, VizError> {
     let mut entries = Vec::with_capacity(files.len());
     for (name, file) in files {
-        let bytes = std::fs::read(file).map_err(|e| VizError::io("read", file, e))?;
+        let bytes = std::fs::read(file).io_context("read", file)?;
         check_entry(path, name, Some(file.as_path()), &bytes)?;
         entries.push((name.clone(), bytes));
     }
@@ -52,9 +53,9 @@ fn check_entry(
                 None => name.to_owned(),
             },
             problem: match e {
-                VizError::Format {
+                VizError::File(RunFolderError::Format {
                     expected, found, ..
-                } => format!("expected {expected}, found {found}"),
+                }) => format!("expected {expected}, found {found}"),
                 other => other.to_string(),
             },
         })
@@ -73,10 +74,8 @@ fn pack(path: &Path, entries: &[(String, Vec<u8>)]) -> Result<u64, VizError> {
         return too_big(format!("{} arrays", entries.len()));
     }
     let pending = PendingFile::new(path)?;
-    let file = std::fs::File::create(pending.path())
-        .map_err(|e| VizError::io("create", pending.path(), e))?;
+    let file = std::fs::File::create(pending.path()).io_context("create", pending.path())?;
     let mut out = BufWriter::new(file);
-    let io = |e| VizError::io("write", path, e);
     let mut central = Vec::new();
     let mut offset: u64 = 0;
     for (name, bytes) in entries {
@@ -96,8 +95,8 @@ fn pack(path: &Path, entries: &[(String, Vec<u8>)]) -> Result<u64, VizError> {
         head.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
         common_fields(&mut head, crc, size, name_len);
         head.extend_from_slice(name_bytes);
-        out.write_all(&head).map_err(io)?;
-        out.write_all(bytes).map_err(io)?;
+        out.write_all(&head).io_context("write", path)?;
+        out.write_all(bytes).io_context("write", path)?;
         offset += head.len() as u64 + u64::from(size);
         // Its central directory record.
         central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
@@ -114,7 +113,7 @@ fn pack(path: &Path, entries: &[(String, Vec<u8>)]) -> Result<u64, VizError> {
         return too_big(format!("an archive of more than {offset} bytes"));
     };
     let count = u16::try_from(entries.len()).unwrap_or(u16::MAX);
-    out.write_all(&central).map_err(io)?;
+    out.write_all(&central).io_context("write", path)?;
     let mut end = Vec::with_capacity(22);
     end.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
     end.extend_from_slice(&0u16.to_le_bytes()); // this disk
@@ -124,8 +123,8 @@ fn pack(path: &Path, entries: &[(String, Vec<u8>)]) -> Result<u64, VizError> {
     end.extend_from_slice(&cd_size.to_le_bytes());
     end.extend_from_slice(&cd_offset.to_le_bytes());
     end.extend_from_slice(&0u16.to_le_bytes()); // comment length
-    out.write_all(&end).map_err(io)?;
-    out.flush().map_err(io)?;
+    out.write_all(&end).io_context("write", path)?;
+    out.flush().io_context("write", path)?;
     drop(out);
     pending.commit()?;
     Ok(offset + central.len() as u64 + end.len() as u64)

@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use run_folder::IoContext;
+
 use crate::error::VizError;
 use crate::frame::{FrameData, MAX_SIZE, MIN_SIZE, RenderOptions, draw_frame, write_png};
 use crate::gif::GifWriter;
@@ -147,10 +149,33 @@ pub(crate) fn run_name(run_dir: &Path) -> String {
         .unwrap_or_else(|| "run".to_string())
 }
 
+/// Fails, naming the first one, unless every label of `labels.npy` at `path` is in `0..limit`;
+/// `why` says where the limit comes from.
+pub(crate) fn check_labels(
+    path: &Path,
+    labels: &[i64],
+    limit: usize,
+    why: &str,
+) -> Result<(), VizError> {
+    match labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| !(0..limit as i64).contains(l))
+    {
+        Some((i, l)) => Err(VizError::format(
+            path,
+            format!("labels in 0..{limit} ({why})"),
+            format!("label {l} at row {i}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn read_classes(path: &Path) -> Result<Vec<String>, VizError> {
-    let text = std::fs::read_to_string(path).map_err(|e| VizError::io("read", path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| VizError::format(path, "a JSON array of class names (strings)", e.to_string()))
+    Ok(run_folder::read_json(
+        path,
+        "a JSON array of class names (strings)",
+    )?)
 }
 
 pub(crate) struct Epoch {
@@ -189,17 +214,12 @@ impl SplitPlan {
                 format!("shape {shape:?}"),
             ));
         }
-        if let Some((i, l)) = labels
-            .iter()
-            .enumerate()
-            .find(|(_, l)| !(0..classes as i64).contains(l))
-        {
-            return Err(VizError::format(
-                &labels_path,
-                format!("labels in 0..{classes} (classes.json lists {classes} classes)"),
-                format!("label {l} at row {i}"),
-            ));
-        }
+        check_labels(
+            &labels_path,
+            &labels,
+            classes,
+            &format!("classes.json lists {classes} classes"),
+        )?;
         let rows = labels.len();
         let mut dim: Option<(usize, &Path)> = None;
         let mut epochs = Vec::with_capacity(files.len());
@@ -339,10 +359,10 @@ fn f32_shape(path: &Path) -> Result<Vec<usize>, VizError> {
 
 /// `epoch_NNN.npy` files of `dir`, by epoch number.
 pub(crate) fn epoch_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, VizError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| VizError::io("list", dir, e))?;
+    let entries = std::fs::read_dir(dir).io_context("list", dir)?;
     let mut found = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| VizError::io("list", dir, e))?;
+        let entry = entry.io_context("list", dir)?;
         let name = entry.file_name();
         let number = name
             .to_str()

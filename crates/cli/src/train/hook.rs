@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use arcface_core::{EmbeddingNet, LabelledBatch};
 use burn::data::dataloader::DataLoader;
 use burn::prelude::*;
+use embed_metrics::{HIST_BINS, HIST_STEP_DEG, angle_stats, min_center_angle_deg};
 
 use super::guard::{FIXES, first_non_finite, kept, non_finite_parameter};
 use super::tally::SplitStats;
@@ -64,8 +65,8 @@ impl EpochHook {
         angles: AngleInputs,
         resumed: Option<Resumed>,
     ) -> Self {
-        let bins: Vec<String> = (0..viz::HIST_BINS)
-            .map(|b| format!("deg_{}", b as f64 * viz::HIST_STEP_DEG))
+        let bins: Vec<String> = (0..HIST_BINS)
+            .map(|b| format!("deg_{}", b as f64 * HIST_STEP_DEG))
             .collect();
         let (rows, angle_table, class_table) = match resumed {
             Some(r) => (r.rows, r.angle_table, r.class_table),
@@ -139,9 +140,8 @@ impl EpochHook {
             val.loss.is_finite() && self.status.best_val_loss.is_none_or(|best| val.loss < best);
         self.improved = improved;
 
-        let train_angles =
-            viz::angle_stats(&train_points, &self.labels[0], &centers, dim, self.margin);
-        let val_angles = viz::angle_stats(&val_points, &self.labels[1], &centers, dim, self.margin);
+        let train_angles = angle_stats(&train_points, &self.labels[0], &centers, dim, self.margin);
+        let val_angles = angle_stats(&val_points, &self.labels[1], &centers, dim, self.margin);
         for (split, stats) in [("train", &train_angles), ("val", &val_angles)] {
             let counts: Vec<String> = stats.histogram.iter().map(u64::to_string).collect();
             self.angle_table
@@ -166,7 +166,7 @@ impl EpochHook {
             seconds: clock.started.elapsed().as_secs_f64(),
             train_angles: split_angles(&train_angles),
             val_angles: split_angles(&val_angles),
-            center_min_deg: viz::min_center_angle_deg(&centers, dim),
+            center_min_deg: min_center_angle_deg(&centers, dim),
         };
         self.rows.push(row);
         self.run.write_metrics(&self.rows)?;

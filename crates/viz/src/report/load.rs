@@ -5,7 +5,6 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::LATTICE_POINTS;
 use super::encode::{centidegrees, quantize_unit, unit_rows};
 use crate::error::VizError;
 use crate::geometry::{
@@ -13,7 +12,10 @@ use crate::geometry::{
 };
 use crate::npy::{read_npy_f32, read_npy_i64, read_npy_info};
 use crate::pca::Pca;
-use crate::run::{epoch_files, read_classes};
+use crate::run::{check_labels, epoch_files, read_classes};
+
+/// Points of the sphere lattice that carries the margin geometry of 3-D runs.
+pub(crate) const LATTICE_POINTS: usize = 6000;
 
 /// The splits the page knows, in the order of its toggles.
 pub(crate) const SPLITS: [&str; 3] = ["train", "val", "held_out"];
@@ -166,17 +168,7 @@ pub(crate) fn load_run(
         } else {
             c
         };
-        if let Some((i, l)) = labels
-            .iter()
-            .enumerate()
-            .find(|(_, l)| !(0..limit as i64).contains(l))
-        {
-            return Err(VizError::format(
-                &labels_path,
-                format!("labels in 0..{limit} (one per class of the run)"),
-                format!("label {l} at row {i}"),
-            ));
-        }
+        check_labels(&labels_path, &labels, limit, "one per class of the run")?;
         let n = labels.len();
         let nearest = (n * c * dim * epochs.len()) as f64 <= NEAREST_BUDGET;
         let mut points = Vec::with_capacity(epochs.len() * n * view_dim);

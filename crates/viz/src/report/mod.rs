@@ -23,9 +23,6 @@ mod page;
 pub use atlas::{Thumbnails, downscale_chw};
 pub use page::{ReportSummary, ViewRun, write_report};
 
-/// Points of the sphere lattice that carries the margin geometry of 3-D runs.
-pub(crate) const LATTICE_POINTS: usize = 6000;
-
 #[cfg(test)]
 #[path = "page_tests.rs"]
 mod page_tests;

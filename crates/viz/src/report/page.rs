@@ -3,13 +3,12 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use run_folder::{IoContext, write_atomic};
 use serde_json::{Value, json};
 
-use super::LATTICE_POINTS;
 use super::atlas::{Thumbnails, pack};
 use super::encode::{b64, b64_f32, b64_i16, b64_i32, b64_u16};
-use super::load::{RunView, load_run, run_epochs};
-use crate::atomic::write_atomic;
+use super::load::{LATTICE_POINTS, RunView, load_run, run_epochs};
 use crate::error::VizError;
 use crate::geometry::{Geometry, fibonacci_sphere};
 use crate::palette::class_color;
@@ -195,15 +194,11 @@ fn panel_json(run: &ViewRun, view: &RunView) -> Result<Value, VizError> {
         if !path.exists() {
             return Ok(Value::Null);
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| VizError::io("read", &path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| VizError::format(&path, "valid JSON", e.to_string()))
+        Ok(run_folder::read_json(&path, "valid JSON")?)
     };
     let roc = run.dir.join("plots").join("roc.png");
     let roc_png = if roc.exists() {
-        Some(b64(
-            &std::fs::read(&roc).map_err(|e| VizError::io("read", &roc, e))?
-        ))
+        Some(b64(&std::fs::read(&roc).io_context("read", &roc)?))
     } else {
         None
     };

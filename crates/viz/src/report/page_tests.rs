@@ -40,6 +40,12 @@ fn write_run(
     }
 }
 
+/// Boundaries and ArcFace's band of m = 0.2.
+const ARCFACE_02: Geometry = Geometry {
+    boundaries: true,
+    band: MarginBand::Angular(0.2),
+};
+
 fn view_of(dir: std::path::PathBuf, geometry: Geometry) -> ViewRun {
     ViewRun {
         dir,
@@ -97,13 +103,7 @@ fn a_2d_run_carries_unit_points_centres_and_arcface_bands() {
         2,
     );
     let out = tmp.path().join("report.html");
-    let view = view_of(
-        run,
-        Geometry {
-            boundaries: true,
-            band: MarginBand::Angular(0.2),
-        },
-    );
+    let view = view_of(run, ARCFACE_02);
     let summary = write_report(&out, "t<1>", &[view], None).unwrap();
     assert_eq!((summary.panels, summary.epochs, summary.points), (1, 2, 3));
     let html = std::fs::read_to_string(&out).unwrap();
@@ -162,13 +162,7 @@ fn an_nd_run_is_projected_and_keeps_full_space_angles() {
         4,
     );
     let out = tmp.path().join("report.html");
-    let view = view_of(
-        run,
-        Geometry {
-            boundaries: true,
-            band: MarginBand::Angular(0.2),
-        },
-    );
+    let view = view_of(run, ARCFACE_02);
     write_report(&out, "nd", &[view], None).unwrap();
     let d = page_data(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(

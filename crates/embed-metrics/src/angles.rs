@@ -6,6 +6,8 @@
 //! only be met while the target angle stays below `pi - m` (beyond it `cos(theta + m)` turns
 //! back up, which is what `easy_margin` and insightface's fallback are about).
 
+use crate::vectors::{dot, dot_f32, inverse_norm, unit_rows};
+
 /// Width of one histogram bin, degrees; the bins cover 0..180.
 pub const HIST_STEP_DEG: f64 = 5.0;
 /// Number of histogram bins.
@@ -162,37 +164,6 @@ fn knn1_accuracy(points: &[f32], labels: &[i64], dim: usize) -> f64 {
         }
     }
     hits as f64 / queries.max(1) as f64
-}
-
-/// `1 / |row|`, or 0 for a zero or non-finite row (which then sits 90 degrees from everything).
-fn inverse_norm(row: &[f32]) -> f64 {
-    let norm = row
-        .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum::<f64>()
-        .sqrt();
-    if norm > 0.0 && norm.is_finite() {
-        1.0 / norm
-    } else {
-        0.0
-    }
-}
-
-fn dot_f32(a: &[f32], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(&x, y)| f64::from(x) * y).sum()
-}
-
-fn unit_rows(values: &[f32], dim: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(values.len());
-    for row in values.chunks_exact(dim) {
-        let scale = inverse_norm(row);
-        out.extend(row.iter().map(|&v| f64::from(v) * scale));
-    }
-    out
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 fn mean(values: &[f64]) -> f64 {

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::normalised_rows;
-use super::rng::SplitMix64;
+use crate::rng::SplitMix64;
+use crate::vectors::normalised_rows;
 
 /// Cluster index (0..k) of each row of `points`, by k-means on the rows
 /// scaled to unit length: k-means++ seeding (Arthur & Vassilvitskii 2007)

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use super::{dot, normalised_rows};
+use crate::vectors::{dot, normalised_rows};
 
 /// P@1 and MAP@R from one pass over the queries.
 #[derive(Debug, Clone, Copy)]

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::rng::SplitMix64;
-use super::{dot, normalised_rows};
+use crate::rng::SplitMix64;
+use crate::vectors::{dot, normalised_rows};
 
 /// Index pairs into a sample set: `(a[i], b[i])` with `a[i] < b[i]`, and
 /// whether the two share a label.
