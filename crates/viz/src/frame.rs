@@ -117,8 +117,9 @@ pub(crate) fn draw_frame(
         labels: frame.labels,
         centers,
         scale: layout.scale,
-        // Margins live in the full space: on a PCA view they would be drawn wrong.
-        geometry: if frame.dim == 3 {
+        // Margins live in the full space: on a PCA view (more than 3 dimensions) they would be
+        // drawn wrong; on the circle and the sphere they are the real ones.
+        geometry: if frame.dim <= 3 {
             opts.geometry
         } else {
             Geometry::default()

@@ -1,4 +1,5 @@
 use super::*;
+use crate::geometry::{Geometry, MarginBand};
 use crate::palette::class_color;
 use crate::project::Camera;
 
@@ -140,6 +141,49 @@ fn centre_rays_run_from_the_origin_in_the_class_colour_and_text_is_drawn() {
     };
     assert!(dark(0, 640, 0, 40) > 30, "title text missing");
     assert!(dark(520, 640, 60, 200) > 30, "legend text missing");
+}
+
+#[test]
+fn two_d_frames_draw_the_decision_boundary_when_asked() {
+    // Centres at 0 and 90 degrees: their angular bisectors are at 45 and 225 degrees (by hand).
+    let dir = tempfile::tempdir().unwrap();
+    let (points, labels) = (vec![1.0, 0.0, 0.0, 1.0], vec![0, 1]);
+    let class_names = names(2);
+    let frame = FrameData {
+        points: &points,
+        dim: 2,
+        labels: &labels,
+        centers: &[1.0, 0.0, 0.0, 1.0],
+        class_names: &class_names,
+        title: "t".into(),
+    };
+    let grey = [170, 170, 170];
+    let vp = Layout::new(400, 1, false).viewport;
+    let on_bisector =
+        |deg: f32, r: f32| vp.to_pixel(r * deg.to_radians().cos(), r * deg.to_radians().sin());
+    let mut counts = Vec::new();
+    for boundaries in [false, true] {
+        let path = dir.path().join(format!("b{boundaries}.png"));
+        let opts = RenderOptions {
+            size: 400,
+            max_legend: 0,
+            geometry: Geometry {
+                boundaries,
+                band: MarginBand::None,
+            },
+            ..RenderOptions::default()
+        };
+        render_frame(&path, &frame, &opts).unwrap();
+        let img = load(&path);
+        counts.push([45.0, 225.0].map(|deg| count_near(&img, on_bisector(deg, 0.6), 2, grey, 12)));
+        // Off the bisectors (at 135 degrees, between no neighbours) nothing grey is drawn.
+        assert_eq!(count_near(&img, on_bisector(135.0, 0.6), 2, grey, 12), 0);
+    }
+    assert_eq!(counts[0], [0, 0], "no boundaries unless asked");
+    assert!(
+        counts[1].iter().all(|&c| c > 2),
+        "boundaries at 45 and 225 degrees: {counts:?}"
+    );
 }
 
 #[test]
