@@ -4,7 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::AugmentConfig;
+use crate::fields::AugmentConfig;
 
 /// The random choices for one item in one epoch.
 #[derive(Debug, Clone, Copy, PartialEq)]

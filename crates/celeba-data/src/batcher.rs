@@ -5,7 +5,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::augment::augment_pixels;
-use crate::config::AugmentConfig;
+use crate::fields::AugmentConfig;
 use crate::split::ImageItem;
 
 /// Per-channel mean subtracted after scaling pixels to [0, 1].

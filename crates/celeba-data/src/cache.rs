@@ -439,20 +439,15 @@ fn write_cache(
     // Held until the file is complete and renamed (the lock goes with the handle): it tells
     // other processes' `remove_stale_temporaries` that this build is alive. Blocking, so that
     // a cleaner that locked the new file first finishes, and then we see whether it removed it.
-    match file.lock() {
-        Ok(()) => {
-            if !tmp.exists() {
-                return Err(DataError::Cache {
-                    path: tmp.to_owned(),
-                    problem: "another process removed this build's temporary file while it \
-                              was being created; run again"
-                        .to_owned(),
-                });
-            }
-        }
-        // A file system without locks (some network file systems): the age rule alone
-        // protects this file, as it did before locks were taken.
-        Err(_) => {}
+    // On a file system without locks (some network file systems) the age rule alone protects
+    // this file, as it did before locks were taken.
+    if file.lock().is_ok() && !tmp.exists() {
+        return Err(DataError::Cache {
+            path: tmp.to_owned(),
+            problem: "another process removed this build's temporary file while it was being \
+                      created; run again"
+                .to_owned(),
+        });
     }
     file.set_len(layout.data_end() as u64).map_err(io("size"))?;
     let mut prefix = Vec::with_capacity(PREFIX + header_bytes.len());

@@ -3,7 +3,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong while reading, generating or splitting a data set.
 ///
 /// Every variant names the file or folder involved and what was expected there, because the
-/// usual fix is to correct a path or a file, and the user needs to know which one.
+/// usual fix is to correct a path or a file, and the user needs to know which one. A wrapped
+/// error is the [`std::error::Error::source`], not part of the message, so that a caller
+/// printing the chain prints each cause once ([`with_causes`] for a one-line text).
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{what} {path} does not exist (expected {expected})")]
@@ -13,7 +15,7 @@ pub enum DataError {
         expected: String,
     },
 
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -45,7 +47,7 @@ pub enum DataError {
     #[error("image {path} (expected a readable JPEG/PNG/BMP/PNM image): {reason}")]
     Decode { path: PathBuf, reason: String },
 
-    #[error("cannot write image {path}: {source}")]
+    #[error("cannot write image {path}")]
     Encode {
         path: PathBuf,
         #[source]
@@ -172,4 +174,16 @@ impl DataError {
             problem: problem.into(),
         }
     }
+}
+
+/// `err` and its causes on one line, `": "`-joined: for a warning, which has no chain printer.
+pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }

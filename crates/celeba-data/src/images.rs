@@ -11,10 +11,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cache::{CacheRequest, open_or_build, stat};
 use crate::catalog::{Catalog, Identity, PARTITION_FILE};
-use crate::config::{HeldOut, OnBadImage};
 use crate::decode::{PROGRESS_FROM, decode_records};
-use crate::error::DataError;
-use crate::load::{LoadedData, SkippedImage, Sources};
+use crate::error::{DataError, with_causes};
+use crate::image_set::{HeldOut, OnBadImage};
+use crate::loaded::{LoadedData, SkippedImage, Sources};
 use crate::split::{SplitDataset, split_per_class};
 use crate::store::{Backing, ImageStore};
 
@@ -301,8 +301,9 @@ pub(crate) fn load_images(
                 Ok(cached) => Some(cached),
                 Err(e) if !request.cache_dir_explicit => {
                     warnings.push(format!(
-                        "no image cache ({e}); decoding to memory instead (set data.cache_dir \
-                         to a writable folder, or data.cache = false)"
+                        "no image cache ({}); decoding to memory instead (set data.cache_dir \
+                         to a writable folder, or data.cache = false)",
+                        with_causes(&e)
                     ));
                     None
                 }

@@ -16,8 +16,11 @@ mod config;
 mod decode;
 mod epoch_order;
 mod error;
+mod fields;
+mod image_set;
 mod images;
 mod load;
+mod loaded;
 mod mnist;
 mod split;
 mod store;
@@ -26,14 +29,14 @@ mod synth;
 pub use augment::{AugmentParams, augment_pixels};
 pub use batcher::{ImageBatch, ImageBatcher, PIXEL_MEAN, PIXEL_STD, normalize_pixel};
 pub use cache::{CacheInfo, default_cache_dir};
-pub use config::{
-    AugmentConfig, CelebaConfig, DataConfig, FolderConfig, HeldOut, MnistConfig, MnistSplit,
-    OnBadImage, SyntheticConfig, describe,
-};
+pub use config::{DataConfig, MnistConfig, MnistSplit, SyntheticConfig, describe};
 pub use decode::decode_image;
 pub use epoch_order::{EpochOrder, EpochOrderHandle, epoch_seed, permutation};
 pub use error::DataError;
-pub use load::{LoadedData, SkippedImage, Split, SplitRecord, load, load_listed};
+pub use fields::AugmentConfig;
+pub use image_set::{CelebaConfig, FolderConfig, HeldOut, ImageSetConfig, OnBadImage};
+pub use load::{load, load_listed};
+pub use loaded::{LoadedData, SkippedImage, Split, SplitRecord};
 pub use split::{ImageItem, SplitDataset};
 pub use store::ImageStore;
 pub use synth::{SynthSpec, generate_synthetic};

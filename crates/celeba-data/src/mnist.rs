@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{MnistConfig, MnistSplit};
 use crate::error::DataError;
-use crate::load::LoadedData;
+use crate::loaded::LoadedData;
 use crate::split::split_all;
 use crate::store::ImageStore;
 

@@ -8,7 +8,6 @@ use anyhow::{Context, Result, bail};
 use arcface_core::EmbeddingNet;
 use burn::module::Module;
 use burn::prelude::*;
-use celeba_data::DataConfig;
 use run_folder::layout;
 
 use crate::config::RunConfig;
@@ -37,7 +36,8 @@ pub struct Model {
 impl Model {
     /// `[channels, height, width]` of one input image.
     pub fn shape(&self) -> [usize; 3] {
-        image_shape(self.image_size, self.grayscale)
+        let channels = if self.grayscale { 1 } else { 3 };
+        [channels, self.image_size, self.image_size]
     }
 }
 
@@ -68,11 +68,12 @@ impl Checkpoint {
     /// The network with the checkpoint's weights, on the device `choice` picks.
     pub fn load(&self, choice: DeviceChoice) -> Result<Model> {
         let classes = self.class_count()?;
-        let (image_size, grayscale) = image_format(&self.config.data);
+        let shape = self.config.data.input_shape();
+        let (image_size, grayscale) = (shape[1], shape[0] == 1);
         let (_, device) = device::open(choice)?;
         let net = self
             .config
-            .network(classes, image_shape(image_size, grayscale))
+            .network(classes, shape)
             .init(&device)
             .context("the run's [model] cannot be built")?
             .try_load_file(&self.weights)
@@ -104,18 +105,4 @@ impl Checkpoint {
 /// [`Checkpoint::open`] then [`Checkpoint::load`].
 pub fn load_model(run_dir: &Path, name: &str, choice: DeviceChoice) -> Result<Model> {
     Checkpoint::open(run_dir, name)?.load(choice)
-}
-
-/// The side and colour of the images `data` decodes to.
-fn image_format(data: &DataConfig) -> (usize, bool) {
-    match data {
-        DataConfig::Synthetic(c) => (c.image_size, false),
-        DataConfig::Celeba(c) => (c.image_size, c.grayscale),
-        DataConfig::Folder(c) => (c.image_size, c.grayscale),
-        DataConfig::Mnist(_) => (28, true),
-    }
-}
-
-fn image_shape(image_size: usize, grayscale: bool) -> [usize; 3] {
-    [if grayscale { 1 } else { 3 }, image_size, image_size]
 }

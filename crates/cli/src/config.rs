@@ -251,23 +251,16 @@ impl RunConfig {
     /// identities, MNIST's 10 digits, or CelebA/folder's `top_k` / `ids` (2, the least a head
     /// takes, when neither is given: the real count is known only once the data is read).
     pub fn footprint(&self) -> memory::Footprint {
-        let (classes_key, classes, channels, side) = match &self.data {
+        let (classes_key, classes) = match &self.data {
             DataConfig::Synthetic(c) => (
                 Some(format!("data.identities = {}", c.identities)),
                 c.identities,
-                3,
-                c.image_size,
             ),
-            DataConfig::Mnist(_) => (None, 10, 1, 28),
-            DataConfig::Celeba(c) => {
-                let (key, classes) = selection(c.top_k, c.ids.as_ref().map(Vec::len));
-                (key, classes, if c.grayscale { 1 } else { 3 }, c.image_size)
-            }
-            DataConfig::Folder(c) => {
-                let (key, classes) = selection(c.top_k, c.ids.as_ref().map(Vec::len));
-                (key, classes, if c.grayscale { 1 } else { 3 }, c.image_size)
-            }
+            DataConfig::Mnist(_) => (None, 10),
+            DataConfig::Celeba(c) => selection(c.top_k, c.ids.as_ref().map(Vec::len)),
+            DataConfig::Folder(c) => selection(c.top_k, c.ids.as_ref().map(Vec::len)),
         };
+        let [channels, side, _] = self.data.input_shape();
         let per_class = self.model.head.per_class();
         let input_key = match &self.data {
             DataConfig::Mnist(_) => "MNIST's 1x28x28 digits".to_string(),
@@ -279,7 +272,7 @@ impl RunConfig {
             dim: self.model.embedding_dim as u128,
             batch: self.train.batch_size as u128,
             eval_batch: memory::EVAL_BATCH as u128,
-            input: [channels, side as u128, side as u128],
+            input: [channels as u128, side as u128, side as u128],
             copies: 4,
             names: memory::Names {
                 dim: format!("model.embedding_dim = {}", self.model.embedding_dim),
@@ -1041,7 +1034,7 @@ mod tests {
             /// Any text at all, as one or two `--set` items: an answer, never a panic.
             #[test]
             fn any_set_item_gives_a_config_or_an_error(a in any::<String>(), b in "[a-z_.]{0,16}=[ -~]{0,24}") {
-                let _ = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[a.clone()]);
+                let _ = RunConfig::parse(MINIMAL, Path::new("t.toml"), std::slice::from_ref(&a));
                 let _ = RunConfig::parse(MINIMAL, Path::new("t.toml"), &[b, a]);
             }
 
@@ -1077,7 +1070,7 @@ mod tests {
                 };
                 prop_assume!(!known.contains(&key.as_str()));
                 let item = format!("{prefix}{key}=1");
-                match RunConfig::parse(MINIMAL, Path::new("t.toml"), &[item.clone()]) {
+                match RunConfig::parse(MINIMAL, Path::new("t.toml"), std::slice::from_ref(&item)) {
                     Ok(_) => prop_assert!(false, "{item} was accepted"),
                     Err(err) => {
                         let err = format!("{err:#}");

@@ -529,7 +529,7 @@ mod tests {
                         1 => format!("({},)", dims[0]),
                         _ => format!("({})", dims.join(", ")),
                     };
-                    let mut entries = vec![
+                    let mut entries = [
                         format!("{q}descr{q}:{space}{q}{descr}{q}"),
                         format!("{q}fortran_order{q}:{space}False"),
                         format!("{q}shape{q}:{space}{tuple}"),
