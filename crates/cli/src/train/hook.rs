@@ -32,7 +32,6 @@ pub struct EpochHook {
     train_in_order: Arc<dyn DataLoader<LabelledBatch>>,
     /// The held-out identities' images in split order, when there are any.
     held_out_in_order: Option<Arc<dyn DataLoader<LabelledBatch>>>,
-    lr: f64,
     rows: Vec<MetricsRow>,
     status: RunState,
     /// Whether the epoch written last lowered the validation loss (best.bpk follows at commit).
@@ -60,7 +59,6 @@ impl EpochHook {
         run: RunDir,
         train_in_order: Arc<dyn DataLoader<LabelledBatch>>,
         held_out_in_order: Option<Arc<dyn DataLoader<LabelledBatch>>>,
-        lr: f64,
         status: RunState,
         angles: AngleInputs,
         resumed: Option<Resumed>,
@@ -84,7 +82,6 @@ impl EpochHook {
             run,
             train_in_order,
             held_out_in_order,
-            lr,
             rows,
             status,
             improved: false,
@@ -101,6 +98,7 @@ impl EpochHook {
         val_embeddings: Vec<Tensor<2>>,
         train: SplitStats,
         val: SplitStats,
+        lr: f64,
         clock: EpochClock,
     ) -> Result<()> {
         let dim = model.head.centers().dims()[1];
@@ -162,7 +160,7 @@ impl EpochHook {
             val_loss: val.loss,
             train_acc: train.accuracy,
             val_acc: val.accuracy,
-            lr: self.lr,
+            lr,
             seconds: clock.started.elapsed().as_secs_f64(),
             train_angles: split_angles(&train_angles),
             val_angles: split_angles(&val_angles),
