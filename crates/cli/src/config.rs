@@ -293,6 +293,14 @@ impl RunConfig {
     }
 }
 
+/// [`locate`] for a check made after the config was read (one that reads other files, such as
+/// `train.init_from`'s run): the error is placed at its key's line in the file at `origin`, or
+/// at the `--set` that set it.
+pub fn locate_in_file(err: anyhow::Error, origin: &Path, overrides: &[String]) -> anyhow::Error {
+    let text = std::fs::read_to_string(origin).unwrap_or_default();
+    locate(err, &text, origin, overrides)
+}
+
 /// Prefixes a validation error with where its key was set: `--set KEY=...` when an override
 /// set it, else the file and the key's line (`demo.toml line 36: key `render.size` = ...`).
 fn locate(err: anyhow::Error, text: &str, origin: &Path, overrides: &[String]) -> anyhow::Error {

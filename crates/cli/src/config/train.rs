@@ -69,10 +69,11 @@ impl OptimizerSettings {
 }
 
 /// How the learning rate falls after the warm-up, with each key's default.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "schedule", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ScheduleSettings {
     /// `lr` throughout.
+    #[default]
     Constant,
     /// `lr * gamma^k` in the k-th block of `step_epochs` epochs after the warm-up.
     Step {
@@ -94,12 +95,6 @@ pub enum ScheduleSettings {
         #[serde(default)]
         min_lr: f64,
     },
-}
-
-impl Default for ScheduleSettings {
-    fn default() -> Self {
-        ScheduleSettings::Constant
-    }
 }
 
 /// `[train]`.

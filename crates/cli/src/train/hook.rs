@@ -26,6 +26,14 @@ pub struct EpochClock {
     pub val_done: Instant,
 }
 
+/// An epoch's loss and accuracy on both splits, and the rate of its first optimizer step.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochTotals {
+    pub train: SplitStats,
+    pub val: SplitStats,
+    pub lr: f64,
+}
+
 pub struct EpochHook {
     run: RunDir,
     /// The training split in its fixed order (no shuffle), on the non-autodiff device.
@@ -96,11 +104,10 @@ impl EpochHook {
         epoch: usize,
         model: &EmbeddingNet,
         val_embeddings: Vec<Tensor<2>>,
-        train: SplitStats,
-        val: SplitStats,
-        lr: f64,
+        totals: EpochTotals,
         clock: EpochClock,
     ) -> Result<()> {
+        let EpochTotals { train, val, lr } = totals;
         let dim = model.head.centers().dims()[1];
         let train_points = embed_in_order(model, self.train_in_order.as_ref())?;
         let val_points = read_rows(val_embeddings)?;

@@ -19,14 +19,15 @@ pub struct InitFrom {
     head: Option<ModuleRecord>,
 }
 
-/// Opens `train.init_from` of `config` for a run on `data`, saying what is taken over; `None`
-/// without the key. Refused, naming the key, when the source is missing or its network does not
-/// fit this run's (another embedding size or input). Reads only; call it before writing.
-pub fn open(
-    config: &RunConfig,
-    data: &celeba_data::LoadedData,
-    device: &Device,
-) -> Result<Option<InitFrom>> {
+/// Checks `train.init_from` of `config`, if it has one: refused, naming the key, when the
+/// source is missing or its network does not fit this run's (another embedding size or input).
+/// Reads only the source's config, so it can run before the data set is loaded.
+pub fn check(config: &RunConfig) -> Result<()> {
+    source(config).map(|_| ())
+}
+
+/// The checkpoint `train.init_from` names, checked, and the key for messages.
+fn source(config: &RunConfig) -> Result<Option<(Checkpoint, String)>> {
     let Some(path) = &config.train.init_from else {
         return Ok(None);
     };
@@ -42,15 +43,27 @@ pub fn open(
             config.model.embedding_dim
         );
     }
-    let their_shape = theirs.data.input_shape();
-    if their_shape != data.shape {
+    let (their_shape, our_shape) = (theirs.data.input_shape(), config.data.input_shape());
+    if their_shape != our_shape {
         bail!(
-            "{key}: it was trained on images of {:?} (channels, height, width; [data] in {}), this run's are {:?}: the backbone's layers do not fit",
-            their_shape,
+            "{key}: it was trained on images of {their_shape:?} (channels, height, width; [data] in {}), this run's are {our_shape:?}: the backbone's layers do not fit",
             config_file.display(),
-            data.shape
         );
     }
+    Ok(Some((source, key)))
+}
+
+/// Opens `train.init_from` of `config` for a run on `data` (see [`check`]), saying what is
+/// taken over; `None` without the key.
+pub fn open(
+    config: &RunConfig,
+    data: &celeba_data::LoadedData,
+    device: &Device,
+) -> Result<Option<InitFrom>> {
+    let Some((source, key)) = source(config)? else {
+        return Ok(None);
+    };
+    let theirs = &source.config;
     let classes = source.classes().with_context(|| key.clone())?;
     let net: EmbeddingNet = source
         .network(classes.len(), device)

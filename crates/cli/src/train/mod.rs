@@ -29,6 +29,7 @@ pub use batches::LabelledBatcher;
 use celeba_data::EpochOrder;
 use hook::{AngleInputs, EpochHook, Resumed};
 pub(crate) use hook::{embed_in_order, host_values};
+pub use init_from::check as check_init_from;
 use quiet_renderer::QuietRenderer;
 pub use resume::{ResumeRequest, resumable_key, resume};
 use state::{EveryEpoch, Saved, StateFiles};

@@ -139,9 +139,11 @@ impl LrScheduler for LrSchedule {
     }
 }
 
-/// The steps a resumed run's schedule record says were taken, if it says.
+/// The steps a resumed run's schedule record says were taken, if it says. The record is the
+/// learner's: burn's `ModuleLrScheduler` keeps the scheduler of its one (all-parameter) group
+/// under the prefix "0".
 pub fn steps_taken(record: &LrSchedulerRecord) -> Option<usize> {
-    record.scalar::<usize>(TAKEN)
+    record.record("0").scalar::<usize>(TAKEN)
 }
 
 /// `grads` without the gradients of `frozen`'s parameters (the backbone's, for the freeze):
@@ -276,15 +278,16 @@ mod tests {
 
     #[test]
     fn a_restored_schedule_continues_where_it_stopped() {
+        use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
         let config = train("epochs = 4\nlr = 0.1\nschedule = \"cosine\"\nwarmup_epochs = 1\n");
         let all = rates(&config, 3);
-        let mut first = LrSchedule::new(&config, 3);
-        let before: Vec<f64> = (0..5).map(|_| first.step()).collect();
+        // Wrapped as burn's learner wraps it, and saved and loaded as its checkpointer does.
+        let mut first = ModuleLrScheduler::new(LrSchedule::new(&config, 3));
+        let before: Vec<f64> = (0..5).map(|_| first.step().base()).collect();
         let record = first.to_record();
         assert_eq!(steps_taken(&record), Some(5));
-        let mut resumed = LrSchedule::new(&config, 3);
-        resumed.load_record(record);
-        let after: Vec<f64> = (5..12).map(|_| resumed.step()).collect();
+        let mut resumed = ModuleLrScheduler::new(LrSchedule::new(&config, 3)).load_record(record);
+        let after: Vec<f64> = (5..12).map(|_| resumed.step().base()).collect();
         assert_eq!([before, after].concat(), all);
     }
 

@@ -173,7 +173,7 @@ fn check_schedule(
     done: usize,
 ) -> Result<()> {
     let file = state::state_file(&run.state_dir(), "scheduler", done);
-    let steps = done * steps_per_epoch(&config, data);
+    let steps = done * steps_per_epoch(config, data);
     match optim::steps_taken(record) {
         Some(taken) if taken != steps => bail!(
             "{} says {taken} optimizer steps were taken, but {done} epochs of this run are {steps}: the learning rate would not continue where it stopped",

@@ -10,7 +10,7 @@ use burn::train::{
 };
 
 use super::guard::{FIXES, LossWatch, kept};
-use super::hook::{EpochClock, EpochHook};
+use super::hook::{EpochClock, EpochHook, EpochTotals};
 use super::optim;
 use super::state::Saved;
 use super::tally::Tally;
@@ -253,9 +253,11 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                     epoch,
                     &model,
                     val_embeddings,
-                    train_tally.finish(),
-                    val_tally.finish(),
-                    epoch_lr,
+                    EpochTotals {
+                        train: train_tally.finish(),
+                        val: val_tally.finish(),
+                        lr: epoch_lr,
+                    },
                     EpochClock {
                         started,
                         train_done,
