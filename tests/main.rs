@@ -13,6 +13,7 @@ mod held_out;
 mod identify;
 mod mnist_shared;
 mod onnx_export;
+mod recipes;
 mod render_and_synth;
 mod resume;
 mod train_contract;

@@ -533,3 +533,50 @@ num_workers = 1
         cache_temporaries(&cache)
     );
 }
+
+#[test]
+fn sgd_with_a_cosine_schedule_and_warm_up_resumes_on_the_same_rates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = resume_config(dir, "sgd", 4);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "num_workers = 1\n",
+        "num_workers = 1\nlr = 0.05\noptimizer = \"sgd\"\nmomentum = 0.9\nnesterov = true\nweight_decay = 5e-4\nschedule = \"cosine\"\nwarmup_epochs = 1\nclip_grad_norm = 10.0\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let reference = reference(dir, &config, "reference");
+    // 180 training images at batch 8: 23 steps an epoch. Each epoch's first step: the warm-up's
+    // 0.05 / 23, then the cosine over the 3 epochs after it at u = 0, 1/3, 2/3:
+    // 0.025 (1 + cos(pi u)) = 0.05, 0.0375, 0.0125.
+    let lr = crate::recipes::metric(&reference, "lr");
+    let want = [0.05 / 23.0, 0.05, 0.0375, 0.0125];
+    assert_eq!(lr.len(), 4);
+    for (got, want) in lr.iter().zip(want) {
+        assert!((got - want).abs() < 1e-12, "{lr:?}");
+    }
+
+    // An epoch takes about 0.1 s here: a kill within 40 ms of epoch 1's end lands before the
+    // last one, and the resume has the schedule's record to continue from.
+    let seed = random_seed();
+    let delay_ms = seed % 40;
+    eprintln!("kill -9 after epoch 1 + {delay_ms} ms (seed {seed})");
+    let out = "runs/killed";
+    let mut child = spawn(dir, &train_args(&config, &["--out", out]));
+    let run_dir = dir.join(out);
+    wait_for_epochs(&mut child, &run_dir, 1);
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    signal(&child, "KILL");
+    let _ = child.wait();
+    assert_ne!(
+        state(&run_dir)["status"],
+        "finished",
+        "the kill came too late to test the resume"
+    );
+    resume_run(dir, out);
+    assert_eq!(state(&run_dir)["status"], "finished");
+    assert_same_outcome(
+        &reference,
+        &run_dir,
+        &format!("sgd + cosine, kill -9 (seed {seed})"),
+    );
+}

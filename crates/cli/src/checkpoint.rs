@@ -52,6 +52,27 @@ impl Checkpoint {
                 weights.display()
             );
         }
+        Self::with_weights(run, weights)
+    }
+
+    /// The checkpoint file `weights` (a `.bpk` of weights) of the run in the nearest folder
+    /// above it that holds one (`run/checkpoints/best.bpk`: `run`).
+    pub fn open_file(weights: &Path) -> Result<Self> {
+        let Some(root) = weights
+            .ancestors()
+            .skip(1)
+            .find(|dir| dir.join(layout::RUN_JSON).exists())
+        else {
+            bail!(
+                "{} is not inside a run folder (no folder above it holds a run.json)",
+                weights.display()
+            );
+        };
+        Self::with_weights(RunDir::open(root)?, weights.to_path_buf())
+    }
+
+    /// `weights` of `run`, with the config the run was trained with.
+    fn with_weights(run: RunDir, weights: PathBuf) -> Result<Self> {
         let config = RunConfig::load(&run.file(layout::CONFIG), &[])?;
         Ok(Self {
             run,
@@ -71,13 +92,7 @@ impl Checkpoint {
         let shape = self.config.data.input_shape();
         let (image_size, grayscale) = (shape[1], shape[0] == 1);
         let (_, device) = device::open(choice)?;
-        let net = self
-            .config
-            .network(classes, shape)
-            .init(&device)
-            .context("the run's [model] cannot be built")?
-            .try_load_file(&self.weights)
-            .with_context(|| format!("cannot load {}", self.weights.display()))?;
+        let net = self.network(classes, &device)?;
         Ok(Model {
             net,
             device,
@@ -87,8 +102,23 @@ impl Checkpoint {
         })
     }
 
+    /// The run's network for `classes` classes with the checkpoint's weights, on `device`.
+    pub fn network(&self, classes: usize, device: &Device) -> Result<EmbeddingNet> {
+        self.config
+            .network(classes, self.config.data.input_shape())
+            .init(device)
+            .context("the run's [model] cannot be built")?
+            .try_load_file(&self.weights)
+            .with_context(|| format!("cannot load {}", self.weights.display()))
+    }
+
     /// The classifier's size: the classes listed in `classes.json`.
     fn class_count(&self) -> Result<usize> {
+        Ok(self.classes()?.len())
+    }
+
+    /// The classes of the run, in its labels' order (`classes.json`).
+    pub fn classes(&self) -> Result<Vec<String>> {
         let path = self.run.file(layout::CLASSES);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -98,7 +128,7 @@ impl Checkpoint {
                 path.display()
             )
         })?;
-        Ok(classes.len())
+        Ok(classes)
     }
 }
 

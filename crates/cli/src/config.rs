@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 pub mod memory;
 mod model;
+mod train;
 
 pub use model::{HeadKind, ModelConfig, parse_head};
+pub use train::{OptimizerSettings, ScheduleSettings, TrainConfig};
 
 /// Everything a run needs; written back, resolved, as `<run>/config.toml`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -66,31 +68,6 @@ impl Default for CompareConfig {
             ],
             size: 960,
             margins: Default::default(),
-        }
-    }
-}
-
-/// `[train]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainConfig {
-    /// Passes over the training split.
-    pub epochs: usize,
-    /// Images per optimiser step.
-    pub batch_size: usize,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Threads that assemble batches while the model steps.
-    pub num_workers: usize,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            epochs: 20,
-            batch_size: 32,
-            lr: 1e-3,
-            num_workers: 2,
         }
     }
 }
@@ -191,24 +168,7 @@ impl RunConfig {
                 "key `model.embedding_dim` = 0: expected an embedding size of at least 1 (2 draws a circle, 3 a sphere)"
             );
         }
-        if self.train.epochs == 0 {
-            bail!("key `train.epochs` = 0: expected at least 1 epoch");
-        }
-        if self.train.batch_size == 0 {
-            bail!("key `train.batch_size` = 0: expected at least 1");
-        }
-        if !(self.train.lr.is_finite() && self.train.lr > 0.0) {
-            bail!(
-                "key `train.lr` = {}: expected a positive learning rate",
-                self.train.lr
-            );
-        }
-        if self.train.num_workers > MAX_WORKERS {
-            bail!(
-                "key `train.num_workers` = {}: expected 0..={MAX_WORKERS} threads",
-                self.train.num_workers
-            );
-        }
+        self.train.validate()?;
         self.render.validate()?;
         validate_data(&self.data)?;
         if !(0.0..1.0).contains(&self.model.dropout) {
@@ -333,6 +293,14 @@ impl RunConfig {
     }
 }
 
+/// [`locate`] for a check made after the config was read (one that reads other files, such as
+/// `train.init_from`'s run): the error is placed at its key's line in the file at `origin`, or
+/// at the `--set` that set it.
+pub fn locate_in_file(err: anyhow::Error, origin: &Path, overrides: &[String]) -> anyhow::Error {
+    let text = std::fs::read_to_string(origin).unwrap_or_default();
+    locate(err, &text, origin, overrides)
+}
+
 /// Prefixes a validation error with where its key was set: `--set KEY=...` when an override
 /// set it, else the file and the key's line (`demo.toml line 36: key `render.size` = ...`).
 fn locate(err: anyhow::Error, text: &str, origin: &Path, overrides: &[String]) -> anyhow::Error {
@@ -389,9 +357,6 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
     }
     None
 }
-
-/// Threads `train.num_workers` may ask for: far more than any machine has cores.
-const MAX_WORKERS: usize = 1024;
 
 /// Frame sides `render.size` (and each tile of `compare.size`) may take, pixels: viz draws
 /// from 64, and GIF sides are 16-bit (viz caps them at 8192).
@@ -787,6 +752,200 @@ mod tests {
     }
 
     #[test]
+    fn train_defaults_are_adam_at_a_constant_rate() {
+        let c = RunConfig::parse(&synthetic(""), Path::new("t.toml"), &[]).unwrap();
+        assert_eq!(
+            c.train.optimizer,
+            OptimizerSettings::Adam { weight_decay: 0.0 }
+        );
+        assert_eq!(c.train.schedule, ScheduleSettings::Constant);
+        assert_eq!(
+            (c.train.warmup_epochs, c.train.freeze_backbone_epochs),
+            (0, 0)
+        );
+        assert_eq!((c.train.clip_grad_norm, c.train.init_from), (None, None));
+        let c = RunConfig::parse(
+            &synthetic("[train]\noptimizer = \"sgd\"\nschedule = \"poly\"\n"),
+            Path::new("t.toml"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.train.optimizer,
+            OptimizerSettings::Sgd {
+                momentum: 0.9,
+                nesterov: false,
+                weight_decay: 0.0
+            }
+        );
+        assert_eq!(
+            c.train.schedule,
+            ScheduleSettings::Poly {
+                power: 2.0,
+                min_lr: 0.0
+            }
+        );
+        let c = RunConfig::parse(
+            &synthetic("[train]\noptimizer = \"adamw\"\nschedule = \"step\"\n"),
+            Path::new("t.toml"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.train.optimizer,
+            OptimizerSettings::Adamw { weight_decay: 1e-4 }
+        );
+        assert_eq!(
+            c.train.schedule,
+            ScheduleSettings::Step {
+                step_epochs: 10,
+                gamma: 0.1
+            }
+        );
+    }
+
+    #[test]
+    fn train_keys_are_checked_by_name() {
+        let cases: [(&str, &[&str], &str); 13] = [
+            (
+                "[train]\noptimizer = \"rmsprop\"\n",
+                &[],
+                "unknown variant `rmsprop`, expected one of `adam`, `adamw`, `sgd`",
+            ),
+            (
+                "[train]\nschedule = \"linear\"\n",
+                &[],
+                "unknown variant `linear`, expected one of `constant`, `step`, `cosine`, `poly`",
+            ),
+            (
+                "[train]\nepochs = 5\nschedule = \"cosine\"\nwarmup_epochs = 5\n",
+                &[],
+                "t.toml line 10: key `train.warmup_epochs` = 5: expected fewer warm-up epochs than train.epochs = 5",
+            ),
+            (
+                "[train]\nlr = 0.0\n",
+                &[],
+                "t.toml line 8: key `train.lr` = 0: expected a positive learning rate",
+            ),
+            (
+                "",
+                &["train.lr=-0.1"],
+                "--set train.lr=-0.1: key `train.lr` = -0.1: expected a positive learning rate",
+            ),
+            (
+                "[train]\nschedule = \"step\"\ngamma = 1.5\n",
+                &[],
+                "t.toml line 9: key `train.gamma` = 1.5: expected a factor in (0, 1]",
+            ),
+            (
+                "[train]\nschedule = \"step\"\ngamma = 0.0\n",
+                &[],
+                "key `train.gamma` = 0: expected a factor in (0, 1]",
+            ),
+            (
+                "[train]\nschedule = \"step\"\nstep_epochs = 0\n",
+                &[],
+                "key `train.step_epochs` = 0: expected at least 1 epoch",
+            ),
+            (
+                "[train]\nlr = 0.1\nschedule = \"cosine\"\nmin_lr = 0.2\n",
+                &[],
+                "t.toml line 10: key `train.min_lr` = 0.2: expected 0 <= min_lr <= train.lr = 0.1",
+            ),
+            (
+                "[train]\noptimizer = \"sgd\"\nmomentum = 1.0\n",
+                &[],
+                "key `train.momentum` = 1: expected a number in [0, 1)",
+            ),
+            (
+                "[train]\nweight_decay = -1e-4\n",
+                &[],
+                "key `train.weight_decay` = -0.0001: expected a finite number >= 0",
+            ),
+            (
+                "[train]\nclip_grad_norm = 0.0\n",
+                &[],
+                "key `train.clip_grad_norm` = 0: expected a positive L2 norm",
+            ),
+            (
+                "[train]\nepochs = 3\nfreeze_backbone_epochs = 4\n",
+                &[],
+                "key `train.freeze_backbone_epochs` = 4: expected at most train.epochs = 3",
+            ),
+        ];
+        for (extra, overrides, want) in cases {
+            let err = parse_err(&synthetic(extra), overrides);
+            assert!(err.contains(want), "{extra:?} {overrides:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_optimizer_or_schedule_is_refused_at_its_line() {
+        let err = parse_err(&synthetic("[train]\nlr = 0.1\nmomentum = 0.9\n"), &[]);
+        assert_eq!(
+            err,
+            "t.toml line 9: key `train.momentum`: [train] optimizer = \"adam\" has no key `momentum` (it belongs to sgd)"
+        );
+        let err = parse_err(
+            &synthetic("[train]\nschedule = \"cosine\"\ngamma = 0.5\n"),
+            &[],
+        );
+        assert_eq!(
+            err,
+            "t.toml line 9: key `train.gamma`: [train] schedule = \"cosine\" has no key `gamma` (it belongs to step)"
+        );
+        let err = parse_err(&synthetic(""), &["train.min_lr=0.001"]);
+        assert!(
+            err.starts_with("--set train.min_lr=0.001: key `train.min_lr`: [train] schedule = \"constant\" has no key `min_lr` (it belongs to cosine, poly)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_resolved_train_keys_read_back_as_the_same_config() {
+        let text = synthetic(
+            "[train]\nlr = 0.1\noptimizer = \"sgd\"\nnesterov = true\nweight_decay = 5e-4\nschedule = \"cosine\"\nmin_lr = 1e-5\nwarmup_epochs = 2\nclip_grad_norm = 5.0\ninit_from = \"runs/base\"\nfreeze_backbone_epochs = 1\n",
+        );
+        let c = RunConfig::parse(&text, Path::new("t.toml"), &[]).unwrap();
+        let resolved = c.to_toml().unwrap();
+        let again = RunConfig::parse(&resolved, Path::new("config.toml"), &[]).unwrap();
+        assert_eq!(again.train.optimizer, c.train.optimizer);
+        assert_eq!(again.train.schedule, c.train.schedule);
+        assert_eq!(again.train.clip_grad_norm, Some(5.0));
+        assert_eq!(again.train.init_from, Some(PathBuf::from("runs/base")));
+        assert_eq!(
+            (
+                again.train.warmup_epochs,
+                again.train.freeze_backbone_epochs
+            ),
+            (2, 1)
+        );
+        // Only the optimizer's and the schedule's own keys are written.
+        let table: toml::Table = toml::from_str(&resolved).unwrap();
+        let mut keys: Vec<&String> = table["train"].as_table().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "batch_size",
+                "clip_grad_norm",
+                "epochs",
+                "freeze_backbone_epochs",
+                "init_from",
+                "lr",
+                "min_lr",
+                "momentum",
+                "nesterov",
+                "num_workers",
+                "optimizer",
+                "schedule",
+                "warmup_epochs",
+                "weight_decay"
+            ]
+        );
+    }
+
+    #[test]
     fn the_resolved_config_lists_only_the_heads_own_keys() {
         let model = |extra: &str| {
             let c = RunConfig::parse(&synthetic(extra), Path::new("t.toml"), &[]).unwrap();
@@ -1024,6 +1183,25 @@ mod tests {
             "theta_overflow",
             "dropout",
         ];
+        const TRAIN_KEYS: [&str; 17] = [
+            "epochs",
+            "batch_size",
+            "lr",
+            "optimizer",
+            "momentum",
+            "nesterov",
+            "weight_decay",
+            "schedule",
+            "warmup_epochs",
+            "step_epochs",
+            "gamma",
+            "min_lr",
+            "power",
+            "clip_grad_norm",
+            "init_from",
+            "freeze_backbone_epochs",
+            "num_workers",
+        ];
         const TOP_KEYS: [&str; 8] = [
             "name", "out_dir", "seed", "data", "model", "train", "render", "compare",
         ];
@@ -1066,7 +1244,7 @@ mod tests {
                 let (known, prefix): (&[&str], &str) = match table {
                     0 => (&TOP_KEYS, ""),
                     1 => (&MODEL_KEYS, "model."),
-                    _ => (&["epochs", "batch_size", "lr", "num_workers"], "train."),
+                    _ => (&TRAIN_KEYS, "train."),
                 };
                 prop_assume!(!known.contains(&key.as_str()));
                 let item = format!("{prefix}{key}=1");

@@ -139,6 +139,10 @@ impl args::RunArgs {
             overrides.push(format!("train.epochs={epochs}"));
         }
         let mut config = RunConfig::load(path, &overrides)?;
+        // Reads the source run's config only: refused here, at the key's line, before any
+        // data is loaded or generated.
+        train::check_init_from(&config)
+            .map_err(|err| config::locate_in_file(err, path, &overrides))?;
         if let Some(out) = &self.out {
             let name = out
                 .file_name()

@@ -26,13 +26,20 @@ pub struct EpochClock {
     pub val_done: Instant,
 }
 
+/// An epoch's loss and accuracy on both splits, and the rate of its first optimizer step.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochTotals {
+    pub train: SplitStats,
+    pub val: SplitStats,
+    pub lr: f64,
+}
+
 pub struct EpochHook {
     run: RunDir,
     /// The training split in its fixed order (no shuffle), on the non-autodiff device.
     train_in_order: Arc<dyn DataLoader<LabelledBatch>>,
     /// The held-out identities' images in split order, when there are any.
     held_out_in_order: Option<Arc<dyn DataLoader<LabelledBatch>>>,
-    lr: f64,
     rows: Vec<MetricsRow>,
     status: RunState,
     /// Whether the epoch written last lowered the validation loss (best.bpk follows at commit).
@@ -60,7 +67,6 @@ impl EpochHook {
         run: RunDir,
         train_in_order: Arc<dyn DataLoader<LabelledBatch>>,
         held_out_in_order: Option<Arc<dyn DataLoader<LabelledBatch>>>,
-        lr: f64,
         status: RunState,
         angles: AngleInputs,
         resumed: Option<Resumed>,
@@ -84,7 +90,6 @@ impl EpochHook {
             run,
             train_in_order,
             held_out_in_order,
-            lr,
             rows,
             status,
             improved: false,
@@ -99,10 +104,10 @@ impl EpochHook {
         epoch: usize,
         model: &EmbeddingNet,
         val_embeddings: Vec<Tensor<2>>,
-        train: SplitStats,
-        val: SplitStats,
+        totals: EpochTotals,
         clock: EpochClock,
     ) -> Result<()> {
+        let EpochTotals { train, val, lr } = totals;
         let dim = model.head.centers().dims()[1];
         let train_points = embed_in_order(model, self.train_in_order.as_ref())?;
         let val_points = read_rows(val_embeddings)?;
@@ -162,7 +167,7 @@ impl EpochHook {
             val_loss: val.loss,
             train_acc: train.accuracy,
             val_acc: val.accuracy,
-            lr: self.lr,
+            lr,
             seconds: clock.started.elapsed().as_secs_f64(),
             train_angles: split_angles(&train_angles),
             val_angles: split_angles(&val_angles),

@@ -3,6 +3,8 @@
 mod batches;
 mod guard;
 mod hook;
+mod init_from;
+mod optim;
 mod quiet_renderer;
 mod resume;
 mod state;
@@ -16,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::module::Module;
-use burn::optim::AdamConfig;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
 use run_folder::{RunState, RunStatus, SourceFiles, layout};
@@ -28,6 +29,7 @@ pub use batches::LabelledBatcher;
 use celeba_data::EpochOrder;
 use hook::{AngleInputs, EpochHook, Resumed};
 pub(crate) use hook::{embed_in_order, host_values};
+pub use init_from::check as check_init_from;
 use quiet_renderer::QuietRenderer;
 pub use resume::{ResumeRequest, resumable_key, resume};
 use state::{EveryEpoch, Saved, StateFiles};
@@ -86,7 +88,17 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
     let mut footprint = config.footprint();
     footprint.classes = data.classes.len() as u128;
     memory::check_fits(&footprint, memory::machine_memory())?;
-    let learner = new_learner(config, &data, &device, None)?;
+    if config.train.freeze_backbone_epochs > 0 && config.train.init_from.is_none() {
+        eprintln!(
+            "warning: train.freeze_backbone_epochs = {} without train.init_from keeps the randomly initialised backbone for those epochs",
+            config.train.freeze_backbone_epochs
+        );
+    }
+    let start = match init_from::open(config, &data, &device)? {
+        Some(source) => Start::InitFrom(source),
+        None => Start::Seed,
+    };
+    let learner = new_learner(config, &data, &device, start)?;
     let sources = SourceFiles::stat(&data.source_files())
         .context("cannot read the data files' sizes and times")?;
 
@@ -123,17 +135,32 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
     fit(config, &data, &device, run, state, learner, None)
 }
 
-/// The learner of `config` on `device`: the network initialised from the run's seed, or with
-/// `weights` (a resume), and a fresh Adam.
+/// Where a learner's weights come from.
+enum Start {
+    /// The run's seed.
+    Seed,
+    /// `train.init_from`'s run, over the seed's weights for what it does not give.
+    InitFrom(init_from::InitFrom),
+    /// The model record of a resumed run's last finished epoch.
+    Resume(burn::store::ModuleRecord),
+}
+
+/// Optimizer steps in an epoch of `config` on `data` (a last, smaller batch included).
+fn steps_per_epoch(config: &RunConfig, data: &celeba_data::LoadedData) -> usize {
+    data.train.len().div_ceil(config.train.batch_size.max(1))
+}
+
+/// The learner of `config` on `device`: the network as `start` says, and a fresh optimizer
+/// and learning-rate schedule (a resume loads their records over them).
 fn new_learner(
     config: &RunConfig,
     data: &celeba_data::LoadedData,
     device: &burn::tensor::Device,
-    weights: Option<burn::store::ModuleRecord>,
+    start: Start,
 ) -> Result<Learner<arcface_core::EmbeddingNet>> {
     device.seed(config.seed);
     let network = config.network(data.classes.len(), data.shape);
-    if weights.is_none() {
+    if !matches!(start, Start::Resume(_)) {
         for advice in network.head.advice() {
             eprintln!(
                 "warning: model.{} = {}: {}; try model.{} = {:.3}",
@@ -145,15 +172,19 @@ fn new_learner(
     let mut model = network
         .init(&device.clone().autodiff())
         .context("the [model] section cannot be built for this data set")?;
-    if let Some(weights) = weights {
-        model = model
-            .try_load_record(weights)
-            .context("the resume state does not fit the run's [model]")?;
+    match start {
+        Start::Seed => {}
+        Start::InitFrom(source) => model = source.apply(model)?,
+        Start::Resume(weights) => {
+            model = model
+                .try_load_record(weights)
+                .context("the resume state does not fit the run's [model]")?;
+        }
     }
     Ok(Learner::new(
         model,
-        AdamConfig::new().init(),
-        config.train.lr,
+        optim::optimizer(&config.train),
+        optim::LrSchedule::new(&config.train, steps_per_epoch(config, data)),
     ))
 }
 
@@ -206,6 +237,7 @@ fn fit(
     resumed: Option<Resumed>,
 ) -> Result<Trained> {
     let first_epoch = state.epochs_done + 1;
+    eprintln!("optimizer: {}", config.train.describe());
     let train_batcher = match config.data.augment() {
         Some(augment) => LabelledBatcher::augmenting(augment, config.seed, state.epochs_done),
         None => LabelledBatcher::default(),
@@ -239,7 +271,6 @@ fn fit(
         run.clone(),
         train_in_order,
         held_out_in_order,
-        config.train.lr,
         state,
         AngleInputs {
             train_labels: data.train.labels(),
@@ -258,6 +289,7 @@ fn fit(
             seed: config.seed,
             order: order_handle,
             saved: saved.clone(),
+            freeze_backbone_epochs: config.train.freeze_backbone_epochs,
         },
     );
     let state_dir = run.state_dir();

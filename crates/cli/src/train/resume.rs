@@ -10,7 +10,9 @@ use burn::prelude::*;
 use run_folder::{RunStatus, layout};
 
 use super::hook::{Resumed, save_model};
-use super::{Trained, fit, load_data, new_learner, state};
+use super::{
+    Start, Trained, fit, init_from, load_data, new_learner, optim, state, steps_per_epoch,
+};
 use crate::config::RunConfig;
 use crate::device::{self, DeviceChoice};
 use crate::run_dir::RunDir;
@@ -92,8 +94,9 @@ pub fn resume(request: &ResumeRequest) -> Result<Trained> {
 
     let (learner, resumed) = if done > 0 {
         let restored = state::restore(&run.state_dir(), done)?;
-        let mut learner =
-            new_learner(&config, &data, &device, Some(restored.model)).with_context(|| {
+        check_schedule(&config, &data, &restored.scheduler, &run, done)?;
+        let mut learner = new_learner(&config, &data, &device, Start::Resume(restored.model))
+            .with_context(|| {
                 format!(
                     "cannot continue epoch {done}'s model with the config in {}",
                     run.file(layout::CONFIG).display()
@@ -122,8 +125,13 @@ pub fn resume(request: &ResumeRequest) -> Result<Trained> {
         };
         (learner, Some(resumed))
     } else {
-        // Killed in its first epoch: the same seed gives the same initial weights.
-        (new_learner(&config, &data, &device, None)?, None)
+        // Killed in its first epoch: the same seed (and train.init_from's run, read again)
+        // gives the same initial weights.
+        let start = match init_from::open(&config, &data, &device)? {
+            Some(source) => Start::InitFrom(source),
+            None => Start::Seed,
+        };
+        (new_learner(&config, &data, &device, start)?, None)
     };
 
     eprintln!(
@@ -135,6 +143,14 @@ pub fn resume(request: &ResumeRequest) -> Result<Trained> {
         },
         config.train.epochs
     );
+    if config.train.epochs != state.epochs && !config.train.is_constant_rate() {
+        eprintln!(
+            "warning: train.schedule is made for the run's length: from epoch {} on the rate follows it stretched to {} epochs (it was {})",
+            done + 1,
+            config.train.epochs,
+            state.epochs
+        );
+    }
     state.status = RunStatus::Running;
     state.epochs = config.train.epochs;
     state.resumed += 1;
@@ -144,6 +160,31 @@ pub fn resume(request: &ResumeRequest) -> Result<Trained> {
         run.write_config(&config.to_toml()?)?;
     }
     fit(&config, &data, &device, run, state, learner, resumed)
+}
+
+/// Refuses a resume whose schedule record does not say the steps `done` epochs took: the rate
+/// would not continue where it stopped. A record without the count is from before schedules
+/// existed, when the rate was constant.
+fn check_schedule(
+    config: &RunConfig,
+    data: &celeba_data::LoadedData,
+    record: &burn::optim::lr_scheduler::LrSchedulerRecord,
+    run: &RunDir,
+    done: usize,
+) -> Result<()> {
+    let file = state::state_file(&run.state_dir(), "scheduler", done);
+    let steps = done * steps_per_epoch(config, data);
+    match optim::steps_taken(record) {
+        Some(taken) if taken != steps => bail!(
+            "{} says {taken} optimizer steps were taken, but {done} epochs of this run are {steps}: the learning rate would not continue where it stopped",
+            file.display()
+        ),
+        None if !config.train.is_constant_rate() => bail!(
+            "{} holds no step count, which train.schedule and train.warmup_epochs need to continue",
+            file.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses a resume when the data set is not the one the run started with: another split

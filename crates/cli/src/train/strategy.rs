@@ -10,7 +10,8 @@ use burn::train::{
 };
 
 use super::guard::{FIXES, LossWatch, kept};
-use super::hook::{EpochClock, EpochHook};
+use super::hook::{EpochClock, EpochHook, EpochTotals};
+use super::optim;
 use super::state::Saved;
 use super::tally::Tally;
 use celeba_data::{EpochOrderHandle, epoch_seed};
@@ -40,6 +41,8 @@ pub struct SnapshotStrategy {
     seed: u64,
     order: EpochOrderHandle,
     saved: Arc<Saved>,
+    /// The backbone is not updated in epochs `1..=freeze_backbone_epochs`.
+    freeze_backbone_epochs: usize,
     /// burn-train's terminal dashboard is on.
     dashboard: bool,
 }
@@ -51,6 +54,7 @@ pub struct Schedule {
     pub seed: u64,
     pub order: EpochOrderHandle,
     pub saved: Arc<Saved>,
+    pub freeze_backbone_epochs: usize,
 }
 
 impl SnapshotStrategy {
@@ -63,6 +67,7 @@ impl SnapshotStrategy {
             seed: schedule.seed,
             order: schedule.order,
             saved: schedule.saved,
+            freeze_backbone_epochs: schedule.freeze_backbone_epochs,
             dashboard: std::io::IsTerminal::is_terminal(&std::io::stdout()),
         }
     }
@@ -145,6 +150,8 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
         let total = components.num_epochs;
         let mut checkpointer = components.checkpointer;
         let event_store = components.event_store;
+        // A copy names the backbone's parameters for the freeze (their ids stay as they step).
+        let backbone = learner.model().backbone;
 
         for epoch in self.first_epoch..=total {
             let started = Instant::now();
@@ -162,6 +169,9 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
             }));
             let mut train_tally = Tally::default();
             let mut watch = LossWatch::default();
+            // The rate of the epoch's first step, for metrics.csv.
+            let mut epoch_lr = f64::NAN;
+            let frozen = epoch <= self.freeze_backbone_epochs;
             let steps = dataloader_train
                 .num_items()
                 .div_ceil(self.batch_size.max(1));
@@ -175,7 +185,15 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                     }
                     let step = learner.train_step(batch);
                     learner.lr_step();
-                    learner.optimizer_step(step.grads);
+                    if iteration == 1 {
+                        epoch_lr = learner.lr_current().base();
+                    }
+                    let grads = if frozen {
+                        optim::without(step.grads, &backbone)
+                    } else {
+                        step.grads
+                    };
+                    learner.optimizer_step(grads);
                     train_tally.add(&step.item);
                     if let Some(bad) = watch.push(&step.item, iteration) {
                         self.diverge(&interrupter, bad, epoch, steps);
@@ -235,8 +253,11 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                     epoch,
                     &model,
                     val_embeddings,
-                    train_tally.finish(),
-                    val_tally.finish(),
+                    EpochTotals {
+                        train: train_tally.finish(),
+                        val: val_tally.finish(),
+                        lr: epoch_lr,
+                    },
                     EpochClock {
                         started,
                         train_done,
