@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use arcface_core::{EmbeddingNetConfig, Vgg8Config};
+use arcface_core::{BackboneConfig, EmbeddingNetConfig, ResNetConfig, ResNetKind, Vgg8Config};
 use celeba_data::DataConfig;
 use serde::{Deserialize, Serialize};
 
 pub mod memory;
 mod model;
 
-pub use model::{HeadKind, ModelConfig, parse_head};
+pub use model::{BackboneKind, DEFAULT_BASE_WIDTH, HeadKind, ModelConfig, parse_head};
 
 /// Everything a run needs; written back, resolved, as `<run>/config.toml`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -266,7 +266,14 @@ impl RunConfig {
             DataConfig::Mnist(_) => "MNIST's 1x28x28 digits".to_string(),
             _ => format!("data.image_size = {side}"),
         };
+        let (first_channels, features) = memory::backbone_sizes(
+            self.model.backbone,
+            self.model.base_width,
+            self.data.input_shape(),
+        );
         memory::Footprint {
+            first_channels,
+            features,
             classes: classes as u128,
             per_class: per_class as u128,
             dim: self.model.embedding_dim as u128,
@@ -287,8 +294,19 @@ impl RunConfig {
     pub fn network(&self, classes: usize, shape: [usize; 3]) -> EmbeddingNetConfig {
         let m = &self.model;
         let [channels, height, width] = shape;
-        let backbone =
-            Vgg8Config::new(channels, height, width, m.embedding_dim).with_dropout(m.dropout);
+        let resnet = |kind| {
+            ResNetConfig::new(kind, channels, height, width, m.embedding_dim)
+                .with_base_width(m.base_width.unwrap_or(DEFAULT_BASE_WIDTH))
+                .with_dropout(m.dropout)
+                .into()
+        };
+        let backbone: BackboneConfig = match m.backbone {
+            BackboneKind::Vgg8 => Vgg8Config::new(channels, height, width, m.embedding_dim)
+                .with_dropout(m.dropout)
+                .into(),
+            BackboneKind::Resnet18 => resnet(ResNetKind::ResNet18),
+            BackboneKind::Iresnet18 => resnet(ResNetKind::IResNet18),
+        };
         let head = m.head.head_config(m.embedding_dim, classes);
         EmbeddingNetConfig::new(backbone, head)
     }
