@@ -279,8 +279,10 @@ mod tests {
 
     #[test]
     fn footprints_of_the_default_benches_by_hand() {
-        let common = BenchCommon {
+        let mut common = BenchCommon {
             head: "arcface".into(),
+            backbone: crate::config::BackboneKind::Vgg8,
+            base_width: None,
             batch: 32,
             classes: 10,
             dim: 3,
@@ -298,6 +300,12 @@ mod tests {
         let head = footprint(&common, None);
         // 10 x 3 weights and their gradient, no backbone, no batch of images.
         assert_eq!((head.parameter_bytes(), head.activation_bytes()), (240, 0));
+        // iResNet-18 at base width 16 on 3x64x64: 128 x 4 x 4 features, a 16-channel stem.
+        common.backbone = crate::config::BackboneKind::Iresnet18;
+        common.base_width = Some(16);
+        let step = footprint(&common, Some(("3x64x64", [3, 64, 64])));
+        assert_eq!(step.parameter_bytes(), (10 + 128 * 16) * 3 * 16);
+        assert_eq!(step.activation_bytes(), 32 * (3 + 16) * 64 * 64 * 4);
     }
 
     #[test]

@@ -62,6 +62,8 @@ impl BackboneConfig {
 /// visited as if it were the field itself, so those checkpoints load unchanged; the variants'
 /// parameter names differ, so a checkpoint of one backbone does not load into another.
 #[derive(Debug, Clone)]
+// A network holds one backbone, never a collection of them: boxing would save nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Backbone {
     /// See [`Vgg8`].
     Vgg8(Vgg8),
