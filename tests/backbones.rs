@@ -98,6 +98,18 @@ fn an_unknown_backbone_is_refused_with_the_names() {
         err.contains("resnet50") && err.contains("`vgg8`, `resnet18`, `iresnet18`"),
         "{err}"
     );
+    // 16x16 images are too small for a residual backbone: refused when the config is read.
+    let small = residual_config(dir, "small", "iresnet18");
+    let text = std::fs::read_to_string(&small)
+        .unwrap()
+        .replace("image_size = 32\n", "image_size = 16\n");
+    std::fs::write(&small, text).unwrap();
+    let err = fails(&run(dir, &train_args(&small, &[])));
+    assert!(
+        err.contains("key `model.backbone` = \"iresnet18\": expected images of at least 32x32, and [data] gives 16x16"),
+        "{err}"
+    );
+    assert!(!dir.join("runs/small").exists());
     let vgg = residual_config(dir, "vgg", "vgg8");
     let err = fails(&run(dir, &train_args(&vgg, &[])));
     assert!(

@@ -36,8 +36,8 @@ pub use advice::{
     cosface_scale_bound, min_scale,
 };
 pub use backbone::{
-    Backbone, BackboneConfig, BasicBlock, Downsample, IBasicBlock, IResNet, ResNet, ResNetConfig,
-    ResNetKind, Vgg8, Vgg8Config, VggBlock,
+    Backbone, BackboneConfig, BasicBlock, Downsample, IBasicBlock, IResNet, RESNET_LEAST_SIDE,
+    ResNet, ResNetConfig, ResNetKind, VGG8_LEAST_SIDE, Vgg8, Vgg8Config, VggBlock,
 };
 pub use error::CoreError;
 pub use fastconv::set_kernel_options;

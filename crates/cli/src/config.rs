@@ -217,6 +217,14 @@ impl RunConfig {
                 self.model.dropout
             );
         }
+        let [_, height, width] = self.data.input_shape();
+        let least = self.model.backbone.least_side();
+        if height.min(width) < least {
+            bail!(
+                "key `model.backbone` = \"{}\": expected images of at least {least}x{least}, and [data] gives {height}x{width} (a larger data.image_size, or backbone = \"vgg8\")",
+                self.model.backbone
+            );
+        }
         check_head(self, "model.margin")?;
         if let Some(compare) = &self.compare {
             if compare.heads.is_empty() {
@@ -819,6 +827,7 @@ mod tests {
         assert_eq!(
             model(""),
             all(&[
+                "backbone",
                 "dropout",
                 "easy_margin",
                 "embedding_dim",
@@ -830,11 +839,12 @@ mod tests {
         );
         assert_eq!(
             model("[model]\nhead = \"softmax\"\n"),
-            all(&["dropout", "embedding_dim", "head"])
+            all(&["backbone", "dropout", "embedding_dim", "head"])
         );
         assert_eq!(
             model("[model]\nhead = \"combined\"\n"),
             all(&[
+                "backbone",
                 "dropout",
                 "embedding_dim",
                 "head",
@@ -906,7 +916,7 @@ mod tests {
         assert_eq!(mnist.activation_bytes(), 256 * 17 * 28 * 28 * 4);
     }
 
-    /// The shapes the footprint assumes are VGG8's: adding one embedding dimension adds
+    /// The shapes the footprint assumes are each backbone's: adding one embedding dimension adds
     /// exactly `flattened` weights to the embedding layer, one bias, two batch-norm parameters
     /// and one weight per class column to the head.
     #[cfg(feature = "flex")]
@@ -914,13 +924,23 @@ mod tests {
     fn footprint_shapes_match_the_network_built() {
         use burn::module::Module;
         let device = burn::tensor::Device::flex();
-        for (input, head) in [
-            ([1, 28, 28], "arcface"),
-            ([3, 20, 36], "softmax"),
-            ([3, 64, 64], "subcenter"),
+        for (input, head, backbone) in [
+            ([1, 28, 28], "arcface", ""),
+            ([3, 20, 36], "softmax", ""),
+            ([3, 64, 64], "subcenter", ""),
+            (
+                [3, 32, 48],
+                "arcface",
+                "backbone = \"resnet18\"\nbase_width = 4\n",
+            ),
+            (
+                [1, 40, 64],
+                "softmax",
+                "backbone = \"iresnet18\"\nbase_width = 4\n",
+            ),
         ] {
             let config = RunConfig::parse(
-                &synthetic(&format!("[model]\nhead = \"{head}\"\n")),
+                &synthetic(&format!("[model]\nhead = \"{head}\"\n{backbone}")),
                 Path::new("t.toml"),
                 &[],
             )
@@ -933,13 +953,15 @@ mod tests {
             let mut f = config.footprint();
             f.classes = 5;
             f.input = input.map(|v| v as u128);
+            (f.first_channels, f.features) =
+                memory::backbone_sizes(config.model.backbone, config.model.base_width, input);
             // Burn counts batch norm's running mean and variance with its two parameters; the
             // softmax head's bias is per class, so it does not grow with the dimension.
             let per_dim = params(3) - params(2);
             assert_eq!(
                 per_dim as u128,
                 f.flattened() + f.classes * f.per_class + 1 + 4,
-                "{input:?} {head}"
+                "{input:?} {head} {backbone}"
             );
         }
     }

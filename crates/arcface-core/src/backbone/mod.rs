@@ -15,8 +15,11 @@ use burn::module::{
 use burn::prelude::*;
 use kernels::KernelOptions;
 
-pub use resnet::{BasicBlock, Downsample, IBasicBlock, IResNet, ResNet, ResNetConfig, ResNetKind};
-pub use vgg8::{Vgg8, Vgg8Config, VggBlock};
+pub use resnet::{
+    BasicBlock, Downsample, IBasicBlock, IResNet, RESNET_LEAST_SIDE, ResNet, ResNetConfig,
+    ResNetKind,
+};
+pub use vgg8::{VGG8_LEAST_SIDE, Vgg8, Vgg8Config, VggBlock};
 
 use crate::CoreError;
 

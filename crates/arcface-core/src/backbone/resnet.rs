@@ -16,8 +16,9 @@ use crate::{CoreError, fastconv};
 /// Residual blocks per stage, as in ResNet-18 and iResNet-18.
 const BLOCKS: [usize; 4] = [2, 2, 2, 2];
 
-/// The smallest input side: iResNet's four stride-2 stages leave 2x2 of a 32x32 image.
-const MIN_SIDE: usize = 32;
+/// The least input side of ResNet-18 and iResNet-18: iResNet's four stride-2 stages leave 2x2
+/// of a 32x32 image (and both are made for 32x32 and up).
+pub const RESNET_LEAST_SIDE: usize = 32;
 
 /// Which residual network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,13 +255,13 @@ impl ResNetConfig {
         if self.embedding_dim == 0 {
             return Err(CoreError::ZeroEmbedding);
         }
-        if self.height < MIN_SIDE || self.width < MIN_SIDE {
+        if self.height < RESNET_LEAST_SIDE || self.width < RESNET_LEAST_SIDE {
             return Err(CoreError::InputTooSmall {
                 backbone: match self.kind {
                     ResNetKind::ResNet18 => "resnet18",
                     ResNetKind::IResNet18 => "iresnet18",
                 },
-                min: MIN_SIDE,
+                min: RESNET_LEAST_SIDE,
                 height: self.height,
                 width: self.width,
             });

@@ -10,6 +10,9 @@ use kernels::KernelOptions;
 
 use crate::{CoreError, fastconv};
 
+/// The least input side of VGG8: its three 2x2 max-pools halve it three times.
+pub const VGG8_LEAST_SIDE: usize = 8;
+
 /// The seed's VGG8: three VGG blocks of 2 x (3x3 conv + BatchNorm + ReLU), each followed by a
 /// 2x2 max-pool; then BatchNorm2d, dropout, flatten, a linear layer to the embedding and
 /// BatchNorm1d on the embedding.
@@ -99,11 +102,11 @@ impl Vgg8Config {
         if self.embedding_dim == 0 {
             return Err(CoreError::ZeroEmbedding);
         }
-        if self.height < 8 || self.width < 8 {
+        if self.height < VGG8_LEAST_SIDE || self.width < VGG8_LEAST_SIDE {
             // Three 2x2 max-pools halve the input three times.
             return Err(CoreError::InputTooSmall {
                 backbone: "vgg8",
-                min: 8,
+                min: VGG8_LEAST_SIDE,
                 height: self.height,
                 width: self.width,
             });

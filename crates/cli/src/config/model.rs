@@ -79,6 +79,16 @@ impl std::fmt::Display for BackboneKind {
     }
 }
 
+impl BackboneKind {
+    /// The least image side the backbone takes (arcface-core refuses less when building it).
+    pub fn least_side(self) -> usize {
+        match self {
+            BackboneKind::Vgg8 => arcface_core::VGG8_LEAST_SIDE,
+            BackboneKind::Resnet18 | BackboneKind::Iresnet18 => arcface_core::RESNET_LEAST_SIDE,
+        }
+    }
+}
+
 /// The first stage's channels of the residual backbones when `base_width` is not given (the
 /// papers' 64).
 pub const DEFAULT_BASE_WIDTH: usize = 64;
