@@ -78,7 +78,7 @@ fn vgg8_train_step(c: &mut Criterion) {
         ("faces_3x32x32_b32", 3, 32, 32),
     ] {
         let config = EmbeddingNetConfig::new(
-            Vgg8Config::new(channels, side, side, 3),
+            Vgg8Config::new(channels, side, side, 3).into(),
             HeadConfig::Cosine(CosineHeadConfig::arcface(3, 10)),
         );
         let mut model = config.init(&device).expect("valid network");

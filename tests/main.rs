@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod backbones;
 mod bad_input;
 mod bench_command;
 mod compare_and_guard;

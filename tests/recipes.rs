@@ -142,6 +142,27 @@ fn init_from_starts_where_the_source_ended() {
     );
     assert!(err.contains("this run's 3"), "{err}");
     assert!(!dir.join("runs/wide").exists(), "{err}");
+
+    // Another backbone: refused by key, nothing written.
+    let config = config_with(dir, "residual", 2, 1, "init_from = \"runs/source\"\n");
+    let args = train_args(
+        &config,
+        &[
+            "--set",
+            "model.backbone=\"resnet18\"",
+            "--set",
+            "model.base_width=4",
+            "--set",
+            "data.image_size=32",
+        ],
+    );
+    let err = refused_cleanly(&run(dir, &args));
+    assert!(
+        err.contains("key `train.init_from` = \"runs/source\": its backbone is vgg8"),
+        "{err}"
+    );
+    assert!(err.contains("this run's is resnet18"), "{err}");
+    assert!(!dir.join("runs/residual").exists(), "{err}");
 }
 
 #[test]

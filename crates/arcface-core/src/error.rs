@@ -11,11 +11,15 @@ pub enum CoreError {
     /// The head needs at least two classes to be trained.
     #[error("the data set has {0} class(es); a classification head needs at least 2")]
     TooFewClasses(usize),
-    /// The input image is too small for three 2x2 poolings.
+    /// The input image is smaller than the backbone's downsampling allows.
     #[error(
-        "input images of {height}x{width} are too small: the VGG8 backbone halves them three times and needs at least 8x8"
+        "input images of {height}x{width} are too small: the {backbone} backbone needs at least {min}x{min}"
     )]
     InputTooSmall {
+        /// The backbone's name (`vgg8`, `resnet18`, `iresnet18`).
+        backbone: &'static str,
+        /// The smallest side it takes, pixels.
+        min: usize,
         /// Input height in pixels.
         height: usize,
         /// Input width in pixels.

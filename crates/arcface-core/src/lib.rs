@@ -1,7 +1,8 @@
 //! Model and losses of arcface-lab.
 //!
-//! - [`Vgg8`]: the seed's small VGG backbone, generalised to any input channels and size, ending in
-//!   a low-dimensional embedding (2-D, 3-D or N-D).
+//! - [`Backbone`]: the seed's small VGG ([`Vgg8`]), generalised to any input channels and size,
+//!   or ResNet-18 ([`ResNet`]) or insightface's iResNet-18 ([`IResNet`]), each ending in a
+//!   low-dimensional embedding (2-D, 3-D or N-D); [`BackboneConfig`] picks one.
 //! - Heads: [`SoftmaxHead`] (the plain linear baseline) and [`CosineHead`], normalised features
 //!   and weights with a [`Margin`]: none (NormFace), additive cosine (CosFace), additive angle
 //!   (ArcFace), multiplicative angle (SphereFace) or insightface's combined `m1, m2, m3`, and
@@ -34,7 +35,10 @@ pub use advice::{
     Advice, TARGET_POSTERIOR, WARN_BELOW_POSTERIOR, best_center_angle, centre_posterior,
     cosface_scale_bound, min_scale,
 };
-pub use backbone::{Vgg8, Vgg8Config, VggBlock};
+pub use backbone::{
+    Backbone, BackboneConfig, BasicBlock, Downsample, IBasicBlock, IResNet, RESNET_LEAST_SIDE,
+    ResNet, ResNetConfig, ResNetKind, VGG8_LEAST_SIDE, Vgg8, Vgg8Config, VggBlock,
+};
 pub use error::CoreError;
 pub use fastconv::set_kernel_options;
 pub use head::{

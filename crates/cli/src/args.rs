@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::BackboneKind;
 use crate::device::DeviceChoice;
 
 /// The operating points `eval.json` holds thresholds for (`--far`).
@@ -75,6 +76,12 @@ pub struct BenchCommon {
     /// Head to time: softmax, arcface, normface, cosface, sphereface, combined, subcenter.
     #[arg(long, default_value = "arcface")]
     pub head: String,
+    /// Backbone of `bench step` (`bench head` runs none).
+    #[arg(long, value_enum, default_value_t = BackboneKind::Vgg8)]
+    pub backbone: BackboneKind,
+    /// First-stage channels of resnet18 / iresnet18 [64].
+    #[arg(long)]
+    pub base_width: Option<usize>,
     /// Images per step.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,

@@ -25,6 +25,9 @@ struct BenchResult {
     bench: &'static str,
     device: String,
     head: String,
+    /// The backbone of a step; `None` for the head alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backbone: Option<String>,
     batch: usize,
     input: Option<[usize; 3]>,
     classes: usize,
@@ -46,7 +49,13 @@ pub fn bench(command: BenchCommand) -> Result<()> {
 /// for `bench step` (Adam's moments included), `None` for `bench head` (weights and gradient).
 fn footprint(common: &BenchCommon, input: Option<(&str, [usize; 3])>) -> Footprint {
     let [c, h, w] = input.map_or([0; 3], |(_, shape)| shape);
+    let (first_channels, features) = match input {
+        Some((_, shape)) => memory::backbone_sizes(common.backbone, common.base_width, shape),
+        None => (0, 0),
+    };
     Footprint {
+        first_channels,
+        features,
         classes: common.classes as u128,
         per_class: 1,
         dim: common.dim as u128,
@@ -65,12 +74,18 @@ fn footprint(common: &BenchCommon, input: Option<(&str, [usize; 3])>) -> Footpri
     }
 }
 
-/// The model section the bench uses: the seed's MNIST experiment unless overridden.
+/// The model section the bench uses: the seed's MNIST experiment unless overridden. The
+/// `[data]` section is never read, but its image size passes every backbone's least size.
 fn model_config(common: &BenchCommon, dim: usize) -> Result<RunConfig> {
     let text = format!(
-        "name = \"bench\"\n[data]\nkind = \"synthetic\"\nroot = \"unused\"\nidentities = 2\nimage_size = 8\n\
-         [train]\nbatch_size = 1\n[model]\nembedding_dim = {dim}\n\
+        "name = \"bench\"\n[data]\nkind = \"synthetic\"\nroot = \"unused\"\nidentities = 2\nimage_size = 32\n\
+         [train]\nbatch_size = 1\n[model]\nbackbone = \"{}\"\n{}embedding_dim = {dim}\n\
          head = \"{}\"\ndropout = 0.5\n",
+        common.backbone,
+        common
+            .base_width
+            .map(|w| format!("base_width = {w}\n"))
+            .unwrap_or_default(),
         common.head
     );
     RunConfig::parse(&text, Path::new("<bench>"), &common.set)
@@ -120,9 +135,14 @@ fn report(result: &BenchResult, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string(result)?);
     } else {
         println!(
-            "{} {} on {}: batch {}, {} classes, {}-D{}: {:.1} images/s ({:.2} ms/step over {} steps)",
+            "{} {}{} on {}: batch {}, {} classes, {}-D{}: {:.1} images/s ({:.2} ms/step over {} steps)",
             result.bench,
             result.head,
+            result
+                .backbone
+                .as_ref()
+                .map(|b| format!(" on {b}"))
+                .unwrap_or_default(),
             result.device,
             result.batch,
             result.classes,
@@ -222,6 +242,10 @@ fn result(
         bench,
         device: format!("{choice:?}").to_lowercase(),
         head: common.head.clone(),
+        backbone: input.map(|_| match common.base_width {
+            Some(w) => format!("{} (base width {w})", common.backbone),
+            None => common.backbone.to_string(),
+        }),
         batch: common.batch,
         input,
         classes: common.classes,
@@ -256,8 +280,10 @@ mod tests {
 
     #[test]
     fn footprints_of_the_default_benches_by_hand() {
-        let common = BenchCommon {
+        let mut common = BenchCommon {
             head: "arcface".into(),
+            backbone: crate::config::BackboneKind::Vgg8,
+            base_width: None,
             batch: 32,
             classes: 10,
             dim: 3,
@@ -275,6 +301,12 @@ mod tests {
         let head = footprint(&common, None);
         // 10 x 3 weights and their gradient, no backbone, no batch of images.
         assert_eq!((head.parameter_bytes(), head.activation_bytes()), (240, 0));
+        // iResNet-18 at base width 16 on 3x64x64: 128 x 4 x 4 features, a 16-channel stem.
+        common.backbone = crate::config::BackboneKind::Iresnet18;
+        common.base_width = Some(16);
+        let step = footprint(&common, Some(("3x64x64", [3, 64, 64])));
+        assert_eq!(step.parameter_bytes(), (10 + 128 * 16) * 3 * 16);
+        assert_eq!(step.activation_bytes(), 32 * (3 + 16) * 64 * 64 * 4);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use arcface_core::{EmbeddingNetConfig, Vgg8Config};
+use arcface_core::{BackboneConfig, EmbeddingNetConfig, ResNetConfig, ResNetKind, Vgg8Config};
 use celeba_data::DataConfig;
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +11,7 @@ pub mod memory;
 mod model;
 mod train;
 
-pub use model::{HeadKind, ModelConfig, parse_head};
+pub use model::{BackboneKind, DEFAULT_BASE_WIDTH, HeadKind, ModelConfig, parse_head};
 pub use train::{OptimizerSettings, ScheduleSettings, TrainConfig};
 
 /// Everything a run needs; written back, resolved, as `<run>/config.toml`.
@@ -177,6 +177,14 @@ impl RunConfig {
                 self.model.dropout
             );
         }
+        let [_, height, width] = self.data.input_shape();
+        let least = self.model.backbone.least_side();
+        if height.min(width) < least {
+            bail!(
+                "key `model.backbone` = \"{}\": expected images of at least {least}x{least}, and [data] gives {height}x{width} (a larger data.image_size, or backbone = \"vgg8\")",
+                self.model.backbone
+            );
+        }
         check_head(self, "model.margin")?;
         if let Some(compare) = &self.compare {
             if compare.heads.is_empty() {
@@ -226,7 +234,14 @@ impl RunConfig {
             DataConfig::Mnist(_) => "MNIST's 1x28x28 digits".to_string(),
             _ => format!("data.image_size = {side}"),
         };
+        let (first_channels, features) = memory::backbone_sizes(
+            self.model.backbone,
+            self.model.base_width,
+            self.data.input_shape(),
+        );
         memory::Footprint {
+            first_channels,
+            features,
             classes: classes as u128,
             per_class: per_class as u128,
             dim: self.model.embedding_dim as u128,
@@ -247,8 +262,19 @@ impl RunConfig {
     pub fn network(&self, classes: usize, shape: [usize; 3]) -> EmbeddingNetConfig {
         let m = &self.model;
         let [channels, height, width] = shape;
-        let backbone =
-            Vgg8Config::new(channels, height, width, m.embedding_dim).with_dropout(m.dropout);
+        let resnet = |kind| {
+            ResNetConfig::new(kind, channels, height, width, m.embedding_dim)
+                .with_base_width(m.base_width.unwrap_or(DEFAULT_BASE_WIDTH))
+                .with_dropout(m.dropout)
+                .into()
+        };
+        let backbone: BackboneConfig = match m.backbone {
+            BackboneKind::Vgg8 => Vgg8Config::new(channels, height, width, m.embedding_dim)
+                .with_dropout(m.dropout)
+                .into(),
+            BackboneKind::Resnet18 => resnet(ResNetKind::ResNet18),
+            BackboneKind::Iresnet18 => resnet(ResNetKind::IResNet18),
+        };
         let head = m.head.head_config(m.embedding_dim, classes);
         EmbeddingNetConfig::new(backbone, head)
     }
@@ -960,6 +986,7 @@ mod tests {
         assert_eq!(
             model(""),
             all(&[
+                "backbone",
                 "dropout",
                 "easy_margin",
                 "embedding_dim",
@@ -971,11 +998,12 @@ mod tests {
         );
         assert_eq!(
             model("[model]\nhead = \"softmax\"\n"),
-            all(&["dropout", "embedding_dim", "head"])
+            all(&["backbone", "dropout", "embedding_dim", "head"])
         );
         assert_eq!(
             model("[model]\nhead = \"combined\"\n"),
             all(&[
+                "backbone",
                 "dropout",
                 "embedding_dim",
                 "head",
@@ -1047,7 +1075,7 @@ mod tests {
         assert_eq!(mnist.activation_bytes(), 256 * 17 * 28 * 28 * 4);
     }
 
-    /// The shapes the footprint assumes are VGG8's: adding one embedding dimension adds
+    /// The shapes the footprint assumes are each backbone's: adding one embedding dimension adds
     /// exactly `flattened` weights to the embedding layer, one bias, two batch-norm parameters
     /// and one weight per class column to the head.
     #[cfg(feature = "flex")]
@@ -1055,13 +1083,23 @@ mod tests {
     fn footprint_shapes_match_the_network_built() {
         use burn::module::Module;
         let device = burn::tensor::Device::flex();
-        for (input, head) in [
-            ([1, 28, 28], "arcface"),
-            ([3, 20, 36], "softmax"),
-            ([3, 64, 64], "subcenter"),
+        for (input, head, backbone) in [
+            ([1, 28, 28], "arcface", ""),
+            ([3, 20, 36], "softmax", ""),
+            ([3, 64, 64], "subcenter", ""),
+            (
+                [3, 32, 48],
+                "arcface",
+                "backbone = \"resnet18\"\nbase_width = 4\n",
+            ),
+            (
+                [1, 40, 64],
+                "softmax",
+                "backbone = \"iresnet18\"\nbase_width = 4\n",
+            ),
         ] {
             let config = RunConfig::parse(
-                &synthetic(&format!("[model]\nhead = \"{head}\"\n")),
+                &synthetic(&format!("[model]\nhead = \"{head}\"\n{backbone}")),
                 Path::new("t.toml"),
                 &[],
             )
@@ -1074,13 +1112,15 @@ mod tests {
             let mut f = config.footprint();
             f.classes = 5;
             f.input = input.map(|v| v as u128);
+            (f.first_channels, f.features) =
+                memory::backbone_sizes(config.model.backbone, config.model.base_width, input);
             // Burn counts batch norm's running mean and variance with its two parameters; the
             // softmax head's bias is per class, so it does not grow with the dimension.
             let per_dim = params(3) - params(2);
             assert_eq!(
                 per_dim as u128,
                 f.flattened() + f.classes * f.per_class + 1 + 4,
-                "{input:?} {head}"
+                "{input:?} {head} {backbone}"
             );
         }
     }

@@ -10,13 +10,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use arcface_core::EmbeddingNet;
+use arcface_core::{Backbone, Vgg8};
 use burn::nn::{BatchNorm, Linear, conv::Conv2d};
 use burn::prelude::*;
 
 use crate::args::ExportFormat;
 use crate::checkpoint::Checkpoint;
-use crate::config::RunConfig;
+use crate::config::{BackboneKind, RunConfig};
 use crate::device::DeviceChoice;
 use crate::onnx::{Array, ConvRelu, EmbeddingGraph};
 use crate::run_dir::write_atomic;
@@ -29,19 +29,27 @@ pub fn export_model(
     out: &Path,
 ) -> Result<Vec<PathBuf>> {
     let opened = Checkpoint::open(run_dir, checkpoint)?;
+    let backbone = opened.config.model.backbone;
+    if backbone != BackboneKind::Vgg8 {
+        // The ONNX graph and the safetensors names are VGG8's layers.
+        bail!(
+            "export --format {} supports the vgg8 backbone only; this run's backbone is {backbone}",
+            format_name(format)
+        );
+    }
     // The export reads no image, so changed data does not stop it; the user should still hear.
     crate::run_data::warn_on_changes(&opened.run);
     let (config, model) = (&opened.config, opened.load(DeviceChoice::Auto)?);
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let Backbone::Vgg8(vgg) = &model.net.backbone else {
+        bail!("the run's config says vgg8 but its network is not a VGG8");
+    };
     let (path, bytes) = match format {
         ExportFormat::Onnx => {
-            let graph = onnx_graph(&model.net, model.shape(), config, checkpoint);
+            let graph = onnx_graph(vgg, model.shape(), config, checkpoint);
             (out.join("model.onnx"), graph.to_bytes())
         }
-        ExportFormat::Safetensors => (
-            out.join("model.safetensors"),
-            safetensors_bytes(&model.net)?,
-        ),
+        ExportFormat::Safetensors => (out.join("model.safetensors"), safetensors_bytes(vgg)?),
         _ => bail!("not a model format: {format:?}"),
     };
     write_atomic(&path, &bytes)?;
@@ -140,12 +148,11 @@ fn fold_embed(bn_features: &BatchNorm, linear: &Linear, bn_embed: &BatchNorm) ->
 }
 
 fn onnx_graph(
-    model: &EmbeddingNet,
+    net: &Vgg8,
     shape: [usize; 3],
     config: &RunConfig,
     checkpoint: &str,
 ) -> EmbeddingGraph {
-    let net = &model.backbone;
     let blocks = net
         .blocks
         .iter()
@@ -167,8 +174,7 @@ fn onnx_graph(
 }
 
 /// The backbone's tensors under PyTorch-style names (see README, "Exporting the model").
-fn named_tensors(model: &EmbeddingNet) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let net = &model.backbone;
+fn named_tensors(net: &Vgg8) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let mut out = Vec::new();
     let bn = |out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: &str, bn: &BatchNorm| {
         let n = bn.gamma.dims()[0];
@@ -224,7 +230,7 @@ fn named_tensors(model: &EmbeddingNet) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 /// length, the JSON header (name -> dtype, shape, data_offsets; padded with spaces to a multiple
 /// of 8), then the tensors' little-endian bytes in header order. Written here rather than with
 /// the `safetensors` crate, whose dependencies' features would rebuild Burn's GPU stack.
-fn safetensors_bytes(model: &EmbeddingNet) -> Result<Vec<u8>> {
+fn safetensors_bytes(model: &Vgg8) -> Result<Vec<u8>> {
     let tensors = named_tensors(model);
     let mut header = serde_json::Map::new();
     header.insert(
@@ -252,4 +258,13 @@ fn safetensors_bytes(model: &EmbeddingNet) -> Result<Vec<u8>> {
         bytes.extend(data.iter().flat_map(|v| v.to_le_bytes()));
     }
     Ok(bytes)
+}
+
+/// `onnx`, `safetensors`: the format as `--format` spells it.
+fn format_name(format: ExportFormat) -> String {
+    use clap::ValueEnum;
+    format
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }

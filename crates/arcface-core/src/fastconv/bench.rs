@@ -148,7 +148,7 @@ fn training_step() {
         "-- VGG8 + ArcFace training step (forward, backward, Adam), batch {batch}, 1x28x28 --"
     );
     let config = EmbeddingNetConfig::new(
-        Vgg8Config::new(1, 28, 28, 2),
+        Vgg8Config::new(1, 28, 28, 2).into(),
         HeadConfig::Cosine(CosineHeadConfig::arcface(2, 10)),
     );
     let images = Tensor::<4>::random([batch, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);

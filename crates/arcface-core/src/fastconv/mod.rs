@@ -13,7 +13,7 @@
 //! pools, batch norm in eval mode under autodiff) goes through burn's own modules, and the
 //! modules' parameters stay burn's [`Conv2d`] and [`BatchNorm`], so records are unchanged.
 //! Each entry point takes the [`KernelOptions`] that say which kernels to use: a backbone's
-//! own ([`crate::Vgg8::with_kernel_options`]), by default those the program set once with
+//! own ([`crate::Backbone::with_kernel_options`]), by default those the program set once with
 //! [`set_kernel_options`].
 
 #[cfg(feature = "fastconv")]
@@ -40,7 +40,7 @@ static PROCESS_OPTIONS: OnceLock<KernelOptions> = OnceLock::new();
 /// Why a process-wide default: a program builds its networks in many places (training,
 /// evaluation, export, loading checkpoints), which should all follow one setting; code that
 /// needs another (a test comparing the kernels with burn's ops) gives a backbone its own with
-/// [`crate::Vgg8::with_kernel_options`].
+/// [`crate::Backbone::with_kernel_options`].
 pub fn set_kernel_options(options: KernelOptions) -> bool {
     PROCESS_OPTIONS.set(options).is_ok()
 }

@@ -9,7 +9,7 @@ mod output;
 mod shape;
 mod softmax;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 #[cfg(test)]
 mod tests;
 

@@ -8,7 +8,7 @@ use crate::cross_entropy;
 
 /// flex, or the backend named by `ARCFACE_TEST_DEVICE` (`wgpu` with the `wgpu` feature), so
 /// that CI runs the same head tests on Vulkan (lavapipe) as on the CPU.
-pub(super) fn device() -> Device {
+pub(crate) fn device() -> Device {
     match std::env::var("ARCFACE_TEST_DEVICE").as_deref() {
         Err(_) | Ok("") | Ok("flex") => Device::flex().autodiff(),
         #[cfg(feature = "wgpu")]

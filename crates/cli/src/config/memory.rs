@@ -3,11 +3,13 @@
 
 use anyhow::{Result, bail};
 
+use super::model::{BackboneKind, DEFAULT_BASE_WIDTH};
+
 /// Output channels of VGG8's first conv layer, whose activations are the largest of a step.
-pub const FIRST_CONV_CHANNELS: u128 = 16;
+const VGG8_FIRST_CONV_CHANNELS: u128 = 16;
 /// Channels after VGG8's last block, flattened (with the pixels left after three 2x2
 /// max-pools) into the embedding layer.
-pub const LAST_CONV_CHANNELS: u128 = 64;
+const VGG8_LAST_CONV_CHANNELS: u128 = 64;
 /// Bytes of an f32.
 const F32: u128 = 4;
 /// Images per eval-mode batch (validation, snapshots, `eval`), which a training run also holds
@@ -49,18 +51,47 @@ pub struct Footprint {
     /// Copies of every parameter: 4 when training with Adam (weights, gradient, two
     /// moments), 2 for forward + backward alone (weights, gradient).
     pub copies: u128,
+    /// Output channels of the backbone's first conv layer (its activations are the largest of
+    /// a step), 0 without a backbone.
+    pub first_channels: u128,
+    /// Features the embedding layer reads, 0 without a backbone.
+    pub features: u128,
     /// How the message names each term.
     pub names: Names,
 }
 
+/// [`Footprint::first_channels`] and [`Footprint::features`] of `backbone` on `[c, h, w]` images.
+pub fn backbone_sizes(
+    backbone: BackboneKind,
+    base_width: Option<usize>,
+    [_, h, w]: [usize; 3],
+) -> (u128, u128) {
+    let base = base_width.unwrap_or(DEFAULT_BASE_WIDTH) as u128;
+    let (h, w) = (h as u128, w as u128);
+    match backbone {
+        // Three 2x2 max-pools, rounding down.
+        BackboneKind::Vgg8 => (
+            VGG8_FIRST_CONV_CHANNELS,
+            VGG8_LAST_CONV_CHANNELS
+                .saturating_mul(h / 8)
+                .saturating_mul(w / 8),
+        ),
+        // Global average pooling of the last stage's 8 x base channels.
+        BackboneKind::Resnet18 => (base, base.saturating_mul(8)),
+        // Four stride-2 stages, rounding up, flattened.
+        BackboneKind::Iresnet18 => (
+            base,
+            base.saturating_mul(8)
+                .saturating_mul(h.div_ceil(16))
+                .saturating_mul(w.div_ceil(16)),
+        ),
+    }
+}
+
 impl Footprint {
-    /// Features the embedding layer reads: 64 channels x (H / 8) x (W / 8) (three 2x2
-    /// max-pools, rounding down), 0 without a backbone.
+    /// Features the embedding layer reads (see [`backbone_sizes`]), 0 without a backbone.
     pub fn flattened(&self) -> u128 {
-        let [_, h, w] = self.input;
-        LAST_CONV_CHANNELS
-            .saturating_mul(h / 8)
-            .saturating_mul(w / 8)
+        self.features
     }
 
     /// Bytes of the head (`classes x per_class x dim`) and the embedding layer
@@ -86,7 +117,7 @@ impl Footprint {
             return 0;
         }
         self.images()
-            .saturating_mul(c.saturating_add(FIRST_CONV_CHANNELS))
+            .saturating_mul(c.saturating_add(self.first_channels))
             .saturating_mul(h)
             .saturating_mul(w)
             .saturating_mul(F32)
@@ -190,14 +221,15 @@ pub fn check_fits(footprint: &Footprint, memory: Option<u128>) -> Result<()> {
     if acts > 0 {
         let [c, h, w] = f.input;
         parts.push(format!(
-            "a batch of input images and the first conv layer's output {} ({} images{} x ({c} + {FIRST_CONV_CHANNELS}) channels x {h} x {w} pixels x 4 bytes)",
+            "a batch of input images and the first conv layer's output {} ({} images{} x ({c} + {}) channels x {h} x {w} pixels x 4 bytes)",
             format_bytes(acts),
             f.images(),
             if f.eval_batch > f.batch {
                 " (the validation and snapshot batch)"
             } else {
                 ""
-            }
+            },
+            f.first_channels
         ));
     }
     bail!(

@@ -1,5 +1,5 @@
-//! `[model]`: the embedding size, dropout and the head, an enum tagged by `head` whose variants
-//! hold only their own keys.
+//! `[model]`: the backbone, the embedding size, dropout and the head, an enum tagged by `head`
+//! whose variants hold only their own keys.
 
 use arcface_core::{CosineHeadConfig, HeadConfig, Margin, SoftmaxHeadConfig, ThetaOverflow};
 use clap::ValueEnum;
@@ -56,6 +56,42 @@ impl HeadKind {
             .unwrap_or_default()
     }
 }
+
+/// The backbone names, as `[model] backbone` and `bench step --backbone` spell them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackboneKind {
+    /// The seed's VGG8 (16/32/64 channels).
+    #[default]
+    Vgg8,
+    /// ResNet-18 with a 3x3 stride-1 stem (CIFAR's).
+    Resnet18,
+    /// insightface's iResNet-18.
+    Iresnet18,
+}
+
+impl std::fmt::Display for BackboneKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.to_possible_value() {
+            Some(value) => f.pad(value.get_name()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl BackboneKind {
+    /// The least image side the backbone takes (arcface-core refuses less when building it).
+    pub fn least_side(self) -> usize {
+        match self {
+            BackboneKind::Vgg8 => arcface_core::VGG8_LEAST_SIDE,
+            BackboneKind::Resnet18 | BackboneKind::Iresnet18 => arcface_core::RESNET_LEAST_SIDE,
+        }
+    }
+}
+
+/// The first stage's channels of the residual backbones when `base_width` is not given (the
+/// papers' 64).
+pub const DEFAULT_BASE_WIDTH: usize = 64;
 
 /// serde's `default = ".."` names a function: one per default value.
 macro_rules! defaults {
@@ -322,6 +358,12 @@ impl HeadSettings {
 /// `[model]`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelConfig {
+    /// Images to embeddings.
+    pub backbone: BackboneKind,
+    /// The residual backbones' first-stage channels (`None`: [`DEFAULT_BASE_WIDTH`]); VGG8
+    /// has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_width: Option<usize>,
     /// Embedding size: 2 (circle), 3 (sphere) or more.
     pub embedding_dim: usize,
     /// The head (`head = "arcface"` and its keys).
@@ -334,6 +376,8 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
+            backbone: BackboneKind::Vgg8,
+            base_width: None,
             embedding_dim: 2,
             head: HeadKind::Arcface.defaults(),
             dropout: 0.5,
@@ -346,6 +390,8 @@ impl Default for ModelConfig {
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct ModelKeys {
+    backbone: Option<BackboneKind>,
+    base_width: Option<usize>,
     embedding_dim: Option<usize>,
     head: Option<HeadKind>,
     scale: Option<f64>,
@@ -360,7 +406,7 @@ struct ModelKeys {
 }
 
 /// Keys every head has.
-const COMMON: [&str; 3] = ["embedding_dim", "head", "dropout"];
+const COMMON: [&str; 5] = ["backbone", "base_width", "embedding_dim", "head", "dropout"];
 
 /// Keys every resolved `config.toml` of earlier versions lists, whatever its head (the flat
 /// `[model]` of before the heads had their own keys). A `[model]` with all of them is such a
@@ -392,15 +438,29 @@ impl<'de> Deserialize<'de> for ModelConfig {
             }
             table.remove(&key);
         }
+        let backbone = keys.backbone.unwrap_or_default();
+        if let (BackboneKind::Vgg8, Some(_)) = (backbone, keys.base_width) {
+            return Err(D::Error::custom(
+                "key `model.base_width`: the vgg8 backbone has fixed widths (16/32/64); \
+                 base_width is a key of backbone = \"resnet18\" or \"iresnet18\"",
+            ));
+        }
+        if keys.base_width == Some(0) {
+            return Err(D::Error::custom(
+                "key `model.base_width`: expected at least 1 channel (the papers' 64), got 0",
+            ));
+        }
         let embedding_dim = keys.embedding_dim.unwrap_or(2);
         let dropout = keys.dropout.unwrap_or(0.5);
-        for key in ["embedding_dim", "dropout"] {
+        for key in ["backbone", "base_width", "embedding_dim", "dropout"] {
             table.remove(key);
         }
         table.insert("head".into(), kind.to_string().into());
         let head =
             HeadSettings::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
         Ok(ModelConfig {
+            backbone,
+            base_width: keys.base_width,
             embedding_dim,
             head,
             dropout,

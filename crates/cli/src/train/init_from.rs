@@ -43,6 +43,20 @@ fn source(config: &RunConfig) -> Result<Option<(Checkpoint, String)>> {
             config.model.embedding_dim
         );
     }
+    let (their_net, our_net) = (
+        (theirs.model.backbone, theirs.model.base_width),
+        (config.model.backbone, config.model.base_width),
+    );
+    if their_net != our_net {
+        bail!(
+            "{key}: its backbone is {} (base_width {:?}, [model] in {}), this run's is {} (base_width {:?}): set model.backbone and model.base_width as the source has them",
+            their_net.0,
+            their_net.1,
+            config_file.display(),
+            our_net.0,
+            our_net.1
+        );
+    }
     let (their_shape, our_shape) = (theirs.data.input_shape(), config.data.input_shape());
     if their_shape != our_shape {
         bail!(

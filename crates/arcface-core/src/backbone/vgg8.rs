@@ -10,6 +10,9 @@ use kernels::KernelOptions;
 
 use crate::{CoreError, fastconv};
 
+/// The least input side of VGG8: its three 2x2 max-pools halve it three times.
+pub const VGG8_LEAST_SIDE: usize = 8;
+
 /// The seed's VGG8: three VGG blocks of 2 x (3x3 conv + BatchNorm + ReLU), each followed by a
 /// 2x2 max-pool; then BatchNorm2d, dropout, flatten, a linear layer to the embedding and
 /// BatchNorm1d on the embedding.
@@ -99,8 +102,11 @@ impl Vgg8Config {
         if self.embedding_dim == 0 {
             return Err(CoreError::ZeroEmbedding);
         }
-        if self.height < 8 || self.width < 8 {
+        if self.height < VGG8_LEAST_SIDE || self.width < VGG8_LEAST_SIDE {
+            // Three 2x2 max-pools halve the input three times.
             return Err(CoreError::InputTooSmall {
+                backbone: "vgg8",
+                min: VGG8_LEAST_SIDE,
                 height: self.height,
                 width: self.width,
             });
@@ -163,7 +169,8 @@ impl Vgg8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::EmbeddingNet;
+    use crate::backbone::test_util::FixedParams;
+    use crate::{Backbone, EmbeddingNet};
 
     #[test]
     fn embeds_digits_and_faces() {
@@ -189,42 +196,6 @@ mod tests {
         assert_eq!(net.embed.weight.dims(), [576, 2]);
     }
 
-    /// Replaces every float parameter with a fixed pattern: weights `sin` waves of amplitude
-    /// `sqrt(3 / fan_in)` (the spread of a uniform Kaiming init), vectors left as initialised
-    /// where constant (batch norm's 1 and 0) and small waves otherwise (biases).
-    struct FixedParams(usize);
-
-    impl burn::module::ModuleMapper for FixedParams {
-        fn map_float<const D: usize>(
-            &mut self,
-            param: burn::module::Param<Tensor<D>>,
-        ) -> burn::module::Param<Tensor<D>> {
-            use burn::tensor::TensorData;
-
-            self.0 += 1;
-            let k = self.0 as f32;
-            let (id, tensor, mapper) = param.consume();
-            let dims = tensor.dims();
-            let device = tensor.device();
-            let old = tensor.into_data().try_to_vec::<f32>().unwrap();
-            let constant = old.iter().all(|&v| v == old[0]);
-            let amplitude = if D == 1 {
-                0.1
-            } else {
-                (3.0 * dims[0] as f32 / old.len() as f32).sqrt()
-            };
-            let new: Vec<f32> = if D == 1 && constant {
-                old
-            } else {
-                (0..old.len())
-                    .map(|i| amplitude * (0.913 * i as f32 + 1.7 * k).sin())
-                    .collect()
-            };
-            let tensor = Tensor::from_data(TensorData::new(new, dims), &device).require_grad();
-            burn::module::Param::from_mapped_value(id, tensor, mapper)
-        }
-    }
-
     /// Loss, then every backbone parameter's gradient and the running statistics, after one
     /// forward and backward of `net` (backbone + ArcFace head).
     fn training_step(
@@ -248,7 +219,10 @@ mod tests {
         let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
         let g = |t: Tensor<4>| v(t.grad(&grads).unwrap().flatten(0, 3));
         let mut got = vec![("loss".to_string(), v(loss))];
-        for (i, block) in net.backbone.blocks.iter().enumerate() {
+        let Backbone::Vgg8(vgg) = &net.backbone else {
+            panic!("not a VGG8")
+        };
+        for (i, block) in vgg.blocks.iter().enumerate() {
             for (j, conv) in [&block.conv1, &block.conv2].into_iter().enumerate() {
                 got.push((format!("block {i} conv{j} weight"), g(conv.weight.val())));
                 let bias = conv.bias.as_ref().unwrap().val();
@@ -276,7 +250,7 @@ mod tests {
                 ));
             }
         }
-        let embed = net.backbone.embed.weight.val();
+        let embed = vgg.embed.weight.val();
         got.push((
             "embed weight".to_string(),
             v(embed.grad(&grads).unwrap().flatten(0, 1)),
@@ -292,7 +266,7 @@ mod tests {
         let device = Device::flex().autodiff();
         for (c, h, w, batch) in [(1, 28, 28, 4), (3, 20, 12, 3)] {
             let config = EmbeddingNetConfig::new(
-                Vgg8Config::new(c, h, w, 3).with_dropout(0.0),
+                Vgg8Config::new(c, h, w, 3).with_dropout(0.0).into(),
                 HeadConfig::Cosine(CosineHeadConfig::arcface(3, 5)),
             );
             // One set of fixed parameters (not the device's RNG, which tests running in
@@ -339,6 +313,8 @@ mod tests {
         assert_eq!(
             Vgg8Config::new(1, 4, 28, 2).init(&device).err(),
             Some(CoreError::InputTooSmall {
+                backbone: "vgg8",
+                min: 8,
                 height: 4,
                 width: 28
             })
