@@ -104,5 +104,5 @@ for name, head, dim, run, wall in csv.reader(open(sys.argv[1]), delimiter="\t"):
     fmt = lambda k: f"{held[k]:.3f}" if k in held else "-"
     print(f"| {name} | {head} | {dim} | {float(best['val_acc']):.3f} | {fmt('auc')} | "
           f"{fmt('tar_at_far_1e2')} | {fmt('precision_at_1')} | {best['epoch']} / {len(rows)} | "
-          f"{int(wall) / 1000:.0f} |")
+          f"{int(wall) / 1000:.1f} |")
 EOF
