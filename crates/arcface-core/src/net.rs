@@ -96,19 +96,13 @@ mod tests {
 
     use std::path::PathBuf;
 
-    use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+    use burn::module::{Module, ModuleMapper, Param};
     use burn::prelude::*;
     use burn::tensor::TensorData;
 
     use super::*;
+    use crate::head::test_util::{Values, fill};
     use crate::{SoftmaxHeadConfig, Vgg8Config};
-
-    /// What the fixture holds in each parameter of `n` values: 0.125, -0.25, 0.375, ...
-    fn fill(n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (i as f32 + 1.0) * 0.125 * if i % 2 == 0 { 1.0 } else { -1.0 })
-            .collect()
-    }
 
     /// Sets every float parameter to [`fill`].
     struct Fill;
@@ -121,17 +115,6 @@ mod tests {
             let n = dims.iter().product();
             let tensor = Tensor::from_data(TensorData::new(fill(n), dims), &device);
             Param::from_mapped_value(id, tensor, mapper)
-        }
-    }
-
-    /// Every float parameter's values, in visiting order.
-    #[derive(Default)]
-    struct Values(Vec<Vec<f32>>);
-
-    impl ModuleVisitor for Values {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
         }
     }
 

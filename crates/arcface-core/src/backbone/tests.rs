@@ -9,7 +9,7 @@ use kernels::KernelOptions;
 
 use super::test_util::FixedParams;
 use super::*;
-use crate::head::test_util::device;
+use crate::head::test_util::{Values, device};
 use crate::{CosineHeadConfig, EmbeddingNet, EmbeddingNetConfig, HeadConfig, LabelledBatch};
 
 const KINDS: [ResNetKind; 2] = [ResNetKind::ResNet18, ResNetKind::IResNet18];
@@ -44,17 +44,6 @@ fn batch(shape: [usize; 3], size: usize, device: &Device) -> LabelledBatch {
     LabelledBatch {
         images: images(shape, size, device),
         targets: Tensor::from_data(TensorData::new(targets, [size]), device),
-    }
-}
-
-/// Every float parameter's values, in visiting order.
-#[derive(Default)]
-struct Values(Vec<Vec<f32>>);
-
-impl ModuleVisitor for Values {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0
-            .push(param.val().into_data().try_to_vec::<f32>().unwrap());
     }
 }
 

@@ -1,6 +1,6 @@
 //! Helpers shared by the heads' tests.
 
-use burn::module::Param;
+use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
@@ -122,4 +122,22 @@ pub(super) fn assert_finite_grads(
     assert!(gx.iter().all(|v| v.is_finite()), "embedding grad {gx:?}");
     let gw = values(weight.val().grad(&grads).unwrap());
     assert!(gw.iter().all(|v| v.is_finite()), "weight grad {gw:?}");
+}
+
+/// What the checkpoint fixtures hold in each parameter of `n` values: 0.125, -0.25, 0.375, ...
+pub(crate) fn fill(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| (i as f32 + 1.0) * 0.125 * if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect()
+}
+
+/// Every float parameter's values, in visiting order.
+#[derive(Default)]
+pub(crate) struct Values(pub(crate) Vec<Vec<f32>>);
+
+impl ModuleVisitor for Values {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0
+            .push(param.val().into_data().try_to_vec::<f32>().unwrap());
+    }
 }

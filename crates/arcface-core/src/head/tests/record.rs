@@ -4,28 +4,11 @@
 
 use std::path::PathBuf;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::prelude::*;
 
+use crate::head::test_util::{Values, fill};
 use crate::head::{CosineHeadConfig, HeadConfig, Margin, SoftmaxHeadConfig};
-
-/// What the fixtures hold in each parameter of `n` values: 0.125, -0.25, 0.375, ...
-fn fill(n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| (i as f32 + 1.0) * 0.125 * if i % 2 == 0 { 1.0 } else { -1.0 })
-        .collect()
-}
-
-/// Every float parameter's values, in visiting order.
-#[derive(Default)]
-struct Values(Vec<Vec<f32>>);
-
-impl ModuleVisitor for Values {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0
-            .push(param.val().into_data().try_to_vec::<f32>().unwrap());
-    }
-}
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/head-{name}-v0.bpk"))
