@@ -1,5 +1,6 @@
 //! `[model] backbone = "resnet18" | "iresnet18"`: a tiny run of each through the binary, then
-//! `eval`, `embed` and the refusals (an unknown name, `base_width` on VGG8, ONNX export).
+//! `eval`, `embed`, `export` (ONNX checked in onnxruntime, safetensors names) and the refusals
+//! (an unknown name, `base_width` on VGG8).
 
 use crate::helpers::*;
 
@@ -76,13 +77,41 @@ fn residual_backbones_train_evaluate_and_embed() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&got), bits(&expected), "{backbone}");
 
-        let err = fails(&run(dir, &["export", run_arg, "--format", "onnx"]));
-        assert!(
-            err.contains(&format!(
-                "export --format onnx supports the vgg8 backbone only; this run's backbone is {backbone}"
-            )),
-            "{err}"
-        );
+        // The exported network gives the same embeddings in onnxruntime.
+        crate::onnx_export::assert_onnx_reproduces_the_snapshot(dir, &run_dir, 2);
+        ok(&run(dir, &["export", run_arg, "--format", "safetensors"]));
+        let shapes =
+            crate::onnx_export::safetensors_shapes(&run_dir.join("export/model.safetensors"));
+        let shape = |name: &str| -> &[u64] {
+            shapes
+                .get(name)
+                .unwrap_or_else(|| panic!("{backbone}: no {name} in {:?}", shapes.keys()))
+        };
+        // Base width 4: stages of 4, 8, 16, 32 channels; 3 x 32 x 32 images, 2-D embeddings.
+        // torchvision's and insightface's names: block i is layer{i / 2 + 1}.{i % 2}.
+        assert_eq!(shape("backbone.conv1.weight"), [4, 3, 3, 3]);
+        assert_eq!(shape("backbone.layer1.0.conv1.weight"), [4, 4, 3, 3]);
+        assert_eq!(shape("backbone.layer2.0.downsample.0.weight"), [8, 4, 1, 1]);
+        assert_eq!(shape("backbone.layer2.0.downsample.1.running_var"), [8]);
+        assert_eq!(shape("backbone.layer4.1.bn2.bias"), [32]);
+        if backbone == "resnet18" {
+            // Global average pooling, then the embedding layer (PyTorch's [out, in]).
+            assert_eq!(shape("backbone.embed.weight"), [2, 32]);
+            assert_eq!(shape("backbone.bn_embed.running_mean"), [2]);
+            // 20 convs (stem, 16 in blocks, 3 shortcuts) + 20 batch norms x 4 + linear 2 + BN1d 4.
+            assert_eq!(shapes.len(), 20 + 20 * 4 + 2 + 4, "{backbone}");
+        } else {
+            // Four stride-2 stages: 32 -> 2; BatchNorm2d, flatten, fc, BatchNorm1d `features`.
+            assert_eq!(shape("backbone.prelu.weight"), [4]);
+            assert_eq!(shape("backbone.layer1.0.prelu.weight"), [4]);
+            assert_eq!(shape("backbone.layer1.0.downsample.0.weight"), [4, 4, 1, 1]);
+            assert_eq!(shape("backbone.bn2.running_var"), [32]);
+            assert_eq!(shape("backbone.fc.weight"), [2, 32 * 2 * 2]);
+            assert_eq!(shape("backbone.features.weight"), [2]);
+            // 21 convs (stem, 16, 4 shortcuts); BNs: stem 1 + 8 x 3 + 4 shortcuts + bn2 + features
+            // = 31, x 4; PReLUs: stem + 8; fc weight + bias.
+            assert_eq!(shapes.len(), 21 + 31 * 4 + 9 + 2, "{backbone}");
+        }
     }
 }
 
