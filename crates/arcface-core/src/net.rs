@@ -59,11 +59,27 @@ impl EmbeddingNet {
     /// Embeddings, loss and logits of a labelled batch.
     pub fn forward(&self, batch: LabelledBatch) -> Forward {
         let embeddings = self.embed(batch.images);
-        let out = self.head.forward(embeddings.clone(), batch.targets.clone());
-        let loss = cross_entropy(out.train_logits, batch.targets.clone());
+        self.head_forward(embeddings, batch.targets)
+    }
+
+    /// A training step of the head alone (a frozen backbone): the embeddings are detached, so
+    /// the backward pass stops at them and no backbone gradient is computed or applied. The
+    /// backbone still runs in training mode (dropout, batch-norm statistics), as a frozen
+    /// backbone does in PyTorch when only its parameters are left out of the optimizer.
+    pub fn head_step(&self, batch: LabelledBatch) -> TrainOutput<ClassificationOutput> {
+        let embeddings = self.embed(batch.images).detach();
+        let output = self.head_forward(embeddings, batch.targets).output;
+        let grads = output.loss.backward();
+        TrainOutput::new(self, grads, output)
+    }
+
+    /// Loss and logits of `embeddings` with their `targets`.
+    fn head_forward(&self, embeddings: Tensor<2>, targets: Tensor<1, Int>) -> Forward {
+        let out = self.head.forward(embeddings.clone(), targets.clone());
+        let loss = cross_entropy(out.train_logits, targets.clone());
         Forward {
             embeddings,
-            output: ClassificationOutput::new(loss, out.logits, batch.targets),
+            output: ClassificationOutput::new(loss, out.logits, targets),
         }
     }
 }
@@ -98,7 +114,7 @@ mod tests {
 
     use burn::module::{Module, ModuleMapper, Param};
     use burn::prelude::*;
-    use burn::tensor::TensorData;
+    use burn::tensor::{Distribution, TensorData};
 
     use super::*;
     use crate::head::test_util::{Values, fill};
@@ -154,5 +170,19 @@ mod tests {
         // + the softmax head's 2.
         assert_eq!(values.0.len(), 3 * 12 + 4 + 2 + 4 + 2);
         assert_eq!(values.0, want);
+    }
+
+    #[test]
+    fn head_step_computes_no_backbone_gradient() {
+        let device = Device::flex().autodiff();
+        let net = tiny_vgg8().init(&device).unwrap();
+        let batch = || LabelledBatch {
+            images: Tensor::random([4, 1, 8, 8], Distribution::Normal(0.0, 1.0), &device),
+            targets: Tensor::from_ints([0, 1, 2, 0], &device),
+        };
+        // Trainable parameters: 3 blocks x (2 convs x (weight, bias) + 2 batch norms x (gamma,
+        // beta)), bn_features 2, embed 2, bn_embed 2; the softmax head's weight and bias.
+        assert_eq!(TrainStep::step(&net, batch()).grads.len(), 3 * 8 + 6 + 2);
+        assert_eq!(net.head_step(batch()).grads.len(), 2);
     }
 }

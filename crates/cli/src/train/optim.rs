@@ -1,12 +1,11 @@
-//! `[train]`'s optimizer, learning-rate schedule and backbone freeze, in burn-optim's terms.
+//! `[train]`'s optimizer and learning-rate schedule, in burn-optim's terms (the backbone freeze
+//! is `EmbeddingNet::head_step`, which computes no backbone gradient).
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::lr_scheduler::{LrScheduler, LrSchedulerRecord};
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::prelude::*;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 
 use crate::config::{OptimizerSettings, ScheduleSettings, TrainConfig};
 
@@ -146,25 +145,12 @@ pub fn steps_taken(record: &LrSchedulerRecord) -> Option<usize> {
     record.record("0").scalar::<usize>(TAKEN)
 }
 
-/// `grads` without the gradients of `frozen`'s parameters (the backbone's, for the freeze):
-/// the optimizer then leaves those parameters, and its state for them, as they are (no update,
-/// no weight decay, no moments). Parameter ids do not change as the optimizer steps, so a copy
-/// of the module taken before training names them.
-pub fn without<M: Module>(mut grads: GradientsParams, frozen: &M) -> GradientsParams {
-    // A visitor, because a gradient is removed under its parameter's rank.
-    struct Drop<'a>(&'a mut GradientsParams);
-    impl ModuleVisitor for Drop<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = self.0.remove::<D>(param.id);
-        }
-    }
-    frozen.visit(&mut Drop(&mut grads));
-    grads
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::Param;
+    use burn::optim::GradientsParams;
+    use burn::prelude::*;
 
     fn train(extra: &str) -> TrainConfig {
         let text = format!(
@@ -332,22 +318,6 @@ mod tests {
             assert!((got - want).abs() < 1e-5, "{weight:?} {bias:?}");
         }
         assert_eq!((weight.len(), bias.len()), (4, 2));
-    }
-
-    #[cfg(feature = "flex")]
-    #[test]
-    fn without_drops_exactly_the_frozen_modules_gradients() {
-        use burn::nn::{Linear, LinearConfig};
-        let device = Device::flex().autodiff();
-        let layer: Linear = LinearConfig::new(2, 3).init(&device);
-        let other: Linear = LinearConfig::new(2, 3).init(&device);
-        let grads = || {
-            let x = Tensor::<2>::from_floats([[1.0, 2.0]], &device);
-            GradientsParams::from_grads(layer.forward(x).sum().backward(), &layer)
-        };
-        assert_eq!(grads().len(), 2, "weight and bias");
-        assert_eq!(without(grads(), &other).len(), 2);
-        assert!(without(grads(), &layer).is_empty());
     }
 
     #[test]

@@ -11,7 +11,6 @@ use burn::train::{
 
 use super::guard::{FIXES, LossWatch, kept};
 use super::hook::{EpochClock, EpochHook, EpochTotals};
-use super::optim;
 use super::state::Saved;
 use super::tally::Tally;
 use celeba_data::{EpochOrderHandle, epoch_seed};
@@ -150,8 +149,6 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
         let total = components.num_epochs;
         let mut checkpointer = components.checkpointer;
         let event_store = components.event_store;
-        // A copy names the backbone's parameters for the freeze (their ids stay as they step).
-        let backbone = learner.model().backbone;
 
         for epoch in self.first_epoch..=total {
             let started = Instant::now();
@@ -183,17 +180,17 @@ impl SupervisedLearningStrategy<EmbeddingNet> for SnapshotStrategy {
                         // The dashboard's thread has set raw mode by now.
                         crate::signals::ctrl_c_on_dashboard();
                     }
-                    let step = learner.train_step(batch);
+                    // A frozen backbone's backward pass is not even computed.
+                    let step = if frozen {
+                        learner.model().head_step(batch)
+                    } else {
+                        learner.train_step(batch)
+                    };
                     learner.lr_step();
                     if iteration == 1 {
                         epoch_lr = learner.lr_current().base();
                     }
-                    let grads = if frozen {
-                        optim::without(step.grads, &backbone)
-                    } else {
-                        step.grads
-                    };
-                    learner.optimizer_step(grads);
+                    learner.optimizer_step(step.grads);
                     train_tally.add(&step.item);
                     if let Some(bad) = watch.push(&step.item, iteration) {
                         self.diverge(&interrupter, bad, epoch, steps);
