@@ -552,6 +552,25 @@ mod tests {
         assert_eq!((c.train.batch_size, c.train.lr), (32, 1e-3));
     }
 
+    /// Every shipped example config is read without error (a renamed key would otherwise reach
+    /// users first), and the recipe of `celeba-2d.toml` is the one README's table chose.
+    #[test]
+    fn every_config_in_configs_reads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut read = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                RunConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                read += 1;
+            }
+        }
+        assert!(read >= 8, "{read} configs in {}", dir.display());
+        let c = RunConfig::load(&dir.join("celeba-2d.toml"), &[]).unwrap();
+        assert_eq!(c.model.embedding_dim, 2);
+        assert_eq!(c.model.backbone, BackboneKind::Iresnet18);
+    }
+
     #[test]
     fn unknown_key_is_named_with_its_line() {
         let text = format!("{MINIMAL}[model]\nembedding_dim = 3\nmargn = 0.3\n");
