@@ -229,8 +229,9 @@ fn a_3d_run_carries_the_maps_boundary_arcs_per_epoch() {
             "{ends:?}"
         );
     }
-    // The lattice marks are still there for the globe.
+    // The lattice marks are still there for the globe; ArcFace has a band.
     assert!(!p["marks"].is_null());
+    assert_eq!(p["banded"], true);
 }
 
 #[test]

@@ -289,8 +289,11 @@
       // (The map stretches the lattice unevenly; squares half again as wide close the gaps.)
       const side = Math.max(1.5, 1.5 * Math.sqrt((4 * Math.PI * K * K) / n));
       g.fillStyle = "#e6e6e6";
+      // Boundary marks (2) lie inside the band of a head with a margin: shaded with it, or the
+      // band would have a seam of holes along each boundary.
       for (let k = 0; k < n; k++) {
-        if (P.marks[base + k] !== 1) continue;
+        const m = P.marks[base + k];
+        if (!(m === 1 || (m === 2 && P.data.banded))) continue;
         const [sx, sy] = project(lattice[3 * k], lattice[3 * k + 1], lattice[3 * k + 2]);
         g.fillRect(sx - side / 2, sy - side / 2, side, side);
       }
