@@ -212,6 +212,16 @@ fn render_keys_are_refused_before_training() {
         &["render.size", "100000"],
     );
     edit(&config, "size = 100000", "size = 160");
+    // An unknown projection, at its line (the one after `size = 160`).
+    edit(&config, "size = 160", "size = 160\nprojection = \"sphere\"");
+    refused_untouched(
+        tmp.path(),
+        &train(&[]),
+        &[
+            r#"r.toml line 26: key `render.projection` = "sphere": expected one of "globe", "map", "both""#,
+        ],
+    );
+    edit(&config, "size = 160\nprojection = \"sphere\"", "size = 160");
     for (set, want) in [
         (
             "render.size=100000",
@@ -232,6 +242,10 @@ fn render_keys_are_refused_before_training() {
         (
             "compare.size=100",
             "key `compare.size` = 100: expected 192..=8192 pixels",
+        ),
+        (
+            "render.projection=mollweide",
+            r#"key `render.projection` = "mollweide": expected one of "globe", "map", "both""#,
         ),
     ] {
         let err = refused_untouched(tmp.path(), &train(&["--set", set]), &[want]);

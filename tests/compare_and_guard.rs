@@ -1,15 +1,5 @@
 use crate::helpers::*;
 
-/// Logical screen size of a GIF (bytes 6..10 of the header, little-endian).
-fn gif_size(path: &std::path::Path) -> (u16, u16) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(bytes.starts_with(b"GIF89a") && bytes.ends_with(&[0x3b]));
-    (
-        u16::from_le_bytes([bytes[6], bytes[7]]),
-        u16::from_le_bytes([bytes[8], bytes[9]]),
-    )
-}
-
 #[test]
 fn compare_trains_each_head_and_tiles_them_with_a_legend() {
     let tmp = tempfile::tempdir().unwrap();

@@ -32,6 +32,17 @@ pub fn ok(out: &Output) -> String {
     t
 }
 
+/// (width, height) of the complete GIF at `path`: its logical screen size (bytes 6..10 of the
+/// header, little-endian).
+pub fn gif_size(path: &Path) -> (u16, u16) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(bytes.starts_with(b"GIF89a") && bytes.ends_with(&[0x3b]));
+    (
+        u16::from_le_bytes([bytes[6], bytes[7]]),
+        u16::from_le_bytes([bytes[8], bytes[9]]),
+    )
+}
+
 /// Asserts failure and returns the output text.
 pub fn fails(out: &Output) -> String {
     let t = text(out);

@@ -21,6 +21,29 @@ fn render_rebuilds_the_pictures_of_a_run() {
 }
 
 #[test]
+fn three_d_frames_hold_the_map_unless_the_globe_alone_is_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let run_dir = train_tiny(dir, "s", 3, 1);
+    let dims = |path: &str| {
+        let img = image::open(run_dir.join(path)).unwrap();
+        (img.width(), img.height())
+    };
+    // The default, render.projection = "both": the globe and the map, twice as wide as tall.
+    ok(&run(dir, &["render", "runs/s"]));
+    assert_eq!(dims("plots/val/epoch_001.png"), (320, 160));
+    assert_eq!(gif_size(&run_dir.join("plots/val.gif")), (320, 160));
+    ok(&run(dir, &["render", "runs/s", "--projection", "globe"]));
+    assert_eq!(dims("plots/val/epoch_001.png"), (160, 160));
+    assert_eq!(gif_size(&run_dir.join("plots/train.gif")), (160, 160));
+    let err = fails(&run(dir, &["render", "runs/s", "--projection", "sphere"]));
+    assert!(
+        err.contains("sphere") && err.contains(r#"expected one of "globe", "map", "both""#),
+        "{err}"
+    );
+}
+
+#[test]
 fn synth_writes_a_celeba_layout_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

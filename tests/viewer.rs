@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::helpers::{fails, npy_i64, ok, run, synthetic_held_out_config, train_config};
+use crate::helpers::{
+    fails, npy_i64, ok, run, synthetic_held_out_config, train_config, train_tiny,
+};
 
 /// Chromium from `ARCFACE_CHROMIUM`, else the first of the usual names on the PATH.
 fn chromium() -> Option<PathBuf> {
@@ -39,9 +41,9 @@ fn browser_or_skip() -> Option<PathBuf> {
     None
 }
 
-/// Loads `page` in the browser, drags the slider, turns train on, hovers a point; the
-/// driver's JSON report.
-fn drive(browser: &Path, page: &Path, screenshot: &Path) -> serde_json::Value {
+/// Loads `page` in the browser, drags the slider, turns train on, hovers a point (and with
+/// `extra` = `["--map"]`, switches to the map and hovers there); the driver's JSON report.
+fn drive(browser: &Path, page: &Path, screenshot: &Path, extra: &[&str]) -> serde_json::Value {
     let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/drive_viewer.py");
     let out = Command::new("python3")
         .arg(driver)
@@ -51,6 +53,7 @@ fn drive(browser: &Path, page: &Path, screenshot: &Path) -> serde_json::Value {
         .arg(page)
         .arg("--screenshot")
         .arg(screenshot)
+        .args(extra)
         .output()
         .unwrap();
     assert!(
@@ -154,6 +157,7 @@ fn the_viewer_scrubs_toggles_and_hovers_in_a_real_browser() {
         &browser,
         &dir.join("runs/viewed/report.html"),
         &artifact("viewer-run.png"),
+        &[],
     );
     assert!(dir.join("runs/viewed/embeddings/held_out").is_dir());
     check_page(&report, &dir.join("runs/viewed"), 3, 1);
@@ -181,8 +185,50 @@ fn the_viewer_scrubs_toggles_and_hovers_in_a_real_browser() {
         &browser,
         &dir.join("runs/cmp/report.html"),
         &artifact("viewer-compare.png"),
+        &[],
     );
     check_page(&report, &dir.join("runs/cmp/arcface"), 2, 2);
+}
+
+#[test]
+fn a_3d_run_can_be_seen_whole_on_the_map() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let run_dir = train_tiny(dir, "sphere", 3, 2);
+    ok(&run(dir, &["view", "runs/sphere", "--thumb-size", "8"]));
+    let report = drive(
+        &browser,
+        &run_dir.join("report.html"),
+        &artifact("viewer-map.png"),
+        &["--map"],
+    );
+    check_page(&report, &run_dir, 2, 1);
+    assert_eq!(report["map_toggle"], true, "{report}");
+    let map = &report["map"];
+    assert_eq!(map["state"]["view"], "map", "{report}");
+    // Every point is drawn (nothing is behind anything on the map), on canvases about half as
+    // tall as wide.
+    let (train, val) = (rows(&run_dir, "train"), rows(&run_dir, "val"));
+    assert_eq!(map["state"]["points"], train + val, "{report}");
+    let canvas: Vec<u64> = serde_json::from_value(map["state"]["canvas"].clone()).unwrap();
+    assert!(
+        2 * canvas[1] > canvas[0] && canvas[1] < canvas[0] * 6 / 10,
+        "{canvas:?}"
+    );
+    // The page's map is the frames' map: the pole at (0, √2), and 150° east of the centre, 10°
+    // south at (2.401806, -0.219221) (crates/viz/src/hammer.rs works both by hand).
+    let near = |v: &serde_json::Value, x: f64, y: f64| {
+        (v[0].as_f64().unwrap() - x).abs() < 1e-5 && (v[1].as_f64().unwrap() - y).abs() < 1e-5
+    };
+    assert!(near(&map["pole"], 0.0, 2f64.sqrt()), "{report}");
+    assert!(near(&map["back"], 2.401_806, -0.219_221), "{report}");
+    let tip = &report["map_tooltip"];
+    assert_eq!(tip["hidden"], false, "{report}");
+    assert!(tip["text"].as_str().unwrap().contains("centre"), "{report}");
+    eprintln!("screenshot: {}", artifact("viewer-map.png").display());
 }
 
 #[test]

@@ -2,12 +2,14 @@
 """Drives a viewer page (report.html) in headless Chromium through the DevTools protocol
 over a pipe (--remote-debugging-pipe: no port, no network), and prints one JSON object.
 
-    drive_viewer.py --chromium PATH --page report.html --screenshot out.png [--bench]
+    drive_viewer.py --chromium PATH --page report.html --screenshot out.png [--bench] [--map]
 
 It drags the epoch slider with real mouse events, reads back what the page rendered (the
 epoch label and the number of points drawn), turns the train split on, hovers a point,
-collects console errors and uncaught exceptions, and takes a screenshot. With --bench it
-also times scrubbing (ms per redraw and presented frames per second).
+collects console errors and uncaught exceptions, and takes a screenshot. With --map (3-D
+runs) it then switches to the equal-area map with a click, reads back what the map shows,
+where the page puts two directions on it, and hovers a point there. With --bench it also
+times scrubbing (ms per redraw and presented frames per second).
 
 Standard library only; used by tests/viewer.rs and benches/viewer/bench.sh.
 """
@@ -135,6 +137,8 @@ def main():
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--no-train-click", action="store_true",
                     help="leave the train split as the page starts (for a README screenshot)")
+    ap.add_argument("--map", action="store_true",
+                    help="also switch a 3-D page to its map view, and hover a point there")
     ap.add_argument("--width", type=int, default=1400)
     ap.add_argument("--height", type=int, default=1000)
     a = ap.parse_args()
@@ -212,6 +216,32 @@ def main():
                 "(() => { const t = document.getElementById('tooltip');"
                 " return {hidden: t.hidden, text: t.textContent,"
                 " thumbnail: !!t.querySelector('canvas')}; })()")
+
+        if a.map:
+            radio = js("(() => { const b = document.getElementById('view-map');"
+                       " if (!b || b.closest('[hidden]')) return null; const r = b.getBoundingClientRect();"
+                       " return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()")
+            result["map_toggle"] = radio is not None
+            if radio:
+                for kind in ("mousePressed", "mouseReleased"):
+                    b.send("Input.dispatchMouseEvent",
+                           {"type": kind, "x": radio["x"], "y": radio["y"], "button": "left",
+                            "clickCount": 1},
+                           session=s)
+                js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+                # The north pole, and the direction 150° east of the map's centre (30° E) and
+                # 10° south: (cos 180° cos 10°, sin 180° cos 10°, -sin 10°).
+                result["map"] = js(
+                    "({state: arcfaceViewer.state(),"
+                    " pole: arcfaceViewer.mapPoint(0, 0, 1),"
+                    " back: arcfaceViewer.mapPoint(-0.984807753, 0, -0.173648178)})")
+                spot = js("arcfaceViewer.firstPoint()")
+                if spot:
+                    b.send("Input.dispatchMouseEvent",
+                           {"type": "mouseMoved", "x": spot["x"], "y": spot["y"]}, session=s)
+                    result["map_tooltip"] = js(
+                        "(() => { const t = document.getElementById('tooltip');"
+                        " return {hidden: t.hidden, text: t.textContent}; })()")
 
         shot = b.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": False},
                       session=s)

@@ -180,10 +180,20 @@ pub struct RenderArgs {
     /// A run folder written by `train` (e.g. runs/demo) or a comparison folder written by
     /// `compare` (e.g. runs/compare-demo).
     pub run_dir: PathBuf,
-    /// Side of each square frame, pixels (default: the run's render.size); for a comparison
-    /// folder, the width of the grid (default: its compare.size).
+    /// Height of each frame, pixels (default: the run's render.size; frames with the sphere's
+    /// map are twice as wide); for a comparison folder, the width of the grid of square tiles
+    /// (default: its compare.size).
     #[arg(long)]
     pub size: Option<u32>,
+    /// How 3-D frames show the sphere: globe, map (equal-area, the whole sphere) or both
+    /// (default: the run's render.projection).
+    #[arg(long, value_parser = parse_projection)]
+    pub projection: Option<viz::Projection>,
+}
+
+/// `--projection NAME`, by viz's own names.
+fn parse_projection(name: &str) -> Result<viz::Projection, String> {
+    name.parse()
 }
 
 #[derive(Debug, Args)]

@@ -48,7 +48,8 @@ pub struct RunConfig {
 pub struct CompareConfig {
     /// Heads to train, in grid order.
     pub heads: Vec<HeadKind>,
-    /// Width of the comparison grid, pixels.
+    /// Width of the comparison grid of square tiles, pixels (tiles with the sphere's map, and
+    /// so the grid, are twice as wide).
     pub size: u32,
     /// Margin per head (`cosface = 0.2`); a head not listed keeps `model.margin` when it is the
     /// config's own head, else its paper default (ArcFace 0.5, CosFace 0.35, SphereFace 4). Only
@@ -78,15 +79,32 @@ impl Default for CompareConfig {
 pub struct RenderConfig {
     /// Render the pictures after training (`--no-render` turns it off for one run).
     pub enabled: bool,
-    /// Side of each square frame, pixels.
+    /// Height of each frame, pixels: its side, or half its width when it holds the sphere's map
+    /// (see `projection`).
     pub size: u32,
     /// GIF frame time, milliseconds.
     pub frame_ms: u32,
     /// How long the GIF holds its last frame, milliseconds.
     pub last_frame_ms: u32,
     /// Draw the decision boundaries between neighbouring centres and the head's margin band
-    /// around them (2-D frames of the normalised heads).
+    /// around them (frames of the normalised heads).
     pub geometry: bool,
+    /// How frames of 3-D (and N-D) runs show the sphere: `"globe"` (one side, from a fixed
+    /// camera), `"map"` (Hammer's equal-area map of the whole sphere) or `"both"` side by side;
+    /// with the map, frames are `2 * size` wide.
+    #[serde(deserialize_with = "projection_key")]
+    pub projection: viz::Projection,
+}
+
+/// `render.projection`, by name; another name is refused with the names allowed and the key,
+/// which [`read_error`] places at its line (or at its `--set`).
+fn projection_key<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<viz::Projection, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.parse().map_err(|expected: String| {
+        serde::de::Error::custom(format!("key `render.projection` = {name:?}: {expected}"))
+    })
 }
 
 impl Default for RenderConfig {
@@ -97,6 +115,7 @@ impl Default for RenderConfig {
             frame_ms: 125,
             last_frame_ms: 3000,
             geometry: true,
+            projection: viz::Projection::default(),
         }
     }
 }
@@ -704,6 +723,57 @@ mod tests {
         ] {
             RunConfig::parse(&synthetic(extra), Path::new("t.toml"), &[]).unwrap();
         }
+    }
+
+    #[test]
+    fn render_projection_is_one_of_its_names() {
+        let c = RunConfig::parse(&synthetic(""), Path::new("t.toml"), &[]).unwrap();
+        assert_eq!(c.render.projection, viz::Projection::Both, "the default");
+        for name in viz::Projection::NAMES {
+            let c = RunConfig::parse(
+                &synthetic(&format!("[render]\nprojection = \"{name}\"\n")),
+                Path::new("t.toml"),
+                &[],
+            )
+            .unwrap();
+            assert_eq!(c.render.projection.name(), name);
+            // Written back as it was read.
+            let resolved = c.to_toml().unwrap();
+            assert!(
+                resolved.contains(&format!("projection = \"{name}\"")),
+                "{resolved}"
+            );
+        }
+        let allowed = "expected one of \"globe\", \"map\", \"both\"";
+        // In the file: at its line (`[render]` is line 7 after the 6 lines of `synthetic`).
+        let err = parse_err(
+            &synthetic("[render]\nsize = 320\nprojection = \"mollweide\"\n"),
+            &[],
+        );
+        assert!(
+            err.starts_with(&format!(
+                "t.toml line 9: key `render.projection` = \"mollweide\": {allowed}"
+            )),
+            "{err}"
+        );
+        // Through --set: at the --set.
+        let err = parse_err(&synthetic(""), &["render.projection=sphere"]);
+        assert!(
+            err.starts_with(&format!(
+                "--set render.projection=sphere: key `render.projection` = \"sphere\": {allowed}"
+            )),
+            "{err}"
+        );
+        // Not a string at all: toml says so, at the line.
+        let err = parse_err(&synthetic("[render]\nprojection = 2\n"), &[]);
+        assert!(err.contains("line 8") && err.contains("string"), "{err}");
+        let c = RunConfig::parse(
+            &synthetic(""),
+            Path::new("t.toml"),
+            &["render.projection=map".into()],
+        )
+        .unwrap();
+        assert_eq!(c.render.projection, viz::Projection::Map);
     }
 
     #[test]

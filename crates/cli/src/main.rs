@@ -252,6 +252,9 @@ fn render_command(args: RenderArgs) -> Result<()> {
         }
         render.size = size;
     }
+    if let Some(projection) = args.projection {
+        render.projection = projection;
+    }
     render::render(run.root(), &render, config.geometry())
 }
 
@@ -289,7 +292,10 @@ fn render_compare_folder(args: &RenderArgs) -> Result<()> {
     let mut runs = Vec::new();
     for head in &heads {
         let run = root.join(head.to_string());
-        let config = RunConfig::load(&run.join("config.toml"), &[])?;
+        let mut config = RunConfig::load(&run.join("config.toml"), &[])?;
+        if let Some(projection) = args.projection {
+            config.render.projection = projection;
+        }
         render::render(&run, &config.render, config.geometry())?;
         runs.push(config);
     }

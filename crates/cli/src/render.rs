@@ -32,6 +32,7 @@ pub fn options(config: &RenderConfig, size: u32) -> viz::RenderOptions {
         size,
         frame_ms: config.frame_ms,
         last_frame_ms: config.last_frame_ms,
+        projection: config.projection,
         ..viz::RenderOptions::default()
     }
 }

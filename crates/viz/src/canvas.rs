@@ -8,34 +8,51 @@ pub(crate) type Rgb = [u8; 3];
 #[cfg(test)]
 pub(crate) const WHITE: Rgb = [255, 255, 255];
 
-/// Square RGB image, row-major, 3 bytes per pixel; pixel (x, y) covers
-/// [x, x+1) x [y, y+1), so its centre is at (x + 0.5, y + 0.5).
+/// RGB image, row-major, 3 bytes per pixel; pixel (x, y) covers [x, x+1) x [y, y+1), so its
+/// centre is at (x + 0.5, y + 0.5).
 pub(crate) struct Canvas {
+    /// Height in pixels: the side of a square frame (most pictures are square).
     pub size: u32,
+    /// Width in pixels: `size`, or more for the frames that hold the sphere's map.
+    pub width: u32,
     pub buf: Vec<u8>,
 }
 
 impl Canvas {
+    /// A white square canvas.
+    #[cfg(test)]
     pub(crate) fn new(size: u32) -> Self {
+        Self::new_rect(size, size)
+    }
+
+    /// A white canvas of `width` x `height` pixels.
+    pub(crate) fn new_rect(width: u32, height: u32) -> Self {
         Self {
-            size,
-            buf: vec![255; size as usize * size as usize * 3],
+            size: height,
+            width,
+            buf: vec![255; width as usize * height as usize * 3],
         }
+    }
+
+    /// (width, height), as the PNG and GIF writers take it.
+    pub(crate) fn dims(&self) -> (u32, u32) {
+        (self.width, self.size)
     }
 
     #[cfg(test)]
     pub(crate) fn pixel(&self, x: u32, y: u32) -> Rgb {
-        let i = (y as usize * self.size as usize + x as usize) * 3;
+        let i = (y as usize * self.width as usize + x as usize) * 3;
         [self.buf[i], self.buf[i + 1], self.buf[i + 2]]
     }
 
+    /// Mixes `c` into pixel (`x`, `y`) with opacity `a`; pixels off the canvas are skipped.
     #[inline]
-    fn blend(&mut self, x: i32, y: i32, c: Rgb, a: f32) {
-        let s = self.size as i32;
-        if x < 0 || y < 0 || x >= s || y >= s {
+    pub(crate) fn blend(&mut self, x: i32, y: i32, c: Rgb, a: f32) {
+        let (w, h) = (self.width as i32, self.size as i32);
+        if x < 0 || y < 0 || x >= w || y >= h {
             return;
         }
-        let i = (y as usize * s as usize + x as usize) * 3;
+        let i = (y as usize * w as usize + x as usize) * 3;
         for (k, &ck) in c.iter().enumerate() {
             let d = self.buf[i + k] as f32;
             self.buf[i + k] = (d + (ck as f32 - d) * a + 0.5) as u8;
@@ -70,9 +87,9 @@ impl Canvas {
         let reach = half + 0.5;
         let (dx, dy) = (b.0 - a.0, b.1 - a.1);
         let len2 = dx * dx + dy * dy;
-        let s = self.size as i32;
+        let (w, h) = (self.width as i32, self.size as i32);
         let y0 = ((a.1.min(b.1) - reach).floor() as i32).max(0);
-        let y1 = ((a.1.max(b.1) + reach).ceil() as i32).min(s);
+        let y1 = ((a.1.max(b.1) + reach).ceil() as i32).min(h);
         for y in y0..y1 {
             let yc = y as f32 + 0.5;
             // Only the part of the segment within `reach` rows can touch this row.
@@ -84,7 +101,7 @@ impl Canvas {
             };
             let (xa, xb) = (a.0 + dx * ta, a.0 + dx * tb);
             let x0 = ((xa.min(xb) - reach).floor() as i32).max(0);
-            let x1 = ((xa.max(xb) + reach).ceil() as i32).min(s);
+            let x1 = ((xa.max(xb) + reach).ceil() as i32).min(w);
             for x in x0..x1 {
                 let (px, py) = (x as f32 + 0.5 - a.0, yc - a.1);
                 let t = if len2 > 0.0 {
@@ -151,5 +168,19 @@ mod tests {
         // Drawing partly off the canvas must not panic.
         c.line((-20.0, 10.0), (80.0, 10.0), 2.0, [0, 0, 0], 1.0);
         assert_eq!(c.pixel(0, 9), [0, 0, 0]);
+    }
+
+    #[test]
+    fn a_wide_canvas_is_drawn_to_its_full_width_and_no_further() {
+        let mut c = Canvas::new_rect(30, 10);
+        assert_eq!((c.dims(), c.buf.len()), ((30, 10), 900));
+        c.line((-5.0, 5.0), (40.0, 5.0), 2.0, [0, 0, 0], 1.0);
+        assert_eq!(c.pixel(29, 5), [0, 0, 0]);
+        assert_eq!(c.pixel(29, 1), WHITE);
+        // A disc past the right edge does not wrap onto the next row's start.
+        c.disc(31.0, 2.0, 3.0, [255, 0, 0], 1.0);
+        assert_eq!(c.pixel(29, 2), [255, 0, 0]);
+        assert_eq!(c.pixel(0, 2), WHITE);
+        assert_eq!(c.pixel(0, 3), WHITE);
     }
 }

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::canvas::Canvas;
 use crate::curves::render_comparison_curves;
 use crate::error::VizError;
-use crate::frame::{FrameData, MAX_SIZE, MIN_SIZE, RenderOptions, draw_frame, write_png_rgb};
+use crate::frame::{
+    FrameData, MAX_SIZE, MIN_SIZE, RenderOptions, draw_frame, frame_dims, sphere_view,
+    write_png_rgb,
+};
 use crate::geometry::Geometry;
 use crate::gif::GifWriter;
 use crate::metrics::read_metrics;
@@ -39,7 +42,8 @@ pub struct ComparisonSummary {
 /// Renders `runs` (label, run folder) into `out_dir`: `compare-<split>.gif` (every run at the
 /// same epoch, tiled, with a legend tile), `compare-<split>.png` (the last epoch) and
 /// `compare-diagnostics.png` (validation curves overlaid). `opts.size` is the side of the
-/// whole grid. The runs must share their classes (same data); only epochs that all runs have
+/// whole grid of square tiles; tiles that hold the sphere's map are twice as wide, and so is
+/// the grid. The runs must share their classes (same data); only epochs that all runs have
 /// are drawn.
 pub fn render_comparison(
     runs: &[ComparedRun],
@@ -75,7 +79,6 @@ pub fn render_comparison(
             ),
         ));
     }
-    let page_size = (tile * cols as u32, tile * rows as u32);
     let tile_opts = RenderOptions {
         size: tile,
         max_legend: 0,
@@ -115,9 +118,12 @@ pub fn render_comparison(
             continue;
         };
         summary.epochs = common.len();
+        // The runs share their data, so the first one's dimension sizes every cell.
+        let cell = frame_dims(tile, sphere_view(plans[0].1.dim, opts));
+        let page_size = (cell.0 * cols as u32, cell.1 * rows as u32);
         let gif_path = out_dir.join(format!("compare-{split}.gif"));
         let mut gif = GifWriter::create_rect(&gif_path, page_size, opts.frame_ms)?;
-        let legend = legend_tile(tile, &classes, &gif_path)?;
+        let legend = legend_tile(cell, &classes, &gif_path)?;
         for &number in &common {
             let mut page = Page::new(page_size);
             for (k, (run, plan, metrics)) in plans.iter().enumerate() {
@@ -144,9 +150,9 @@ pub fn render_comparison(
                     ..tile_opts.clone()
                 };
                 let canvas = draw_frame(&gif_path, &frame, &opts, None)?;
-                page.blit(&canvas, k % cols, k / cols);
+                page.blit(&canvas, cell, k % cols, k / cols);
             }
-            page.blit(&legend, runs.len() % cols, runs.len() / cols);
+            page.blit(&legend, cell, runs.len() % cols, runs.len() / cols);
             gif.push_rgb(&page.rgb, page_size)?;
             if number == last {
                 let png = out_dir.join(format!("compare-{split}.png"));
@@ -177,7 +183,7 @@ fn grid_side(cells: usize) -> usize {
     if r * r < cells { r + 1 } else { r }
 }
 
-/// A white RGB page of `(width, height)` pixels that square tiles are copied into.
+/// A white RGB page of `(width, height)` pixels that tiles are copied into.
 struct Page {
     width: usize,
     height: usize,
@@ -193,26 +199,32 @@ impl Page {
         }
     }
 
-    /// Copies `tile` into cell (`col`, `row`); a tile that would not fit is left out.
-    fn blit(&mut self, tile: &Canvas, col: usize, row: usize) {
-        let t = tile.size as usize;
-        let (x0, y0) = (col * t, row * t);
-        if x0 + t > self.width || y0 + t > self.height {
+    /// Copies `tile` into cell (`col`, `row`) of a grid of `cell` = (width, height) cells, at
+    /// the cell's top left; a tile that would not fit the page is left out.
+    fn blit(&mut self, tile: &Canvas, cell: (u32, u32), col: usize, row: usize) {
+        let (w, h) = (tile.width as usize, tile.size as usize);
+        let (x0, y0) = (col * cell.0 as usize, row * cell.1 as usize);
+        if x0 + w > self.width || y0 + h > self.height {
             return;
         }
-        for y in 0..t {
-            let src = &tile.buf[y * t * 3..(y + 1) * t * 3];
+        for y in 0..h {
+            let src = &tile.buf[y * w * 3..(y + 1) * w * 3];
             let start = ((y0 + y) * self.width + x0) * 3;
-            self.rgb[start..start + t * 3].copy_from_slice(src);
+            self.rgb[start..start + w * 3].copy_from_slice(src);
         }
     }
 }
 
-/// The shared legend: a swatch and the name of every class that fits, then "+N more".
-fn legend_tile(size: u32, classes: &[String], path: &Path) -> Result<Canvas, VizError> {
+/// The shared legend, a tile of `(width, height)` pixels: a swatch and the name of every class
+/// that fits, then "+N more".
+fn legend_tile(
+    (width, height): (u32, u32),
+    classes: &[String],
+    path: &Path,
+) -> Result<Canvas, VizError> {
     crate::font::ensure_font()?;
-    let mut canvas = Canvas::new(size);
-    let s = size as f32;
+    let mut canvas = Canvas::new_rect(width, height);
+    let s = height as f32;
     let px = (13.0 * s / 320.0).clamp(9.0, 16.0) as f64;
     let row_h = 1.5 * px as f32;
     let margin = 0.08 * s;
@@ -234,7 +246,7 @@ fn legend_tile(size: u32, classes: &[String], path: &Path) -> Result<Canvas, Viz
         let y = margin + row_h * (i as f32 + 1.5);
         canvas.disc(margin + swatch, y, swatch, class_color(i), 1.0);
         labels.push(Label {
-            text: text::fit(name, px, s - 2.0 * margin - 3.0 * swatch),
+            text: text::fit(name, px, width as f32 - 2.0 * margin - 3.0 * swatch),
             x: margin + 3.0 * swatch,
             y,
             px,
@@ -266,14 +278,37 @@ mod tests {
         let mut page = Page::new((6, 4));
         let mut tile = Canvas::new(2);
         tile.buf.fill(0);
-        page.blit(&tile, 2, 1);
-        page.blit(&tile, 3, 0); // past the right edge: left out
+        page.blit(&tile, (2, 2), 2, 1);
+        page.blit(&tile, (2, 2), 3, 0); // past the right edge: left out
         for y in 0..4 {
             for x in 0..6 {
                 let inside = x >= 4 && y >= 2;
                 let i = (y * 6 + x) * 3;
                 let expected: &[u8] = if inside { &[0, 0, 0] } else { &[255, 255, 255] };
                 assert_eq!(&page.rgb[i..i + 3], expected, "pixel ({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn wide_tiles_land_in_wide_cells() {
+        // A 8x2 page of 4x2 cells: a 4x2 tile in cell (1, 0) is x in 4..8; a 2x2 tile in cell
+        // (0, 0) fills only the cell's left half.
+        let mut page = Page::new((8, 2));
+        let mut wide = Canvas::new_rect(4, 2);
+        wide.buf.fill(0);
+        let mut square = Canvas::new(2);
+        square.buf.fill(100);
+        page.blit(&wide, (4, 2), 1, 0);
+        page.blit(&square, (4, 2), 0, 0);
+        for y in 0..2 {
+            for x in 0..8 {
+                let want = match x {
+                    0..2 => 100,
+                    2..4 => 255,
+                    _ => 0,
+                };
+                assert_eq!(page.rgb[(y * 8 + x) * 3], want, "pixel ({x}, {y})");
             }
         }
     }

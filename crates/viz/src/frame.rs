@@ -1,5 +1,5 @@
 //! One picture of one epoch: the public frame types, input checks, the page
-//! layout (title, plot, legend) and PNG output.
+//! layout (title, plot: circle, globe and/or map, legend) and PNG output.
 
 use std::path::Path;
 
@@ -9,12 +9,13 @@ use run_folder::PendingFile;
 use crate::canvas::{Canvas, Rgb};
 use crate::error::VizError;
 use crate::geometry::Geometry;
+use crate::map::{MapViewport, Projection};
 use crate::palette::class_color;
 use crate::pca::Pca;
 use crate::project::Viewport;
 use crate::scene::Scene;
 use crate::text::{self, Label};
-use crate::{frame2d, frame3d};
+use crate::{frame_map, frame2d, frame3d};
 
 /// The embeddings of one split at one epoch, ready to draw.
 pub struct FrameData<'a> {
@@ -33,7 +34,8 @@ pub struct FrameData<'a> {
 /// How frames and animations look.
 #[derive(Clone, Debug)]
 pub struct RenderOptions {
-    /// Width and height of every picture, in pixels.
+    /// Height of every picture, in pixels, and its width too except for the frames that hold
+    /// the sphere's map (see `projection`), which are twice as wide.
     pub size: u32,
     /// Display time of each GIF frame.
     pub frame_ms: u32,
@@ -41,8 +43,10 @@ pub struct RenderOptions {
     pub last_frame_ms: u32,
     /// Most class names listed in the legend; the rest are counted as "+N more".
     pub max_legend: usize,
-    /// Decision boundaries and margin bands between neighbouring centres (2-D frames).
+    /// Decision boundaries and margin bands between neighbouring centres.
     pub geometry: Geometry,
+    /// How frames of 3-D (and N-D) embeddings show the sphere.
+    pub projection: Projection,
 }
 
 impl Default for RenderOptions {
@@ -53,7 +57,22 @@ impl Default for RenderOptions {
             last_frame_ms: 3000,
             max_legend: 20,
             geometry: Geometry::default(),
+            projection: Projection::default(),
         }
+    }
+}
+
+/// What a frame of `dim`-D embeddings shows of the sphere: `None` for the circle of 2-D runs.
+pub(crate) fn sphere_view(dim: usize, opts: &RenderOptions) -> Option<Projection> {
+    (dim >= 3).then_some(opts.projection)
+}
+
+/// (width, height) of a frame `size` pixels high: square, or 2:1 when it holds the map (the
+/// map of the whole sphere is itself twice as wide as tall).
+pub(crate) fn frame_dims(size: u32, view: Option<Projection>) -> (u32, u32) {
+    match view {
+        Some(p) if p.shows_map() => (2 * size, size),
+        _ => (size, size),
     }
 }
 
@@ -106,12 +125,15 @@ pub(crate) fn draw_frame(
         (frame.points, frame.centers)
     };
 
+    let view = sphere_view(frame.dim, opts);
     let layout = Layout::new(
         opts.size,
         title.len(),
         opts.max_legend > 0 && !frame.class_names.is_empty(),
+        view,
     );
-    let mut canvas = Canvas::new(opts.size);
+    let (width, height) = frame_dims(opts.size, view);
+    let mut canvas = Canvas::new_rect(width, height);
     let scene = Scene {
         points,
         labels: frame.labels,
@@ -125,13 +147,17 @@ pub(crate) fn draw_frame(
             Geometry::default()
         },
     };
-    if frame.dim == 2 {
-        frame2d::draw(&mut canvas, &layout.viewport, &scene);
-    } else {
-        frame3d::draw(&mut canvas, &layout.viewport, &scene);
+    match (view, &layout.viewport) {
+        (None, Some(vp)) => frame2d::draw(&mut canvas, vp, &scene),
+        (Some(_), Some(vp)) => frame3d::draw(&mut canvas, vp, &scene),
+        (_, None) => {}
+    }
+    if let Some(map) = &layout.map {
+        frame_map::draw(&mut canvas, map, &scene, layout.viewport.is_some());
     }
 
     let mut labels = layout.title_labels(&title);
+    labels.extend(layout.captions());
     if let Some(legend) = &layout.legend {
         labels.extend(legend.draw(&mut canvas, frame.class_names, opts.max_legend));
     }
@@ -196,31 +222,63 @@ fn validate(path: &Path, f: &FrameData, opts: &RenderOptions) -> Result<(), VizE
     Ok(())
 }
 
-/// Where things go on the square page; everything scales with its size.
+/// Where things go on the page; everything scales with its height.
 pub(crate) struct Layout {
-    size: f32,
+    width: f32,
     /// Pixels per pixel of the 640-px reference design.
     pub scale: f32,
     title_px: f64,
-    pub viewport: Viewport,
+    /// The circle (2-D) or the globe; `None` on a map-only frame.
+    pub viewport: Option<Viewport>,
+    /// The map of the whole sphere, when the frame holds it.
+    pub map: Option<MapViewport>,
     pub legend: Option<Legend>,
 }
 
+/// Share of the plot's width the globe takes beside the map: the map, twice as wide as tall,
+/// gets the rest.
+const GLOBE_SHARE: f32 = 0.4;
+
 impl Layout {
-    pub(crate) fn new(size: u32, title_lines: usize, legend: bool) -> Self {
+    /// The layout of a frame `size` pixels high showing the circle (`view` = `None`) or the
+    /// sphere as `view` says; its width is [`frame_dims`]'s.
+    pub(crate) fn new(
+        size: u32,
+        title_lines: usize,
+        legend: bool,
+        view: Option<Projection>,
+    ) -> Self {
         let s = size as f32;
+        let width = frame_dims(size, view).0 as f32;
         let scale = s / 640.0;
         let margin = 12.0 * scale;
         let title_px = 19.0 * scale as f64;
         let title_h = margin + title_lines as f32 * 1.35 * title_px as f32 + margin * 0.5;
         let legend_w = if legend { 128.0 * scale } else { 0.0 };
-        let (x0, x1, y0, y1) = (margin, s - margin - legend_w, title_h, s - margin);
+        let (x0, x1, y0, y1) = (margin, width - margin - legend_w, title_h, s - margin);
         // Room beyond the unit circle for the radial spread of 2-D dots.
-        let radius = 0.5 * (x1 - x0).min(y1 - y0) / 1.08;
-        let viewport = Viewport {
+        let circle_in = |x0: f32, x1: f32| Viewport {
             cx: 0.5 * (x0 + x1),
             cy: 0.5 * (y0 + y1),
-            radius,
+            radius: 0.5 * (x1 - x0).min(y1 - y0) / 1.08,
+        };
+        // The map leaves a line under it for its caption.
+        let caption_h = 1.6 * CAPTION_PX as f32 * scale;
+        let (viewport, map) = match view {
+            None | Some(Projection::Globe) => (Some(circle_in(x0, x1)), None),
+            Some(Projection::Map) => (None, Some(MapViewport::fit(x0, x1, y0, y1 - caption_h))),
+            Some(Projection::Both) => {
+                let globe_w = (y1 - y0).min(GLOBE_SHARE * (x1 - x0));
+                (
+                    Some(circle_in(x0, x0 + globe_w)),
+                    Some(MapViewport::fit(
+                        x0 + globe_w + margin,
+                        x1,
+                        y0,
+                        y1 - caption_h,
+                    )),
+                )
+            }
         };
         let legend = legend.then_some(Legend {
             x: x1 + margin * 0.5,
@@ -230,17 +288,48 @@ impl Layout {
             px: 13.0 * scale as f64,
         });
         Self {
-            size: s,
+            width,
             scale,
             title_px,
             viewport,
+            map,
             legend,
         }
     }
 
+    /// The map's caption, under it: what it is and how it is oriented. Left out where it would
+    /// be too small to read.
+    fn captions(&self) -> Vec<Label> {
+        let Some(map) = &self.map else {
+            return Vec::new();
+        };
+        let px = CAPTION_PX * self.scale as f64;
+        if px < 8.0 {
+            return Vec::new();
+        }
+        let (half_w, half_h) = map.half_size();
+        let text = format!(
+            "whole sphere, equal-area (Hammer) · north pole +z · centre lon {}°{}",
+            crate::map::CENTRE_LON_DEG,
+            if self.viewport.is_some() {
+                " · dotted: the globe's outline"
+            } else {
+                ""
+            }
+        );
+        vec![Label {
+            text: text::fit(&text, px, 2.0 * half_w),
+            x: map.cx,
+            y: map.cy + half_h + 0.9 * px as f32 + 4.0 * self.scale,
+            px,
+            color: [110, 110, 110],
+            centered: true,
+        }]
+    }
+
     fn title_labels(&self, lines: &[String]) -> Vec<Label> {
         let margin = 12.0 * self.scale;
-        let max_w = self.size - 2.0 * margin;
+        let max_w = self.width - 2.0 * margin;
         let line_h = 1.35 * self.title_px as f32;
         lines
             .iter()
@@ -260,7 +349,7 @@ impl Layout {
                 };
                 Label {
                     text: line.clone(),
-                    x: self.size / 2.0,
+                    x: self.width / 2.0,
                     y: margin + line_h * (i as f32 + 0.5),
                     px,
                     color: if i == 0 { [20, 20, 20] } else { [70, 70, 70] },
@@ -270,6 +359,9 @@ impl Layout {
             .collect()
     }
 }
+
+/// Caption text size at the 640-px reference scale.
+const CAPTION_PX: f64 = 12.0;
 
 /// The column of class swatches and names at the right.
 pub(crate) struct Legend {
@@ -324,7 +416,7 @@ impl Legend {
 
 /// Writes the canvas as a PNG through plotters' bitmap backend.
 pub(crate) fn write_png(path: &Path, canvas: &Canvas) -> Result<(), VizError> {
-    write_png_rgb(path, &canvas.buf, (canvas.size, canvas.size))
+    write_png_rgb(path, &canvas.buf, canvas.dims())
 }
 
 /// Writes an RGB buffer of `size` = (width, height) as a PNG.

@@ -9,8 +9,13 @@ use crate::scene::Scene;
 /// Half-width of the band the dots are spread over, in circle radii: dots of
 /// one tight class would otherwise pile onto a single arc pixel-thin.
 pub(crate) const SPREAD: f32 = 0.045;
-const DOT_ALPHA: f32 = 0.6;
+pub(crate) const DOT_ALPHA: f32 = 0.6;
 pub(crate) const RAY_OUTLINE: Rgb = [45, 45, 45];
+/// The margin band's grey, and the decision boundaries' grey and stroke at scale 1 (the map
+/// draws its own in the same colours).
+pub(crate) const BAND: Rgb = [226, 226, 226];
+pub(crate) const BOUNDARY: Rgb = [170, 170, 170];
+pub(crate) const BOUNDARY_WIDTH: f32 = 1.2;
 
 /// Radial offset of point `i`: a golden-ratio sequence, evenly filling the
 /// band and identical in every epoch so the animation does not shimmer.
@@ -86,9 +91,20 @@ pub(crate) fn ray(
     scale: f32,
 ) {
     canvas.line(from, to, 5.0 * scale, outline, 1.0);
-    canvas.disc(to.0, to.1, 4.5 * scale, outline, 1.0);
+    canvas.disc(to.0, to.1, KNOB_OUTLINE_R * scale, outline, 1.0);
     canvas.line(from, to, 2.6 * scale, color, 1.0);
-    canvas.disc(to.0, to.1, 3.2 * scale, color, 1.0);
+    canvas.disc(to.0, to.1, KNOB_R * scale, color, 1.0);
+}
+
+/// Radii of a ray's knob and of its outline, at scale 1.
+const KNOB_R: f32 = 3.2;
+const KNOB_OUTLINE_R: f32 = 4.5;
+
+/// The knob of a ray alone, where a class centre meets the surface: the equal-area map, which
+/// has no origin to draw rays from, marks the centres with it.
+pub(crate) fn knob(canvas: &mut Canvas, at: (f32, f32), color: Rgb, outline: Rgb, scale: f32) {
+    canvas.disc(at.0, at.1, KNOB_OUTLINE_R * scale, outline, 1.0);
+    canvas.disc(at.0, at.1, KNOB_R * scale, color, 1.0);
 }
 
 /// The margin band of each pair of neighbouring centres as a grey arc over the dots' ring,
@@ -111,14 +127,14 @@ fn draw_boundaries(
                     vp.to_pixel(a.cos() as f32, a.sin() as f32)
                 })
                 .collect();
-            canvas.polyline(&arc, band_px, [226, 226, 226]);
+            canvas.polyline(&arc, band_px, BAND);
         }
         let (s, c) = (mid.sin() as f32, mid.cos() as f32);
         canvas.line(
             vp.to_pixel(0.0, 0.0),
             vp.to_pixel(1.12 * c, 1.12 * s),
-            1.2 * scale,
-            [170, 170, 170],
+            BOUNDARY_WIDTH * scale,
+            BOUNDARY,
             1.0,
         );
     }

@@ -1,5 +1,7 @@
 use super::*;
 use crate::geometry::{Geometry, MarginBand};
+use crate::hammer;
+use crate::map::direction;
 use crate::palette::class_color;
 use crate::project::Camera;
 
@@ -104,7 +106,7 @@ fn png_has_the_requested_size_and_class_colours_where_expected() {
         "{c1:?}"
     );
     // ... and right where the layout puts the circle's rightmost point.
-    let vp = Layout::new(400, 1, false).viewport;
+    let vp = Layout::new(400, 1, false, None).viewport.unwrap();
     assert!(count_near(&img, vp.to_pixel(1.0, 0.0), 3, red, 40) > 20);
     assert_eq!(count_near(&img, vp.to_pixel(-1.0, 0.0), 6, red, 40), 0);
     // The centre of the circle is empty: there are no rays.
@@ -129,7 +131,7 @@ fn centre_rays_run_from_the_origin_in_the_class_colour_and_text_is_drawn() {
     };
     render_frame(&path, &frame, &RenderOptions::default()).unwrap();
     let img = load(&path);
-    let vp = Layout::new(640, 1, true).viewport;
+    let vp = Layout::new(640, 1, true, None).viewport.unwrap();
     assert!(count_near(&img, vp.to_pixel(0.0, -0.5), 2, class_color(0), 10) > 3);
     assert!(count_near(&img, vp.to_pixel(0.0, 0.5), 2, class_color(1), 10) > 3);
 
@@ -158,7 +160,7 @@ fn two_d_frames_draw_the_decision_boundary_when_asked() {
         title: "t".into(),
     };
     let grey = [170, 170, 170];
-    let vp = Layout::new(400, 1, false).viewport;
+    let vp = Layout::new(400, 1, false, None).viewport.unwrap();
     let on_bisector =
         |deg: f32, r: f32| vp.to_pixel(r * deg.to_radians().cos(), r * deg.to_radians().sin());
     let mut counts = Vec::new();
@@ -210,7 +212,8 @@ fn sphere_front_point_covers_its_antipode_and_the_pole_is_above() {
     };
     render_frame(&path, &frame, &RenderOptions::default()).unwrap();
     let img = load(&path);
-    let vp = Layout::new(640, 0, true).viewport;
+    let layout = Layout::new(640, 0, true, Some(Projection::Both));
+    let vp = layout.viewport.unwrap();
     let (cx, cy) = (vp.cx as u32, vp.cy as u32);
     assert!(
         near(img.get_pixel(cx, cy), class_color(0), 12),
@@ -224,6 +227,190 @@ fn sphere_front_point_covers_its_antipode_and_the_pole_is_above() {
     );
     let pole = vp.to_pixel(0.0, 20f32.to_radians().cos());
     assert!(count_near(&img, pole, 2, class_color(2), 30) > 5);
+    // On the map beside it, the pole is the top of the ellipse (0, √2), the camera's own
+    // direction the middle, and its antipode the ends of the major axis (the seam).
+    let map = layout.map.unwrap();
+    let at = |x: f64, y: f64| map.to_pixel((x, y));
+    assert!(count_near(&img, at(0.0, 2f64.sqrt()), 3, class_color(2), 40) > 5);
+    let toward = hammer::forward(0.0, 20f64.to_radians());
+    assert!(count_near(&img, at(toward.0, toward.1), 3, class_color(0), 40) > 5);
+    let back = hammer::forward(std::f64::consts::PI, -20f64.to_radians());
+    let on_rim = count_near(&img, at(back.0, back.1), 3, class_color(1), 40)
+        + count_near(&img, at(-back.0, back.1), 3, class_color(1), 40);
+    assert!(on_rim > 5, "{on_rim}");
+}
+
+/// Pixels of `img` in columns `x0..x1` that look like dots of `c` drawn over white at full
+/// strength (not the washed-out colours of the globe's back face).
+fn strong_pixels(img: &image::RgbImage, c: [u8; 3], x0: u32, x1: u32) -> Vec<(u32, u32)> {
+    img.enumerate_pixels()
+        .filter(|&(x, _, p)| (x0..x1).contains(&x) && near(p, c, 60))
+        .map(|(x, y, _)| (x, y))
+        .collect()
+}
+
+#[test]
+fn points_behind_the_globe_are_seen_on_the_map() {
+    // Class 0 lies far behind the globe: 150° east of the map's centre (the camera's azimuth),
+    // 10° south, 149° from the camera (cos = -0.861).
+    let dir = tempfile::tempdir().unwrap();
+    let back = direction(150f64.to_radians(), -10f64.to_radians()).map(|v| v as f32);
+    let toward = Camera::fixed().toward();
+    assert!(back.iter().zip(toward).map(|(a, b)| a * b).sum::<f32>() < -0.85);
+    // A 5 x 5 patch of points 1° apart around it.
+    let mut points = Vec::new();
+    for i in -2..=2 {
+        for j in -2..=2 {
+            let p = direction(
+                f64::from(150 + i).to_radians(),
+                f64::from(-10 + j).to_radians(),
+            );
+            points.extend(p.map(|v| v as f32));
+        }
+    }
+    let labels = vec![0; 25];
+    let class_names = names(1);
+    let frame = FrameData {
+        points: &points,
+        dim: 3,
+        labels: &labels,
+        centers: &[],
+        class_names: &class_names,
+        title: "far side".into(),
+    };
+    let colour = class_color(0);
+    let draw = |projection: Projection| {
+        let path = dir.path().join(format!("{projection}.png"));
+        let opts = RenderOptions {
+            size: 320,
+            max_legend: 0,
+            projection,
+            ..RenderOptions::default()
+        };
+        render_frame(&path, &frame, &opts).unwrap();
+        if let Some(out) = std::env::var_os("VIZ_PREVIEW_DIR") {
+            std::fs::copy(&path, Path::new(&out).join(format!("far_{projection}.png"))).unwrap();
+        }
+        load(&path)
+    };
+
+    // The globe alone, as before the map: the class is only a washed-out smudge.
+    let globe = draw(Projection::Globe);
+    assert_eq!(globe.dimensions(), (320, 320));
+    assert_eq!(strong_pixels(&globe, colour, 0, 320).len(), 0);
+
+    // Globe and map: 2:1, the same smudge on the globe's half, and the class in full colour on
+    // the map, where Hammer puts (150°, -10°): (2.401806, -0.219221) by hand.
+    let both = draw(Projection::Both);
+    assert_eq!(both.dimensions(), (640, 320));
+    let map = Layout::new(320, 1, false, Some(Projection::Both))
+        .map
+        .unwrap();
+    let globe_right = Layout::new(320, 1, false, Some(Projection::Both))
+        .viewport
+        .map(|vp| vp.cx + vp.radius)
+        .unwrap();
+    assert!(
+        map.cx - map.half_size().0 > globe_right,
+        "map right of the globe"
+    );
+    let strong = strong_pixels(&both, colour, 0, 640);
+    assert!(strong.len() > 20, "{}", strong.len());
+    assert!(strong.iter().all(|&(x, _)| x as f32 > globe_right));
+    let (ex, ey) = map.to_pixel((2.401_806, -0.219_221));
+    let (mx, my) = centroid(&both, colour, 60);
+    assert!(
+        (mx - ex).abs() < 1.5 && (my - ey).abs() < 1.5,
+        "({mx}, {my}) vs ({ex}, {ey})"
+    );
+
+    // The map alone: no globe, the class where the map puts it.
+    let only = draw(Projection::Map);
+    assert_eq!(only.dimensions(), (640, 320));
+    let map = Layout::new(320, 1, false, Some(Projection::Map))
+        .map
+        .unwrap();
+    let (ex, ey) = map.to_pixel((2.401_806, -0.219_221));
+    let (mx, my) = centroid(&only, colour, 60);
+    assert!(
+        (mx - ex).abs() < 1.5 && (my - ey).abs() < 1.5,
+        "({mx}, {my}) vs ({ex}, {ey})"
+    );
+}
+
+/// Grey pixels darker than 215 inside a `r`-pixel box around (x, y).
+fn dark_grey_near(img: &image::RgbImage, (x, y): (f32, f32), r: i32) -> usize {
+    let mut n = 0;
+    for dy in -r..=r {
+        for dx in -r..=r {
+            let [a, b, c] = img
+                .get_pixel((x as i32 + dx) as u32, (y as i32 + dy) as u32)
+                .0;
+            if a < 215 && a.abs_diff(b) <= 3 && a.abs_diff(c) <= 3 {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn the_map_draws_boundaries_and_bands_and_cuts_them_at_the_seam() {
+    // Two opposite centres at ±n, n at latitude 45° on the central meridian: the boundary is
+    // the great circle 90° from n, which crosses the seam at 45° N (map point (±2, 1) by hand:
+    // cos φ = sin φ = √2/2, cos(λ/2) = 0) and the central meridian at 45° S (0, -0.765367).
+    // Drawn across the seam instead of cut there, it would run along y = 1 through (0, 1).
+    let dir = tempfile::tempdir().unwrap();
+    let n = direction(0.0, 45f64.to_radians()).map(|v| v as f32);
+    let centers = [n[0], n[1], n[2], -n[0], -n[1], -n[2]];
+    let class_names = names(2);
+    let frame = FrameData {
+        points: &[],
+        dim: 3,
+        labels: &[],
+        centers: &centers,
+        class_names: &class_names,
+        title: "t".into(),
+    };
+    let map = Layout::new(400, 1, false, Some(Projection::Map))
+        .map
+        .unwrap();
+    let at = |x: f64, y: f64| map.to_pixel((x, y));
+    let band = [226, 226, 226];
+    for (boundaries, band_kind) in [(false, MarginBand::None), (true, MarginBand::Angular(0.4))] {
+        let path = dir.path().join(format!("m{boundaries}.png"));
+        let opts = RenderOptions {
+            size: 400,
+            max_legend: 0,
+            projection: Projection::Map,
+            geometry: Geometry {
+                boundaries,
+                band: band_kind,
+            },
+            ..RenderOptions::default()
+        };
+        render_frame(&path, &frame, &opts).unwrap();
+        let img = load(&path);
+        // A boundary, however its 1-px line falls between pixels, is darker than the grid (232)
+        // and the band (226) under it.
+        let on_boundary = dark_grey_near(&img, at(0.0, -0.765_367), 3);
+        // Where the wrap-around line would run: nothing.
+        for x in [-1.0, 0.0, 1.0] {
+            assert_eq!(dark_grey_near(&img, at(x, 1.0), 3), 0, "x = {x}");
+        }
+        if boundaries {
+            assert!(on_boundary > 3, "{on_boundary}");
+            // ArcFace, m = 0.4: the band is the belt within m/2 = 0.2 rad of the boundary. On
+            // the central meridian the boundary is at 45° S: 45° + 8° S is inside the belt,
+            // 45° + 17° S outside.
+            let inside = hammer::forward(0.0, -53f64.to_radians());
+            let outside = hammer::forward(0.0, -62f64.to_radians());
+            assert!(count_near(&img, at(inside.0, inside.1), 2, band, 3) > 10);
+            assert_eq!(count_near(&img, at(outside.0, outside.1), 2, band, 3), 0);
+        } else {
+            assert_eq!(on_boundary, 0, "no boundaries unless asked");
+        }
+    }
 }
 
 #[test]
@@ -260,7 +447,8 @@ fn more_than_three_dimensions_go_through_pca() {
         },
     )
     .unwrap();
-    assert_eq!(load(&path).dimensions(), (256, 256));
+    // Through the PCA to 3-D, the frame holds the globe and the map: 2:1.
+    assert_eq!(load(&path).dimensions(), (512, 256));
 }
 
 #[test]
@@ -396,7 +584,14 @@ fn frame_timing() {
             class_names: &class_names,
             title: "run · train\nepoch 7/20 · loss 0.41 · acc 93.1%".into(),
         };
-        let opts = RenderOptions::default();
+        // As a training run draws them: ArcFace's boundaries and bands (none on PCA views).
+        let opts = RenderOptions {
+            geometry: Geometry {
+                boundaries: true,
+                band: MarginBand::Angular(0.3),
+            },
+            ..RenderOptions::default()
+        };
         let pca = (dim > 3).then(|| Pca::fit(&points, dim, 3));
         let path = dir.path().join(format!("t{dim}.png"));
         render_frame(&path, &frame, &opts).unwrap(); // warm-up (font registration)
@@ -417,17 +612,21 @@ fn frame_timing() {
             render_frame(&path, &frame, &opts).unwrap();
         }
         let total = t.elapsed() / runs;
-        let mut gif =
-            crate::gif::GifWriter::create(&dir.path().join("t.gif"), opts.size, opts.frame_ms)
-                .unwrap();
+        let mut gif = crate::gif::GifWriter::create_rect(
+            &dir.path().join("t.gif"),
+            canvas.dims(),
+            opts.frame_ms,
+        )
+        .unwrap();
         let t = std::time::Instant::now();
         for _ in 0..runs {
-            gif.push(&canvas).unwrap();
+            gif.push_rgb(&canvas.buf, canvas.dims()).unwrap();
         }
         let gif_frame = t.elapsed() / runs;
         gif.finish(opts.last_frame_ms).unwrap();
         println!(
-            "dim {dim}: draw {draw:?} + png {png:?}; render_frame {total:?}; gif frame {gif_frame:?} (640 px, 8000 points)"
+            "dim {dim}: draw {draw:?} + png {png:?}; render_frame {total:?}; gif frame {gif_frame:?} ({}x{} px, 8000 points)",
+            canvas.width, canvas.size
         );
         // To look at the result: VIZ_PREVIEW_DIR=/some/folder
         if let Some(out) = std::env::var_os("VIZ_PREVIEW_DIR") {

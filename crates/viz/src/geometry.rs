@@ -132,6 +132,54 @@ pub(crate) fn fibonacci_sphere(n: usize) -> Vec<[f32; 3]> {
         .collect()
 }
 
+/// The unit directions of `centers` (row-major, 3 columns); zero or non-finite rows are
+/// skipped.
+pub(crate) fn sphere_units(centers: &[f32]) -> Vec<[f64; 3]> {
+    centers
+        .chunks_exact(3)
+        .filter_map(|c| {
+            let v = [f64::from(c[0]), f64::from(c[1]), f64::from(c[2])];
+            let norm = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+            (norm > 1e-12 && norm.is_finite()).then(|| v.map(|x| x / norm))
+        })
+        .collect()
+}
+
+/// Whether the sphere's geometry is drawn for these centres: boundaries asked for, and
+/// between 2 and [`MAX_SPHERE_CLASSES`] of them.
+pub(crate) fn draws_sphere_geometry(units: &[[f64; 3]], geometry: &Geometry) -> bool {
+    geometry.boundaries && (2..=MAX_SPHERE_CLASSES).contains(&units.len())
+}
+
+/// The mark of unit vector `p` among the unit centres `units` (at least two): the angles to
+/// its nearest and second-nearest centre decide.
+pub(crate) fn mark_at(units: &[[f64; 3]], band: MarginBand, p: [f64; 3]) -> Option<Mark> {
+    let (t1, t2) = two_nearest(units, p);
+    if t2 - t1 < 1f64.to_radians() {
+        Some(Mark::Boundary)
+    } else if in_band(band, t1, t2) {
+        Some(Mark::Band)
+    } else {
+        None
+    }
+}
+
+/// The angles, radians, from unit vector `p` to its nearest and second-nearest centre among
+/// `units` (unit vectors, at least two).
+pub(crate) fn two_nearest(units: &[[f64; 3]], p: [f64; 3]) -> (f64, f64) {
+    let (mut c1, mut c2) = (f64::MIN, f64::MIN);
+    for u in units {
+        let c = p[0] * u[0] + p[1] * u[1] + p[2] * u[2];
+        if c > c1 {
+            c2 = c1;
+            c1 = c;
+        } else if c > c2 {
+            c2 = c;
+        }
+    }
+    (c1.clamp(-1.0, 1.0).acos(), c2.clamp(-1.0, 1.0).acos())
+}
+
 /// The mark of each lattice point (unit vectors) for the centres `centers` (row-major
 /// 3-column; zero rows skipped): all `None` without boundaries or with too few or too many
 /// classes.
@@ -140,40 +188,13 @@ pub(crate) fn lattice_marks(
     geometry: &Geometry,
     lattice: &[[f32; 3]],
 ) -> Vec<Option<Mark>> {
-    let units: Vec<[f64; 3]> = centers
-        .chunks_exact(3)
-        .filter_map(|c| {
-            let v = [f64::from(c[0]), f64::from(c[1]), f64::from(c[2])];
-            let norm = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-            (norm > 1e-12 && norm.is_finite()).then(|| v.map(|x| x / norm))
-        })
-        .collect();
-    if !geometry.boundaries || units.len() < 2 || units.len() > MAX_SPHERE_CLASSES {
+    let units = sphere_units(centers);
+    if !draws_sphere_geometry(&units, geometry) {
         return vec![None; lattice.len()];
     }
     lattice
         .iter()
-        .map(|q| {
-            let p = q.map(f64::from);
-            let (mut c1, mut c2) = (f64::MIN, f64::MIN);
-            for u in &units {
-                let c = p[0] * u[0] + p[1] * u[1] + p[2] * u[2];
-                if c > c1 {
-                    c2 = c1;
-                    c1 = c;
-                } else if c > c2 {
-                    c2 = c;
-                }
-            }
-            let (t1, t2) = (c1.clamp(-1.0, 1.0).acos(), c2.clamp(-1.0, 1.0).acos());
-            if t2 - t1 < 1f64.to_radians() {
-                Some(Mark::Boundary)
-            } else if in_band(geometry.band, t1, t2) {
-                Some(Mark::Band)
-            } else {
-                None
-            }
-        })
+        .map(|q| mark_at(&units, geometry.band, q.map(f64::from)))
         .collect()
 }
 

@@ -1,9 +1,11 @@
 //! Pictures of how ArcFace embeddings separate during training.
 //!
 //! Each epoch's embeddings are normalised and drawn on the unit circle (2-D)
-//! or, through a fixed camera, on the unit sphere (3-D; more dimensions are
-//! reduced to their top three principal axes first), one colour per class,
-//! with the head's class-centre directions as rays. [`render_run`] turns a
+//! or on the unit sphere (3-D; more dimensions are reduced to their top three
+//! principal axes first), one colour per class, with the head's class-centre
+//! directions as rays. The sphere is shown through a fixed camera (the globe),
+//! on Hammer's equal-area map of the whole sphere, or both side by side
+//! ([`Projection`]). [`render_run`] turns a
 //! training run folder into per-epoch PNGs and one GIF per split;
 //! [`write_npy_f32`] and friends read and write the `.npy` snapshots the
 //! training loop leaves there.
@@ -24,8 +26,15 @@ mod font;
 mod frame;
 mod frame2d;
 mod frame3d;
+mod frame_map;
 mod geometry;
+// `GifWriter::create` and `push` take a frame as square; frames with the sphere's map are 2:1,
+// so every caller uses `create_rect` and `push_rgb` with the frame's own dimensions, and the
+// square forms are unused until gif.rs (being rewritten on another branch) drops or widens them.
+#[allow(dead_code)]
 mod gif;
+mod hammer;
+mod map;
 mod metrics;
 mod npy;
 mod npz;
@@ -36,6 +45,7 @@ mod report;
 mod run;
 mod scene;
 mod text;
+mod voronoi;
 
 pub use crate::{
     compare::{ComparedRun, ComparisonSummary, render_comparison},
@@ -43,6 +53,7 @@ pub use crate::{
     error::VizError,
     frame::{FrameData, RenderOptions, render_frame},
     geometry::{Geometry, MarginBand, band_half_width},
+    map::Projection,
     npy::{read_npy_f32, read_npy_i64, write_npy_f32, write_npy_i64},
     npz::{write_npz, write_npz_files},
     report::{ReportSummary, Thumbnails, ViewRun, downscale_chw, write_report},

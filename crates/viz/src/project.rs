@@ -38,6 +38,12 @@ impl Projected {
     }
 }
 
+/// Azimuth of the camera every 3-D frame uses, degrees around z from +x towards +y; the
+/// equal-area map is centred on it.
+pub(crate) const FIXED_AZIMUTH_DEG: f32 = 30.0;
+/// Its elevation above the xy plane, degrees.
+pub(crate) const FIXED_ELEVATION_DEG: f32 = 20.0;
+
 /// Orthographic camera looking at the origin; z is up.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Camera {
@@ -49,7 +55,7 @@ pub(crate) struct Camera {
 impl Camera {
     /// The camera every 3-D frame uses, so frames of a run line up.
     pub(crate) fn fixed() -> Self {
-        Self::new(30.0, 20.0)
+        Self::new(FIXED_AZIMUTH_DEG, FIXED_ELEVATION_DEG)
     }
 
     /// Camera at `azimuth_deg` around z (from +x towards +y) and
@@ -65,7 +71,6 @@ impl Camera {
     }
 
     /// Unit vector from the origin to the camera.
-    #[cfg(test)]
     pub(crate) fn toward(&self) -> [f32; 3] {
         self.toward
     }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use run_folder::IoContext;
 
 use crate::error::VizError;
-use crate::frame::{FrameData, MAX_SIZE, MIN_SIZE, RenderOptions, draw_frame, write_png};
+use crate::frame::{
+    FrameData, MAX_SIZE, MIN_SIZE, RenderOptions, draw_frame, frame_dims, sphere_view, write_png,
+};
 use crate::gif::GifWriter;
 use crate::metrics::{EpochMetrics, read_metrics};
 use crate::npy::{read_npy_f32, read_npy_i64, read_npy_info};
@@ -300,9 +302,10 @@ impl SplitPlan {
             }
             _ => None,
         };
-        let mut gif = GifWriter::create(
+        // Every frame of a split has the same dimensions: the frames with the map are 2:1.
+        let mut gif = GifWriter::create_rect(
             &plots.join(format!("{}.gif", self.split)),
-            opts.size,
+            frame_dims(opts.size, sphere_view(self.dim, opts)),
             opts.frame_ms,
         )?;
         for epoch in &self.epochs {
@@ -321,7 +324,7 @@ impl SplitPlan {
             };
             let canvas = draw_frame(&png, &frame, opts, pca.as_ref())?;
             write_png(&png, &canvas)?;
-            gif.push(&canvas)?;
+            gif.push_rgb(&canvas.buf, canvas.dims())?;
         }
         gifs.push(gif.finish(opts.last_frame_ms)?);
         Ok(self.epochs.len())

@@ -3,6 +3,7 @@ use std::path::Path;
 use image::AnimationDecoder;
 
 use super::*;
+use crate::map::Projection;
 use crate::npy::{write_npy_f32, write_npy_i64};
 
 /// A run folder like the training loop writes: `epochs` epochs of `dim`-D
@@ -58,7 +59,8 @@ fn make_run(root: &Path, epochs: u32, dim: usize) -> PathBuf {
     run
 }
 
-fn gif_delays_ms(path: &Path) -> Vec<u32> {
+/// The frame times of the GIF at `path`, whose frames must all be `dims` = (width, height).
+fn gif_delays_ms(path: &Path, dims: (u32, u32)) -> Vec<u32> {
     let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
     let decoder = image::codecs::gif::GifDecoder::new(file).unwrap();
     decoder
@@ -67,7 +69,7 @@ fn gif_delays_ms(path: &Path) -> Vec<u32> {
         .unwrap()
         .iter()
         .map(|f| {
-            assert_eq!(f.buffer().dimensions(), (160, 160));
+            assert_eq!(f.buffer().dimensions(), dims);
             let (n, d) = f.delay().numer_denom_ms();
             n / d
         })
@@ -96,7 +98,7 @@ fn renders_pngs_and_gifs_for_both_splits() {
         }
         // 125 ms rounds to GIF's 10 ms ticks; the last frame is held 3 s.
         assert_eq!(
-            gif_delays_ms(&run.join(format!("plots/{split}.gif"))),
+            gif_delays_ms(&run.join(format!("plots/{split}.gif")), (160, 160)),
             vec![130, 3000]
         );
     }
@@ -147,10 +149,39 @@ fn high_dimensional_runs_render_through_pca() {
     )
     .unwrap();
     assert_eq!(summary.frames_written, 6);
+    // Through the PCA to 3-D: the globe and the map, 2:1, in the PNGs and the GIF alike.
     assert_eq!(
-        gif_delays_ms(&run.join("plots/val.gif")),
+        gif_delays_ms(&run.join("plots/val.gif"), (320, 160)),
         vec![130, 130, 500]
     );
+    let png = image::open(run.join("plots/val/epoch_003.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (320, 160));
+}
+
+#[test]
+fn the_projection_sizes_three_d_frames_and_leaves_two_d_ones_square() {
+    let dir = tempfile::tempdir().unwrap();
+    for (dim, projection, dims) in [
+        (3, Projection::Globe, (128, 128)),
+        (3, Projection::Map, (256, 128)),
+        (3, Projection::Both, (256, 128)),
+        (2, Projection::Both, (128, 128)),
+    ] {
+        let run = make_run(&dir.path().join(format!("{dim}-{projection}")), 2, dim);
+        let opts = RenderOptions {
+            size: 128,
+            projection,
+            ..Default::default()
+        };
+        render_run(&run, &opts).unwrap();
+        assert_eq!(
+            gif_delays_ms(&run.join("plots/train.gif"), dims).len(),
+            2,
+            "{dim}-D, {projection}"
+        );
+        let png = image::open(run.join("plots/train/epoch_002.png")).unwrap();
+        assert_eq!((png.width(), png.height()), dims, "{dim}-D, {projection}");
+    }
 }
 
 #[test]
@@ -229,4 +260,41 @@ fn mismatched_inputs_are_reported_by_file() {
         err.contains("nope") && err.contains("classes.json"),
         "{err}"
     );
+}
+
+#[test]
+fn a_comparison_of_three_d_runs_tiles_wide_frames() {
+    // Two 3-D runs and the legend: a 2 x 2 grid of 128-px-high cells, each twice as wide for
+    // the map, so 512 x 256; with the globe alone, square cells again.
+    let dir = tempfile::tempdir().unwrap();
+    let runs: Vec<crate::ComparedRun> = ["a", "b"]
+        .iter()
+        .map(|name| crate::ComparedRun {
+            label: name.to_string(),
+            dir: make_run(&dir.path().join(name), 2, 3),
+            geometry: crate::Geometry::default(),
+        })
+        .collect();
+    for (projection, dims) in [
+        (Projection::Both, (512, 256)),
+        (Projection::Globe, (256, 256)),
+    ] {
+        let out = dir.path().join(format!("cmp-{projection}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let opts = RenderOptions {
+            size: 256,
+            projection,
+            ..Default::default()
+        };
+        crate::render_comparison(&runs, &out, &opts).unwrap();
+        assert_eq!(gif_delays_ms(&out.join("compare-val.gif"), dims).len(), 2);
+        let png = image::open(out.join("compare-val.png")).unwrap().to_rgb8();
+        assert_eq!(png.dimensions(), dims, "{projection}");
+        // The legend cell (bottom left) is drawn: not all white.
+        let legend_px = (0..dims.1 / 2)
+            .flat_map(|y| (0..dims.0 / 2).map(move |x| (x, dims.1 / 2 + y)))
+            .filter(|&(x, y)| png.get_pixel(x, y).0 != [255, 255, 255])
+            .count();
+        assert!(legend_px > 50, "{legend_px}");
+    }
 }

@@ -55,8 +55,8 @@ pub(crate) fn draw_labels(
     labels: &[Label],
     path: &Path,
 ) -> Result<(), VizError> {
-    let size = canvas.size;
-    let backend = BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut canvas.buf, (size, size))
+    let dims = canvas.dims();
+    let backend = BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut canvas.buf, dims)
         .map_err(|e| VizError::draw(path, e))?;
     let area = backend.into_drawing_area();
     for l in labels {

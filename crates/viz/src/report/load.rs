@@ -13,6 +13,7 @@ use crate::geometry::{
 use crate::npy::{read_npy_f32, read_npy_i64, read_npy_info};
 use crate::pca::Pca;
 use crate::run::{check_labels, epoch_files, read_classes};
+use crate::voronoi::boundary_arcs;
 
 /// Points of the sphere lattice that carries the margin geometry of 3-D runs.
 pub(crate) const LATTICE_POINTS: usize = 6000;
@@ -48,6 +49,10 @@ pub(crate) struct RunView {
     pub bands: Option<Vec<f32>>,
     /// 3-D: `[epoch][lattice point]`: 0 none, 1 band, 2 boundary.
     pub marks: Option<Vec<u8>>,
+    /// 3-D, for the map: the boundary arcs of every epoch, 7 numbers each (start point, unit
+    /// tangent, angle in radians), and where each epoch's arcs begin (`epochs + 1` arc
+    /// indices, the last one the total).
+    pub arcs: Option<(Vec<f32>, Vec<i32>)>,
     pub metrics: Value,
 }
 
@@ -126,6 +131,7 @@ pub(crate) fn load_run(
     let mut bands = (view_dim == 2 && geometry.boundaries).then(Vec::new);
     let lattice = (dim == 3 && geometry.boundaries).then(|| fibonacci_sphere(LATTICE_POINTS));
     let mut marks = lattice.as_ref().map(|_| Vec::new());
+    let mut arcs = lattice.as_ref().map(|_| (Vec::new(), vec![0i32]));
     for &e in &epochs {
         let path = epoch_path(&centers_dir, e);
         let (values, _) = read_shaped(&path, Some(c), dim)?;
@@ -148,6 +154,18 @@ pub(crate) fn load_run(
                         Some(Mark::Boundary) => 2,
                     }),
             );
+        }
+        if let Some((values, starts)) = &mut arcs {
+            for arc in boundary_arcs(&view) {
+                values.extend(
+                    arc.start
+                        .iter()
+                        .chain(&arc.tangent)
+                        .chain([&arc.angle])
+                        .map(|&v| v as f32),
+                );
+            }
+            starts.push((values.len() / 7) as i32);
         }
         centers.extend(view);
         if pca.is_some() {
@@ -208,6 +226,7 @@ pub(crate) fn load_run(
         centers,
         bands,
         marks,
+        arcs,
         metrics: read_metrics_table(&run_dir.join("metrics.csv"))?,
     })
 }

@@ -10,7 +10,8 @@ use super::atlas::{Thumbnails, pack};
 use super::encode::{b64, b64_f32, b64_i16, b64_i32, b64_u16};
 use super::load::{LATTICE_POINTS, RunView, load_run, run_epochs};
 use crate::error::VizError;
-use crate::geometry::{Geometry, fibonacci_sphere};
+use crate::geometry::{Geometry, MarginBand, fibonacci_sphere};
+use crate::map::CENTRE_LON_DEG;
 use crate::palette::class_color;
 
 const TEMPLATE: &str = include_str!("viewer.html");
@@ -165,6 +166,8 @@ pub fn write_report(
             "jpeg": b64(&a.jpeg),
         })),
         "lattice": base.marks.as_ref().map(|_| b64_f32(&fibonacci_sphere(LATTICE_POINTS).concat())),
+        // The equal-area map's conventions (see map.rs): the page draws the same map as the frames.
+        "map": (base.view_dim == 3).then(|| json!({ "centre_lon_deg": CENTRE_LON_DEG })),
         "panels": panels,
     });
     // `</` would end the script element early; `<\/` is the same JSON string.
@@ -218,6 +221,11 @@ fn panel_json(run: &ViewRun, view: &RunView) -> Result<Value, VizError> {
         "centers": b64_f32(&view.centers),
         "bands": view.bands.as_ref().map(|b| b64_f32(b)),
         "marks": view.marks.as_ref().map(|m| b64(m)),
+        "arcs": view.arcs.as_ref().map(|(a, _)| b64_f32(a)),
+        // Whether the head has a margin band: then the lattice's boundary marks lie inside it
+        // too, and the map shades them with the band.
+        "banded": run.geometry.band != MarginBand::None,
+        "arc_starts": view.arcs.as_ref().map(|(_, s)| b64_i32(s)),
         "metrics": view.metrics,
         "eval": read_json("eval.json")?,
         "status": read_json("run.json")?,

@@ -179,6 +179,62 @@ fn an_nd_run_is_projected_and_keeps_full_space_angles() {
 }
 
 #[test]
+fn a_3d_run_carries_the_maps_boundary_arcs_per_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    // Epoch 1: a and b at the poles and c a copy of a: the equator twice (a-b and c-b, each a
+    // full turn), nothing between a and c. Epoch 2: centres on +x, +y, +z, all three equally
+    // near at (1, 1, 1)/√3 and at its antipode: three half great circles between those two.
+    let poles = vec![0.0, 0.0, 1.0, 0.0, 0.0, -1.0, 0.0, 0.0, 1.0];
+    let axes = vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+    write_run(
+        &run,
+        &["a", "b", "c"],
+        &[poles, axes],
+        &[("train", vec![1.0, 0.0, 0.0], vec![0])],
+        3,
+    );
+    let out = tmp.path().join("report.html");
+    write_report(&out, "3d", &[view_of(run, ARCFACE_02)], None).unwrap();
+    let d = page_data(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(d["map"]["centre_lon_deg"], 30.0);
+    let p = &d["panels"][0];
+    let starts: Vec<i32> = bytes(&p["arc_starts"])
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert_eq!(starts, [0, 2, 5]);
+    // 7 numbers an arc: start point, tangent, angle.
+    let arcs = as_f32(&p["arcs"]);
+    assert_eq!(arcs.len(), 7 * 5);
+    for arc in arcs[..14].chunks_exact(7) {
+        assert!((arc[6] - std::f32::consts::TAU).abs() < 1e-5, "{arc:?}");
+        assert!(
+            arc[2].abs() < 1e-6 && arc[5].abs() < 1e-6,
+            "on the equator: {arc:?}"
+        );
+    }
+    let corner = 1.0 / 3f32.sqrt();
+    for arc in arcs[14..].chunks_exact(7) {
+        assert!((arc[6] - std::f32::consts::PI).abs() < 1e-5, "{arc:?}");
+        let at = |t: f32| [0, 1, 2].map(|i| t.cos() * arc[i] + t.sin() * arc[3 + i]);
+        let mut ends = [at(0.0), at(arc[6])];
+        ends.sort_by(|a, b| b[0].total_cmp(&a[0]));
+        assert!(
+            ends[0].iter().all(|v| (v - corner).abs() < 1e-5),
+            "{ends:?}"
+        );
+        assert!(
+            ends[1].iter().all(|v| (v + corner).abs() < 1e-5),
+            "{ends:?}"
+        );
+    }
+    // The lattice marks are still there for the globe; ArcFace has a band.
+    assert!(!p["marks"].is_null());
+    assert_eq!(p["banded"], true);
+}
+
+#[test]
 fn a_comparison_of_different_splits_is_refused_by_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));

@@ -59,6 +59,8 @@
     geometry: true,
     rot: [1, 0, 0, 0, 1, 0, 0, 0, 1],
     hover: null,
+    // 3-D: "globe" (the sphere you turn) or "map" (the whole sphere on Hammer's equal-area map).
+    view: "globe",
   };
   if (!splits.some((s) => s.name === "val")) S.show.train = true;
   // A default camera that does not look straight down an axis.
@@ -101,6 +103,9 @@
   const avail = Math.max(260, Math.min(window.innerWidth - 420, 1100));
   const css = Math.floor(Math.max(240, Math.min(D.panels.length === 1 ? 640 : 420, (avail - 12 * (cols - 1)) / cols)));
   const W = Math.round(css * dpr);
+  // The canvases' height: W for the circle and the globe, about half of it for the map (which
+  // is twice as wide as tall); setView changes it.
+  let H = W;
   const totalPoints = splits.reduce((n, s) => n + s.count, 0);
 
   const panels = D.panels.map((p, k) => {
@@ -139,6 +144,7 @@
       index: k,
       data: p,
       facts: factsP,
+      stage,
       geo, pts, over,
       gctx: geo.getContext("2d"),
       pctx: pts.getContext("2d"),
@@ -149,6 +155,8 @@
       centers: f32(p.centers),
       bands: p.bands ? f32(p.bands) : null,
       marks: p.marks ? u8(p.marks) : null,
+      arcs: p.arcs ? f32(p.arcs) : null,
+      arcStarts: p.arc_starts ? i32(p.arc_starts) : null,
       // Screen positions of the drawn points, for hovering: [x, y] per row, NaN when hidden.
       screen: Object.fromEntries(splits.map((s) => [s.name, new Float32Array(2 * s.count)])),
       drawn: 0,
@@ -176,14 +184,77 @@
 
   // ---------- geometry of the picture ----------
   const CX = W / 2, CY = W / 2, R = W * 0.4;
+  // The map: Hammer's projection as in crates/viz/src/hammer.rs, with the conventions of
+  // map.rs (z is the pole; longitude from the central meridian D.map.centre_lon_deg, east to
+  // the right), so that it is the frames' map. Half-width 2√2 K and half-height √2 K pixels.
+  const SQRT2 = Math.SQRT2;
+  const LON0 = D.map ? (D.map.centre_lon_deg * Math.PI) / 180 : 0;
+  const K = (0.47 * W) / (2 * SQRT2);
+  const MAP_H = Math.round(2 * SQRT2 * K + 0.04 * W);
+  const MX = W / 2, MY = MAP_H / 2;
+  const mapMode = () => V === 3 && S.view === "map";
+  function lonLat(x, y, z) {
+    // Longitude from the central meridian in [-π, π], latitude; null for a zero vector.
+    const n = Math.hypot(x, y, z);
+    if (!(n > 0)) return null;
+    let lon = Math.atan2(y, x) - LON0;
+    lon -= 2 * Math.PI * Math.floor((lon + Math.PI) / (2 * Math.PI));
+    return [lon, Math.asin(Math.max(-1, Math.min(1, z / n)))];
+  }
+  function hammer(lon, lat) {
+    const cl = Math.cos(lat);
+    const d = Math.sqrt(Math.max(1e-300, 1 + cl * Math.cos(lon / 2)));
+    return [(2 * SQRT2 * cl * Math.sin(lon / 2)) / d, (SQRT2 * Math.sin(lat)) / d];
+  }
+  const mapPixel = (h) => [MX + K * h[0], MY - K * h[1]];
+  function mapLines(points) {
+    // Screen polylines through `points` (unit vectors, [x, y, z] each, close together), cut
+    // where they cross the seam (as map.rs's map_polylines): taken to the rim on one side and
+    // picked up on the other, never drawn across the map.
+    const lines = [];
+    let cur = [];
+    let last = null;
+    for (const p of points) {
+      const ll = lonLat(p[0], p[1], p[2]);
+      if (!ll) continue;
+      if (last && Math.abs(ll[0] - last[0]) > Math.PI) {
+        const seam = ll[0] < last[0] ? Math.PI : -Math.PI;
+        const unwrapped = ll[0] + (ll[0] < last[0] ? 2 * Math.PI : -2 * Math.PI);
+        const t = (seam - last[0]) / (unwrapped - last[0]);
+        const lat = last[1] + t * (ll[1] - last[1]);
+        cur.push(mapPixel(hammer(seam, lat)));
+        lines.push(cur);
+        cur = [mapPixel(hammer(-seam, lat))];
+      }
+      cur.push(mapPixel(hammer(ll[0], ll[1])));
+      last = ll;
+    }
+    lines.push(cur);
+    return lines.filter((l) => l.length >= 2);
+  }
+  function strokeLines(g, lines) {
+    g.beginPath();
+    for (const l of lines) {
+      g.moveTo(l[0][0], l[0][1]);
+      for (let k = 1; k < l.length; k++) g.lineTo(l[k][0], l[k][1]);
+    }
+    g.stroke();
+  }
   function jitter(i) {
     // Points spread a little outwards so that dense arcs stay readable (as in the frames).
     const f = (i * 0.6180339887) % 1;
     return 1 + 0.07 * f;
   }
   function project(x, y, z) {
-    // View space of a unit vector: 2-D as is, 3-D rotated; returns [sx, sy, depth].
+    // View space of a unit vector: 2-D as is, 3-D rotated or on the map; returns [sx, sy, depth]
+    // (the map hides nothing: depth 1).
     if (V === 2) return [CX + R * x, CY - R * y, 1];
+    if (mapMode()) {
+      const ll = lonLat(x, y, z);
+      if (!ll) return [NaN, NaN, 1];
+      const [sx, sy] = mapPixel(hammer(ll[0], ll[1]));
+      return [sx, sy, 1];
+    }
     const m = S.rot;
     const X = m[0] * x + m[1] * y + m[2] * z;
     const Y = m[3] * x + m[4] * y + m[5] * z;
@@ -191,10 +262,71 @@
     return [CX + R * X, CY - R * Y, Z];
   }
 
-  function drawGeometry(P) {
+  function drawMapGeometry(P) {
     const g = P.gctx;
     const e = S.epoch;
-    g.clearRect(0, 0, W, W);
+    g.clearRect(0, 0, W, H);
+    // Parallels and meridians every 30°, then the rim.
+    g.lineWidth = dpr;
+    g.strokeStyle = "#e4e4e4";
+    const grid = [];
+    for (let lat = -60; lat <= 60; lat += 30) {
+      const l = [];
+      for (let k = 0; k <= 96; k++) l.push(mapPixel(hammer(-Math.PI + (2 * Math.PI * k) / 96, (lat * Math.PI) / 180)));
+      grid.push(l);
+    }
+    for (let lon = -150; lon <= 150; lon += 30) {
+      const l = [];
+      for (let k = 0; k <= 48; k++) l.push(mapPixel(hammer((lon * Math.PI) / 180, -Math.PI / 2 + (Math.PI * k) / 48)));
+      grid.push(l);
+    }
+    strokeLines(g, grid);
+    if (S.geometry && P.marks && lattice) {
+      // The margin bands: each lattice point in a band covers its share of the sphere, which
+      // the equal-area map gives as a square of the same area everywhere.
+      const n = lattice.length / 3;
+      const base = e * n;
+      // (The map stretches the lattice unevenly; squares half again as wide close the gaps.)
+      const side = Math.max(1.5, 1.5 * Math.sqrt((4 * Math.PI * K * K) / n));
+      g.fillStyle = "#e6e6e6";
+      // Boundary marks (2) lie inside the band of a head with a margin: shaded with it, or the
+      // band would have a seam of holes along each boundary.
+      for (let k = 0; k < n; k++) {
+        const m = P.marks[base + k];
+        if (!(m === 1 || (m === 2 && P.data.banded))) continue;
+        const [sx, sy] = project(lattice[3 * k], lattice[3 * k + 1], lattice[3 * k + 2]);
+        g.fillRect(sx - side / 2, sy - side / 2, side, side);
+      }
+    }
+    if (S.geometry && P.arcs && P.arcStarts) {
+      // The decision boundaries: great-circle arcs, a point every degree.
+      g.strokeStyle = "rgba(0,0,0,0.35)";
+      g.lineWidth = dpr;
+      const lines = [];
+      for (let a = P.arcStarts[e]; a < P.arcStarts[e + 1]; a++) {
+        const o = 7 * a;
+        const angle = P.arcs[o + 6];
+        const steps = Math.max(2, Math.ceil((angle * 180) / Math.PI));
+        const pts = [];
+        for (let k = 0; k <= steps; k++) {
+          const t = (angle * k) / steps, c = Math.cos(t), s = Math.sin(t);
+          pts.push([0, 1, 2].map((i) => c * P.arcs[o + i] + s * P.arcs[o + 3 + i]));
+        }
+        lines.push(...mapLines(pts));
+      }
+      strokeLines(g, lines);
+    }
+    g.strokeStyle = "#bbb";
+    g.beginPath();
+    g.ellipse(MX, MY, 2 * SQRT2 * K, SQRT2 * K, 0, 0, 2 * Math.PI);
+    g.stroke();
+  }
+
+  function drawGeometry(P) {
+    if (mapMode()) return drawMapGeometry(P);
+    const g = P.gctx;
+    const e = S.epoch;
+    g.clearRect(0, 0, W, H);
     g.lineWidth = dpr;
     g.strokeStyle = "#bbb";
     g.beginPath();
@@ -254,8 +386,8 @@
     const e = S.epoch;
     const dot = Math.max(2, Math.round((totalPoints > 5000 ? 2 : 3) * dpr));
     let drawn = 0;
-    // Back of the sphere first, then the front, so the front stays on top.
-    const passes = V === 3 ? [false, true] : [true];
+    // Back of the sphere first, then the front, so the front stays on top (the map has no back).
+    const passes = V === 3 && !mapMode() ? [false, true] : [true];
     for (const s of splits) P.screen[s.name].fill(NaN);
     for (const front of passes) {
       for (const s of splits) {
@@ -275,6 +407,7 @@
           const j = jitter(i);
           const [sx, sy, depth] = project(x * j, y * j, z * j);
           if (V === 3 && (depth >= 0) !== front) continue;
+          if (!Number.isFinite(sx)) continue;
           const color = palette[label % palette.length];
           const cx = Math.round(sx), cy = Math.round(sy);
           if (held) cross(px, cx, cy, dot + 1, color);
@@ -292,7 +425,7 @@
   function square(px, cx, cy, size, color) {
     const h = size >> 1;
     const x0 = Math.max(0, cx - h), x1 = Math.min(W, cx - h + size);
-    const y0 = Math.max(0, cy - h), y1 = Math.min(W, cy - h + size);
+    const y0 = Math.max(0, cy - h), y1 = Math.min(H, cy - h + size);
     for (let y = y0; y < y1; y++) {
       const row = y * W;
       for (let x = x0; x < x1; x++) px[row + x] = color;
@@ -303,16 +436,31 @@
     const h = size;
     for (let d = -h; d <= h; d++) {
       const x = cx + d, y = cy + d;
-      if (x >= 0 && x < W && cy >= 0 && cy < W) px[cy * W + x] = color;
-      if (y >= 0 && y < W && cx >= 0 && cx < W) px[y * W + cx] = color;
+      if (x >= 0 && x < W && cy >= 0 && cy < H) px[cy * W + x] = color;
+      if (y >= 0 && y < H && cx >= 0 && cx < W) px[y * W + cx] = color;
     }
   }
 
   function drawOverlay(P) {
     const o = P.octx;
-    o.clearRect(0, 0, W, W);
+    o.clearRect(0, 0, W, H);
     const e = S.epoch;
-    if (S.centers) {
+    if (S.centers && mapMode()) {
+      // No origin on the map to draw rays from: each centre is a dot with a dark ring.
+      o.lineWidth = 1.5 * dpr;
+      o.strokeStyle = "#2d2d2d";
+      for (let c = 0; c < C; c++) {
+        if (S.hidden[c]) continue;
+        const b = (e * C + c) * V;
+        const [sx, sy] = project(P.centers[b], P.centers[b + 1], P.centers[b + 2]);
+        if (!Number.isFinite(sx)) continue;
+        o.fillStyle = D.colors[c];
+        o.beginPath();
+        o.arc(sx, sy, 4.5 * dpr, 0, 2 * Math.PI);
+        o.fill();
+        o.stroke();
+      }
+    } else if (S.centers) {
       o.lineWidth = 2 * dpr;
       for (let c = 0; c < C; c++) {
         if (S.hidden[c]) continue;
@@ -460,6 +608,33 @@
       S.rot = HOME.slice();
       requestRender();
     });
+  }
+  function setView(view) {
+    // Globe or map: the map's canvases are about half as tall, so every panel is resized.
+    S.view = view;
+    H = mapMode() ? MAP_H : W;
+    const cssH = Math.round((css * H) / W);
+    for (const P of panels) {
+      P.stage.style.height = cssH + "px";
+      P.stage.classList.toggle("map", mapMode());
+      for (const c of [P.geo, P.pts, P.over]) {
+        c.height = H;
+        c.style.height = cssH + "px";
+      }
+      P.image = P.pctx.createImageData(W, H);
+      P.pixels = new Uint32Array(P.image.data.buffer);
+    }
+    reset.hidden = mapMode();
+    S.hover = null;
+    hideTooltip();
+    render();
+  }
+  if (V === 3 && D.map) {
+    document.getElementById("view-toggle").hidden = false;
+    for (const id of ["view-globe", "view-map"]) {
+      const box = document.getElementById(id);
+      box.addEventListener("change", () => { if (box.checked) setView(box.value); });
+    }
   }
 
   // ---------- legend ----------
@@ -792,7 +967,7 @@
   for (const P of panels) {
     let drag = null;
     P.over.addEventListener("mousedown", (ev) => {
-      if (V === 3) drag = { x: ev.clientX, y: ev.clientY };
+      if (V === 3 && !mapMode()) drag = { x: ev.clientX, y: ev.clientY };
     });
     window.addEventListener("mouseup", () => { drag = null; });
     P.over.addEventListener("mouseleave", () => {
@@ -809,7 +984,7 @@
         return;
       }
       const rect = P.over.getBoundingClientRect();
-      const mx = (ev.clientX - rect.left) * (W / rect.width), my = (ev.clientY - rect.top) * (W / rect.height);
+      const mx = (ev.clientX - rect.left) * (W / rect.width), my = (ev.clientY - rect.top) * (H / rect.height);
       const hit = nearest(P, mx, my);
       const before = S.hover;
       S.hover = hit ? { panel: P.index, split: hit.split, row: hit.row } : null;
@@ -829,7 +1004,16 @@
       panels: panels.length,
       points: panels.reduce((n, P) => n + P.drawn, 0),
       show: Object.assign({}, S.show),
+      view: V === 3 ? S.view : "circle",
+      canvas: [W, H],
     }),
+    // The map point (Hammer units: the ellipse of half-axes 2√2 and √2) of a direction, as the
+    // page draws it; the tests compare it with hand-computed values.
+    mapPoint: (x, y, z) => {
+      const ll = lonLat(x, y, z);
+      return ll ? hammer(ll[0], ll[1]) : null;
+    },
+    setView: (view) => setView(view),
     // Client coordinates of a drawn point of the first panel (the middle one of its list).
     firstPoint: () => {
       const P = panels[0];
