@@ -12,7 +12,9 @@ use run_folder::{IoContext, PendingFile};
 use crate::canvas::Canvas;
 use crate::error::VizError;
 
-pub(crate) struct GifWriter {
+/// An animated GIF written frame by frame into a temp file, moved into place by
+/// [`GifWriter::finish`].
+pub struct GifWriter {
     // Declared first so it is dropped (and the file closed) before `file`.
     backend: Option<BitMapBackend<'static>>,
     file: PendingFile,
@@ -25,12 +27,8 @@ impl GifWriter {
         Self::create_rect(path, (size, size), frame_ms)
     }
 
-    /// A GIF of `size` = (width, height) pixels.
-    pub(crate) fn create_rect(
-        path: &Path,
-        size: (u32, u32),
-        frame_ms: u32,
-    ) -> Result<Self, VizError> {
+    /// A GIF of `size` = (width, height) pixels at `path`, each frame shown `frame_ms`.
+    pub fn create_rect(path: &Path, size: (u32, u32), frame_ms: u32) -> Result<Self, VizError> {
         let file = PendingFile::new(path)?;
         let backend =
             BitMapBackend::gif(file.path(), size, frame_ms).map_err(|e| VizError::draw(path, e))?;
@@ -48,7 +46,7 @@ impl GifWriter {
     }
 
     /// Appends an RGB buffer of `size` = (width, height) as the next frame.
-    pub(crate) fn push_rgb(&mut self, rgb: &[u8], size: (u32, u32)) -> Result<(), VizError> {
+    pub fn push_rgb(&mut self, rgb: &[u8], size: (u32, u32)) -> Result<(), VizError> {
         let path = self.file.target().to_path_buf();
         if size != self.size || rgb.len() != size.0 as usize * size.1 as usize * 3 {
             return Err(VizError::frame(
@@ -73,7 +71,7 @@ impl GifWriter {
 
     /// Closes the file, gives the last frame `last_frame_ms` and moves the GIF
     /// into place.
-    pub(crate) fn finish(mut self, last_frame_ms: u32) -> Result<PathBuf, VizError> {
+    pub fn finish(mut self, last_frame_ms: u32) -> Result<PathBuf, VizError> {
         let target = self.file.target().to_path_buf();
         if self.frames == 0 {
             return Err(VizError::frame(&target, "a GIF needs at least one frame"));

@@ -43,6 +43,7 @@ pub use crate::{
     error::VizError,
     frame::{FrameData, RenderOptions, render_frame},
     geometry::{Geometry, MarginBand, band_half_width},
+    gif::GifWriter,
     npy::{read_npy_f32, read_npy_i64, write_npy_f32, write_npy_i64},
     npz::{write_npz, write_npz_files},
     report::{ReportSummary, Thumbnails, ViewRun, downscale_chw, write_report},
