@@ -26,6 +26,8 @@ mod frame2d;
 mod frame3d;
 mod geometry;
 mod gif;
+mod gif_encoder;
+mod gif_palette;
 mod metrics;
 mod npy;
 mod npz;
