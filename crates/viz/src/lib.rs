@@ -6,7 +6,7 @@
 //! with the head's class-centre directions as rays. [`render_run`] turns a
 //! training run folder into per-epoch PNGs and one GIF per split;
 //! [`write_npy_f32`] and friends read and write the `.npy` snapshots the
-//! training loop leaves there.
+//! training loop leaves there. [`GifWriter`] writes any sequence of RGB frames as an animation.
 //!
 //! [`write_report`] writes the interactive viewer: one self-contained HTML
 //! page of a run or a comparison.
