@@ -1,211 +1,200 @@
-//! Animated GIFs through plotters' GIF backend.
-//!
-//! plotters gives every frame the same delay. Rather than repeating the last
-//! frame (each copy is quantised and compressed again, and fattens the file),
-//! the finished file's last Graphic Control Extension gets the longer delay.
+//! Animated GIFs, encoded on a thread of their own (see `gif_encoder`) while the caller draws
+//! the next frame: the encoding (palette lookup, LZW) then costs the caller a copy of the
+//! pixels, where the machine has a core to spare.
 
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
-use plotters::backend::{BitMapBackend, DrawingBackend};
-use run_folder::{IoContext, PendingFile};
+use gif::EncodingError;
+use run_folder::{IoContext, PendingFile, RunFolderError};
 
+#[cfg(test)]
 use crate::canvas::Canvas;
 use crate::error::VizError;
+use crate::gif_encoder::Animation;
 
-pub(crate) struct GifWriter {
-    // Declared first so it is dropped (and the file closed) before `file`.
-    backend: Option<BitMapBackend<'static>>,
-    file: PendingFile,
-    size: (u32, u32),
+/// Frames waiting for the encoder at most: a caller that draws faster waits rather than
+/// piling frames up in memory.
+const QUEUE: usize = 2;
+
+/// An animated GIF written frame by frame into a temp file, moved into place by
+/// [`GifWriter::finish`]; dropped before that, it leaves nothing behind.
+pub struct GifWriter {
+    // Declared before `file`: dropping it stops the thread and closes the temp file before
+    // `file` removes it.
+    encoder: Encoding,
+    width: u32,
+    height: u32,
     frames: usize,
+    file: PendingFile,
+}
+
+enum Message {
+    Frame(Vec<u8>),
+    Finish { last_delay_cs: u16 },
+}
+
+/// What the encoding thread hands back: the file when finished, `None` when told to stop early.
+type Outcome = Result<Option<BufWriter<File>>, EncodingError>;
+
+/// The encoding thread and the way to it.
+struct Encoding {
+    to: Option<SyncSender<Message>>,
+    thread: Option<JoinHandle<Outcome>>,
+}
+
+impl Drop for Encoding {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop; waiting for it means the temp file is
+        // closed when the writer is gone.
+        self.to.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn encode(mut anim: Animation<BufWriter<File>>, from: Receiver<Message>) -> Outcome {
+    for message in from {
+        match message {
+            Message::Frame(rgb) => anim.push(&rgb)?,
+            Message::Finish { last_delay_cs } => return anim.finish(last_delay_cs),
+        }
+    }
+    Ok(None) // abandoned: the writer was dropped unfinished
 }
 
 impl GifWriter {
+    /// A square GIF (the tests' shorthand; frames with the sphere's map are 2:1).
+    #[cfg(test)]
     pub(crate) fn create(path: &Path, size: u32, frame_ms: u32) -> Result<Self, VizError> {
         Self::create_rect(path, (size, size), frame_ms)
     }
 
-    /// A GIF of `size` = (width, height) pixels.
-    pub(crate) fn create_rect(
-        path: &Path,
-        size: (u32, u32),
-        frame_ms: u32,
-    ) -> Result<Self, VizError> {
+    /// A GIF of `size` = (width, height) pixels at `path`, each frame shown `frame_ms`.
+    pub fn create_rect(path: &Path, size: (u32, u32), frame_ms: u32) -> Result<Self, VizError> {
+        let (Ok(width), Ok(height)) = (u16::try_from(size.0), u16::try_from(size.1)) else {
+            return Err(VizError::frame(
+                path,
+                format!(
+                    "a GIF is at most 65535 px a side, not {}x{}",
+                    size.0, size.1
+                ),
+            ));
+        };
+        if width == 0 || height == 0 {
+            return Err(VizError::frame(path, "a GIF needs at least one pixel"));
+        }
         let file = PendingFile::new(path)?;
-        let backend =
-            BitMapBackend::gif(file.path(), size, frame_ms).map_err(|e| VizError::draw(path, e))?;
+        let out = File::create(file.path()).io_context("create", file.path())?;
+        // Rounded to GIF's 10 ms ticks as plotters, which wrote these files before, did.
+        let delay_cs = centiseconds(frame_ms.saturating_add(5) / 10);
+        let anim = Animation::new(BufWriter::new(out), width, height, delay_cs);
+        let (to, from) = sync_channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("gif-encoder".into())
+            .spawn(move || encode(anim, from))
+            .io_context("start the encoding thread of", path)?;
         Ok(Self {
-            backend: Some(backend),
-            file,
-            size,
+            encoder: Encoding {
+                to: Some(to),
+                thread: Some(thread),
+            },
+            width: size.0,
+            height: size.1,
             frames: 0,
+            file,
         })
     }
 
     /// Appends `canvas` (same size as the GIF) as the next frame.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, canvas: &Canvas) -> Result<(), VizError> {
-        self.push_rgb(&canvas.buf, (canvas.size, canvas.size))
+        self.push_rgb(&canvas.buf, canvas.dims())
     }
 
     /// Appends an RGB buffer of `size` = (width, height) as the next frame.
-    pub(crate) fn push_rgb(&mut self, rgb: &[u8], size: (u32, u32)) -> Result<(), VizError> {
-        let path = self.file.target().to_path_buf();
-        if size != self.size || rgb.len() != size.0 as usize * size.1 as usize * 3 {
+    pub fn push_rgb(&mut self, rgb: &[u8], size: (u32, u32)) -> Result<(), VizError> {
+        let (w, h) = (self.width, self.height);
+        if size != (w, h) || rgb.len() != w as usize * h as usize * 3 {
             return Err(VizError::frame(
-                &path,
+                self.file.target(),
                 format!(
-                    "frame of {}x{} px in a {}x{} px GIF",
-                    size.0, size.1, self.size.0, self.size.1
+                    "frame of {}x{} px ({} bytes) in a {w}x{h} px GIF",
+                    size.0,
+                    size.1,
+                    rgb.len()
                 ),
             ));
         }
-        let backend = self
-            .backend
-            .as_mut()
-            .ok_or_else(|| VizError::frame(&path, "GIF already finished"))?;
-        backend
-            .blit_bitmap((0, 0), size, rgb)
-            .map_err(|e| VizError::draw(&path, e))?;
-        backend.present().map_err(|e| VizError::draw(&path, e))?;
+        self.send(Message::Frame(rgb.to_vec()))?;
         self.frames += 1;
         Ok(())
     }
 
-    /// Closes the file, gives the last frame `last_frame_ms` and moves the GIF
-    /// into place.
-    pub(crate) fn finish(mut self, last_frame_ms: u32) -> Result<PathBuf, VizError> {
+    /// Writes the last frame with `last_frame_ms`, closes the file and moves the GIF into place.
+    pub fn finish(mut self, last_frame_ms: u32) -> Result<PathBuf, VizError> {
         let target = self.file.target().to_path_buf();
         if self.frames == 0 {
             return Err(VizError::frame(&target, "a GIF needs at least one frame"));
         }
-        // Dropping the encoder writes the trailer and closes the file.
-        drop(self.backend.take());
+        let last_delay_cs = centiseconds(last_frame_ms.div_ceil(10));
+        self.send(Message::Finish { last_delay_cs })?;
+        let Some(out) = self.join()? else {
+            return Err(VizError::frame(&target, "the GIF encoder stopped early"));
+        };
         let tmp = self.file.path();
-        let mut bytes = std::fs::read(tmp).io_context("read back", tmp)?;
-        let delay = u16::try_from(last_frame_ms.div_ceil(10)).unwrap_or(u16::MAX);
-        let frames = set_last_delay(&mut bytes, delay)
-            .map_err(|why| VizError::format(&target, "a complete GIF from the encoder", why))?;
-        if frames != self.frames {
-            return Err(VizError::format(
-                &target,
-                format!("{} frames", self.frames),
-                format!("{frames}"),
-            ));
-        }
-        std::fs::write(tmp, &bytes).io_context("write", tmp)?;
+        out.into_inner()
+            .map_err(|e| e.into_error())
+            .io_context("write", tmp)?;
         self.file.commit()?;
         Ok(target)
     }
+
+    /// Hands `message` to the encoding thread; if it has stopped, the error it stopped on.
+    fn send(&mut self, message: Message) -> Result<(), VizError> {
+        let sent = match &self.encoder.to {
+            Some(to) => to.send(message).is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        Err(match self.join() {
+            Err(e) => e,
+            Ok(_) => VizError::frame(self.file.target(), "the GIF encoder stopped early"),
+        })
+    }
+
+    /// Waits for the encoding thread to end (the channel closed or `Finish` sent).
+    fn join(&mut self) -> Result<Option<BufWriter<File>>, VizError> {
+        self.encoder.to.take();
+        let target = self.file.target();
+        let Some(thread) = self.encoder.thread.take() else {
+            return Err(VizError::frame(target, "the GIF encoder already stopped"));
+        };
+        match thread.join() {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(EncodingError::Io(source))) => Err(RunFolderError::Io {
+                action: "write",
+                path: self.file.path().to_path_buf(),
+                source,
+            }
+            .into()),
+            Ok(Err(e)) => Err(VizError::draw(target, e)),
+            Err(_) => Err(VizError::frame(target, "the GIF encoder thread panicked")),
+        }
+    }
 }
 
-/// Walks the GIF block structure, sets the delay (centiseconds) of the last
-/// image, and returns the number of images. Errors say what is malformed.
-pub(crate) fn set_last_delay(bytes: &mut Vec<u8>, delay_cs: u16) -> Result<usize, String> {
-    let get = |b: &[u8], i: usize| {
-        b.get(i)
-            .copied()
-            .ok_or_else(|| format!("file ends at byte {i}"))
-    };
-    if !(bytes.starts_with(b"GIF89a") || bytes.starts_with(b"GIF87a")) {
-        return Err("no GIF signature".into());
-    }
-    let flags = get(bytes, 10)?;
-    let mut pos = 13
-        + if flags & 0x80 != 0 {
-            3 << ((flags & 7) + 1)
-        } else {
-            0
-        };
-    let skip_sub_blocks = |b: &[u8], mut p: usize| -> Result<usize, String> {
-        loop {
-            let n = get(b, p)? as usize;
-            p += 1 + n;
-            if n == 0 {
-                return Ok(p);
-            }
-        }
-    };
-    let mut frames = 0;
-    let mut gce = None; // control extension waiting for its image
-    let mut last = None; // (image start, its control extension)
-    loop {
-        match get(bytes, pos)? {
-            0x21 => {
-                if get(bytes, pos + 1)? == 0xF9 {
-                    gce = Some(pos);
-                }
-                pos = skip_sub_blocks(bytes, pos + 2)?;
-            }
-            0x2C => {
-                last = Some((pos, gce.take()));
-                let flags = get(bytes, pos + 9)?;
-                pos += 10
-                    + if flags & 0x80 != 0 {
-                        3 << ((flags & 7) + 1)
-                    } else {
-                        0
-                    };
-                pos = skip_sub_blocks(bytes, pos + 1)?; // after the LZW code size
-                frames += 1;
-            }
-            0x3B => break,
-            other => return Err(format!("unknown block 0x{other:02X} at byte {pos}")),
-        }
-    }
-    let [lo, hi] = delay_cs.to_le_bytes();
-    match last {
-        Some((_, Some(g))) if get(bytes, g + 2)? == 4 => {
-            bytes[g + 4] = lo;
-            bytes[g + 5] = hi;
-        }
-        Some((image, _)) => {
-            bytes.splice(image..image, [0x21, 0xF9, 0x04, 0x00, lo, hi, 0x00, 0x00]);
-        }
-        None => return Err("no image in the file".into()),
-    }
-    Ok(frames)
+/// A delay in 10 ms ticks, as GIF stores it.
+fn centiseconds(ticks: u32) -> u16 {
+    u16::try_from(ticks).unwrap_or(u16::MAX)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A hand-assembled two-frame 1x1 GIF (no global palette): the delay is
-    /// patched in place when the frame has a control extension, inserted when not.
-    #[test]
-    fn last_delay_is_patched_or_inserted() {
-        let image = [
-            0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0x80, 1, 2, 3, 4, 5, 6, 0x02, 0x02, 0x44, 0x01, 0x00,
-        ];
-        let gce = |d: u8| [0x21, 0xF9, 0x04, 0x00, d, 0x00, 0x00, 0x00];
-        let mut head = b"GIF89a".to_vec();
-        head.extend_from_slice(&[1, 0, 1, 0, 0x00, 0, 0]);
-
-        let mut with = head.clone();
-        for _ in 0..2 {
-            with.extend_from_slice(&gce(13));
-            with.extend_from_slice(&image);
-        }
-        with.push(0x3B);
-        let len = with.len();
-        assert_eq!(set_last_delay(&mut with, 300), Ok(2));
-        assert_eq!(with.len(), len);
-        let second_gce = 13 + 8 + image.len();
-        assert_eq!(&with[second_gce + 4..second_gce + 6], &[0x2C, 0x01]);
-        assert_eq!(with[13 + 4], 13, "first frame untouched");
-
-        let mut without = head.clone();
-        without.extend_from_slice(&image);
-        without.push(0x3B);
-        assert_eq!(set_last_delay(&mut without, 300), Ok(1));
-        assert_eq!(
-            &without[13..21],
-            &[0x21, 0xF9, 0x04, 0x00, 0x2C, 0x01, 0x00, 0x00]
-        );
-
-        let mut cut = head.clone();
-        cut.extend_from_slice(&image[..12]);
-        assert!(set_last_delay(&mut cut, 300).unwrap_err().contains("ends"));
-        assert!(set_last_delay(&mut b"PNG".to_vec(), 1).is_err());
-    }
-}
+#[path = "gif_tests.rs"]
+mod tests;

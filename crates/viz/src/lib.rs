@@ -8,7 +8,7 @@
 //! ([`Projection`]). [`render_run`] turns a
 //! training run folder into per-epoch PNGs and one GIF per split;
 //! [`write_npy_f32`] and friends read and write the `.npy` snapshots the
-//! training loop leaves there.
+//! training loop leaves there. [`GifWriter`] writes any sequence of RGB frames as an animation.
 //!
 //! [`write_report`] writes the interactive viewer: one self-contained HTML
 //! page of a run or a comparison.
@@ -28,11 +28,9 @@ mod frame2d;
 mod frame3d;
 mod frame_map;
 mod geometry;
-// `GifWriter::create` and `push` take a frame as square; frames with the sphere's map are 2:1,
-// so every caller uses `create_rect` and `push_rgb` with the frame's own dimensions, and the
-// square forms are unused until gif.rs (being rewritten on another branch) drops or widens them.
-#[allow(dead_code)]
 mod gif;
+mod gif_encoder;
+mod gif_palette;
 mod hammer;
 mod map;
 mod metrics;
@@ -53,6 +51,7 @@ pub use crate::{
     error::VizError,
     frame::{FrameData, RenderOptions, render_frame},
     geometry::{Geometry, MarginBand, band_half_width},
+    gif::GifWriter,
     map::Projection,
     npy::{read_npy_f32, read_npy_i64, write_npy_f32, write_npy_i64},
     npz::{write_npz, write_npz_files},

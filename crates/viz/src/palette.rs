@@ -26,6 +26,11 @@ const PALETTE: [Rgb; 20] = [
     [0, 100, 0],     // dark green
 ];
 
+/// Every class colour, in class order.
+pub(crate) fn class_colors() -> &'static [Rgb] {
+    &PALETTE
+}
+
 /// Colour of class `class`; the palette repeats after 20 classes.
 pub(crate) fn class_color(class: usize) -> Rgb {
     PALETTE[class % PALETTE.len()]
