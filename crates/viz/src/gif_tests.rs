@@ -63,6 +63,8 @@ fn drawn_frame(size: u32, classes: usize, epoch: u32, epochs: u32, dim: usize) -
             boundaries: true,
             band: MarginBand::Angular(0.3),
         },
+        // The globe alone, so that 2-D and 3-D frames share one square GIF.
+        projection: crate::map::Projection::Globe,
         ..Default::default()
     };
     draw_frame(Path::new("test.png"), &frame, &opts, None).unwrap()
