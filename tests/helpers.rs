@@ -183,3 +183,33 @@ pub fn refused_cleanly(out: &Output) -> String {
     assert!(t.contains("error: "), "no error line:\n{t}");
     t
 }
+
+/// A safetensors file as `name -> (shape, little-endian f32 bytes)`, after checking its layout
+/// (u64 header length, JSON header, data): every tensor is F32, its bytes match its shape, and
+/// the tensors cover the data exactly.
+pub fn read_safetensors(path: &Path) -> std::collections::BTreeMap<String, (Vec<u64>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    let mut covered = 0;
+    let mut tensors = std::collections::BTreeMap::new();
+    for (name, t) in header.iter().filter(|(k, _)| *k != "__metadata__") {
+        assert_eq!(t["dtype"], "F32", "{name}");
+        let shape: Vec<u64> = t["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .collect();
+        let numel: u64 = shape.iter().product();
+        let [a, b] = [0, 1].map(|i| t["data_offsets"][i].as_u64().unwrap() as usize);
+        assert_eq!(b - a, 4 * numel as usize, "{name}");
+        assert!(b <= data.len(), "{name}");
+        covered += b - a;
+        tensors.insert(name.clone(), (shape, data[a..b].to_vec()));
+    }
+    assert_eq!(covered, data.len());
+    tensors
+}

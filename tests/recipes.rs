@@ -36,11 +36,10 @@ fn config_with(dir: &Path, name: &str, dim: usize, epochs: usize, train: &str) -
 
 /// The bytes of tensor `name` in a safetensors file.
 fn tensor_bytes(file: &Path, name: &str) -> Vec<u8> {
-    let bytes = std::fs::read(file).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let [a, b] = [0, 1].map(|i| header[name]["data_offsets"][i].as_u64().unwrap() as usize);
-    bytes[8 + n + a..8 + n + b].to_vec()
+    read_safetensors(file)
+        .remove(name)
+        .unwrap_or_else(|| panic!("no {name} in {}", file.display()))
+        .1
 }
 
 /// `export RUN --format safetensors --out OUT`: the run's best backbone.
