@@ -99,7 +99,8 @@ elif [ -e "$BUNDLER_DIR" ]; then
         exit 0
     fi
     die "$BUNDLER_DIR already exists and is not an LLVM $LLVM_MAJOR_MINOR this script installed \
-(llvm-config reports '${version:-nothing}', marker $SENTINEL $([ -f "$BUNDLER_DIR/$SENTINEL" ] && echo present || echo absent)); \
+($([ -n "$version" ] && echo "its llvm-config reports $version" || echo "no working bin/llvm-config"), \
+marker $SENTINEL $([ -f "$BUNDLER_DIR/$SENTINEL" ] && echo present || echo absent)); \
 refusing to overwrite it. Move it away (or delete it) and run this script again"
 fi
 
