@@ -261,12 +261,21 @@ mod ffi {
 
     type Missing = (&'static str, String);
 
+    /// The loader's own words: libloading's error says only "dlopen failed" and keeps
+    /// `dlerror()`'s message (which file, why) as its source.
+    fn reason(error: &libloading::Error) -> String {
+        match std::error::Error::source(error) {
+            Some(source) => source.to_string(),
+            None => error.to_string(),
+        }
+    }
+
     impl Driver {
         pub fn open(library: &OsStr) -> Result<Driver, String> {
             // SAFETY: loading a library runs its initialisers. NVIDIA's libcuda has none that
             // matter to this process, and any other library of that name is a broken install that
             // the load or the symbol checks below report.
-            let lib = unsafe { Library::new(library) }.map_err(|e| e.to_string())?;
+            let lib = unsafe { Library::new(library) }.map_err(|e| reason(&e))?;
             Ok(Driver {
                 lib: Box::leak(Box::new(lib)),
             })
@@ -279,7 +288,7 @@ mod ffi {
             // `name`; the symbol lives as long as the library, which is never unloaded.
             unsafe { self.lib.get::<T>(&with_nul[..]) }
                 .map(|symbol| *symbol)
-                .map_err(|e| (name, e.to_string()))
+                .map_err(|e| (name, reason(&e)))
         }
 
         /// `cuDriverGetVersion`: the version, or the failing `CUresult`.

@@ -125,6 +125,11 @@ fn a_library_that_is_not_there_is_named() {
         "{message}"
     );
     assert!(message.contains("nvidia-smi"), "{message}");
+    // The loader's reason, not libloading's bare "dlopen failed".
+    assert!(
+        message.contains("cannot open shared object file"),
+        "{message}"
+    );
 }
 
 #[test]
