@@ -1,6 +1,8 @@
 //! The one place that names concrete backends: cargo features decide what is compiled in,
 //! `--device` picks among them at run time.
 
+use std::sync::{Arc, Mutex};
+
 use anyhow::{Result, bail};
 use burn::tensor::Device;
 use clap::ValueEnum;
@@ -63,7 +65,14 @@ pub fn open(choice: DeviceChoice) -> Result<(DeviceChoice, Device)> {
             };
             match opened {
                 Ok(found) => return Ok(found),
-                Err(err) => failures.push(format!("{}: {err:#}", candidate.feature())),
+                Err(err) => {
+                    // A binary built with CUDA was built to use it: say why `auto` passes it
+                    // over instead of quietly training on the next backend.
+                    if candidate == DeviceChoice::Cuda {
+                        eprintln!("note: --device auto: {err:#}; trying the next backend");
+                    }
+                    failures.push(format!("{}: {err:#}", candidate.feature()))
+                }
             }
         }
         bail!(
@@ -141,18 +150,52 @@ fn construct(choice: DeviceChoice) -> Result<Device> {
         }
         DeviceChoice::Cuda => {
             #[cfg(feature = "cuda")]
-            return Ok(Device::cuda(0));
+            return cuda_ready().map(|()| Device::cuda(0));
             #[cfg(not(feature = "cuda"))]
             Err(missing())
         }
     }
 }
 
-/// GPU runtimes panic when no adapter or driver is found; turn that into an error.
+/// Asks the NVIDIA driver whether CUDA can run here before Burn's runtime is started: that
+/// runtime initialises the device on a thread of its own and unwraps every driver call there, so
+/// without a working driver the caller sees only the thread's death (`RecvError`). The probe
+/// (crate `cuda-probe`) names what is missing: the driver's library, a device, a new enough
+/// driver, and what to do.
+#[cfg(feature = "cuda")]
+fn cuda_ready() -> Result<()> {
+    let others: Vec<String> = DeviceChoice::compiled()
+        .into_iter()
+        .filter(|c| *c != DeviceChoice::Cuda)
+        .map(|c| format!("--device {}", c.feature()))
+        .collect();
+    cuda_probe::probe().map(|_| ()).map_err(|err| {
+        let instead = if others.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (or use another backend of this binary: {})",
+                others.join(", ")
+            )
+        };
+        anyhow::anyhow!("the cuda backend is compiled in but does not run here: {err}{instead}")
+    })
+}
+
+/// GPU runtimes panic when no adapter or driver is found; turn that into an error. The panic
+/// that says why may happen on a thread of the runtime's own, the caller then seeing only a
+/// closed channel (`RecvError`): the first panic message of any thread during the probe is the
+/// reason given.
 fn probe(device: &Device) -> std::result::Result<(), String> {
     let device = device.clone();
+    let first: Arc<Mutex<Option<String>>> = Arc::default();
     let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    let seen = Arc::clone(&first);
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut first) = seen.lock() {
+            first.get_or_insert_with(|| panic_text(info.payload()));
+        }
+    }));
     let outcome = std::panic::catch_unwind(move || {
         let x = burn::tensor::Tensor::<1>::ones([4], &device);
         x.sum().into_scalar::<f32>() as f64
@@ -161,10 +204,19 @@ fn probe(device: &Device) -> std::result::Result<(), String> {
     match outcome {
         Ok(sum) if (sum - 4.0).abs() < 1e-6 => Ok(()),
         Ok(sum) => Err(format!("a test sum gave {sum} instead of 4")),
-        Err(panic) => Err(panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "it panicked while starting".to_string())),
+        Err(panic) => Err(first
+            .lock()
+            .ok()
+            .and_then(|mut first| first.take())
+            .unwrap_or_else(|| panic_text(&*panic))),
     }
+}
+
+/// A panic's message, when it has one.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "it panicked while starting".to_string())
 }
