@@ -51,14 +51,7 @@ fn residual_backbones_train_evaluate_and_embed() {
         assert_eq!(eval["held_out"]["samples"], 24, "{backbone}");
 
         // embed gives the last snapshot of the validation images again, bit for bit.
-        let splits: Vec<serde_json::Value> =
-            serde_json::from_str(&std::fs::read_to_string(run_dir.join("splits.json")).unwrap())
-                .unwrap();
-        let files: Vec<String> = splits
-            .iter()
-            .filter(|r| r["split"] == "val")
-            .map(|r| format!("faces/img_align_celeba/{}", r["file"].as_str().unwrap()))
-            .collect();
+        let files = val_files(&run_dir);
         let npy = format!("{backbone}-val.npy");
         let mut args = vec![
             "embed",

@@ -1,21 +1,7 @@
 //! `embed`: a trained run's embeddings of arbitrary images, checked against the run's own
 //! validation snapshot, and its refusals.
 
-use std::path::Path;
-
 use crate::helpers::*;
-
-/// The run's validation images, in `splits.json` order, as paths relative to `dir`.
-fn val_files(run_dir: &Path) -> Vec<String> {
-    let splits: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("splits.json")).unwrap())
-            .unwrap();
-    splits
-        .iter()
-        .filter(|r| r["split"] == "val")
-        .map(|r| format!("faces/img_align_celeba/{}", r["file"].as_str().unwrap()))
-        .collect()
-}
 
 #[test]
 fn embed_reproduces_the_runs_validation_snapshot_bit_for_bit() {

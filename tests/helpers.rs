@@ -131,6 +131,33 @@ pub fn synthetic_held_out_config(
     path
 }
 
+/// The run's validation images, in `splits.json` order, as paths relative to `dir`.
+pub fn val_files(run_dir: &Path) -> Vec<String> {
+    let splits: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("splits.json")).unwrap())
+            .unwrap();
+    splits
+        .iter()
+        .filter(|r| r["split"] == "val")
+        .map(|r| format!("faces/img_align_celeba/{}", r["file"].as_str().unwrap()))
+        .collect()
+}
+
+/// Column `name` of `run`'s metrics.csv, one value per epoch.
+pub fn metric(run: &Path, name: &str) -> Vec<f64> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    let column = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    lines
+        .map(|l| l.split(',').nth(column).unwrap().parse().unwrap())
+        .collect()
+}
+
 /// Reads a `.npy` through the project's reader, whose header parsing viz tests against the
 /// numpy format spec.
 pub fn npy_f32(path: &Path) -> (Vec<f32>, Vec<usize>) {

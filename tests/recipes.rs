@@ -7,21 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::helpers::*;
 
-/// Column `name` of `run`'s metrics.csv, one value per epoch.
-pub fn metric(run: &Path, name: &str) -> Vec<f64> {
-    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    let mut lines = text.lines();
-    let column = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .position(|h| h == name)
-        .unwrap_or_else(|| panic!("no column {name}"));
-    lines
-        .map(|l| l.split(',').nth(column).unwrap().parse().unwrap())
-        .collect()
-}
-
 /// [`synthetic_config`] with 40 images an identity (12 leave a validation loss that jumps
 /// from epoch to epoch) and `train` lines added to its `[train]` table.
 fn config_with(dir: &Path, name: &str, dim: usize, epochs: usize, train: &str) -> PathBuf {

@@ -548,7 +548,7 @@ fn sgd_with_a_cosine_schedule_and_warm_up_resumes_on_the_same_rates() {
     // 180 training images at batch 8: 23 steps an epoch. Each epoch's first step: the warm-up's
     // 0.05 / 23, then the cosine over the 3 epochs after it at u = 0, 1/3, 2/3:
     // 0.025 (1 + cos(pi u)) = 0.05, 0.0375, 0.0125.
-    let lr = crate::recipes::metric(&reference, "lr");
+    let lr = metric(&reference, "lr");
     let want = [0.05 / 23.0, 0.05, 0.0375, 0.0125];
     assert_eq!(lr.len(), 4);
     for (got, want) in lr.iter().zip(want) {

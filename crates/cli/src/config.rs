@@ -407,8 +407,8 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
 /// from 64, and GIF sides are 16-bit (viz caps them at 8192).
 pub const FRAME_SIZES: std::ops::RangeInclusive<u32> = 64..=8192;
 
-/// GIF frame times, milliseconds: a GIF stores hundredths of a second in 16 bits (plotters
-/// rounds `ms / 10` to the nearest and wraps past 65535), and below 10 ms it stores 0, which
+/// GIF frame times, milliseconds: a GIF stores hundredths of a second in 16 bits (viz rounds
+/// `ms / 10` to the nearest and would saturate past 65535), and below 10 ms it stores 0, which
 /// viewers replace with their own default.
 pub const FRAME_MS: std::ops::RangeInclusive<u32> = 10..=655_350;
 
