@@ -23,6 +23,8 @@
 #         celeba-step  training step, 3x64x64, batch 256, 1,000 classes, 512-D
 #         head         ArcFace head forward + backward, batch 512, 10,177 classes (all of
 #                      CelebA's identities), 512-D
+#         mnist-embed  the backbone's eval-mode forward, 1x28x28, batch 256 (validation and
+#                      the snapshots)
 #         celeba-2d    5 epochs of configs/celeba-2d.toml (iResNet-18 width 16, SGD, cosine,
 #                      2-D ArcFace) on synthetic faces shaped like CelebA's top 10 identities
 #                      (10 x 32 images, 64x64), `train --no-render`: wall seconds
@@ -170,13 +172,21 @@ if [[ "$torch" == 1 ]]; then
     fi
 fi
 
+# name | our bench | shape arguments (shared by both sides) | steps | warm-up
+benches=(
+    "mnist-step|step|--input 1x28x28 --batch 32 --classes 10 --dim 3|200|20"
+    "celeba-step|step|--input 3x64x64 --batch 256 --classes 1000 --dim 512|50|5"
+    "head|head|--batch 512 --classes 10177 --dim 512|100|10"
+    "mnist-embed|embed|--input 1x28x28 --batch 256 --classes 10 --dim 3|100|10"
+)
+
 # --- timing under one budget ------------------------------------------------------------------
 start_all=$SECONDS
 results="$logs/results.jsonl"
 : >"$results"
 n_dev=${#device_list[@]}
-# smoke (3 commands) + 3 benches + celeba-2d on each device, 3 benches in PyTorch.
-commands=$(( n_dev * 7 + (${#py} > 0 ? 3 : 0) ))
+# smoke (3 commands) + the benches + celeba-2d on each device, the benches in PyTorch.
+commands=$(( n_dev * (4 + ${#benches[@]}) + (${#py} > 0 ? ${#benches[@]} : 0) ))
 done_commands=0
 failed=0
 skip_devices=""   # devices whose smoke run failed
@@ -316,12 +326,6 @@ for r in json.load(open(sys.argv[1])):
     fi
 }
 
-# name | our bench | shape arguments (shared by both sides) | steps | warm-up
-benches=(
-    "mnist-step|step|--input 1x28x28 --batch 32 --classes 10 --dim 3|200|20"
-    "celeba-step|step|--input 3x64x64 --batch 256 --classes 1000 --dim 512|50|5"
-    "head|head|--batch 512 --classes 10177 --dim 512|100|10"
-)
 # "--input 3x64x64 --batch 256 --classes 1000 --dim 512" -> "3x64x64 b256 1000 cls 512-D"
 shape_label() {
     local out=""

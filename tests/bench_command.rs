@@ -8,13 +8,19 @@ fn json_line(out: &str) -> serde_json::Value {
 }
 
 #[test]
-fn step_bench_reports_the_shapes_it_ran_and_a_consistent_rate() {
+fn step_and_embed_benches_report_the_shapes_they_ran_and_a_consistent_rate() {
+    for kind in ["step", "embed"] {
+        step_or_embed(kind);
+    }
+}
+
+fn step_or_embed(kind: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(&run(
         dir.path(),
         &[
             "bench",
-            "step",
+            kind,
             "--input",
             "3x16x24",
             "--classes",
@@ -34,7 +40,7 @@ fn step_bench_reports_the_shapes_it_ran_and_a_consistent_rate() {
     ));
     let v = json_line(&out);
     assert_eq!(v["impl"], "arcface-lab");
-    assert_eq!(v["bench"], "step");
+    assert_eq!(v["bench"], kind);
     assert_eq!(v["device"], "flex");
     assert_eq!(v["input"], serde_json::json!([3, 16, 24]));
     assert_eq!(

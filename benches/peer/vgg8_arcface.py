@@ -20,6 +20,8 @@ Modes (each prints ONE JSON line on stdout; diagnostics go to stderr):
 
   step   N timed training steps (forward, backward, Adam) after W warm-up steps on fixed
          random tensors: --batch --input CxHxW --classes --dim --steps --warmup
+  embed  N timed eval-mode forwards of the backbone alone under torch.no_grad() (what the
+         epoch's validation and snapshot passes run): --batch --input --dim --steps --warmup
   head   forward + backward of the ArcFace head alone (cross entropy on its training logits)
          on random embeddings: --batch --classes --dim --steps --warmup
   epoch  the seed's MNIST epoch: read the IDX files from --mnist, seeded 80/20 split, one
@@ -183,6 +185,21 @@ def run_step(args, device):
 
     seconds = time_loop(device, args.warmup, args.steps, one)
     return result(args, "step", device, seconds, {"input": list(shape)})
+
+
+def run_embed(args, device):
+    # The backbone's eval-mode forward without autograd, as the epoch's validation and
+    # snapshot passes run it.
+    shape = parse_input(args.input)
+    net = Net(shape, args.classes, args.dim, args.overflow).to(device).eval()
+    images = torch.randn((args.batch, *shape), device=device)
+
+    def one():
+        with torch.no_grad():
+            net.backbone(images)
+
+    seconds = time_loop(device, args.warmup, args.steps, one)
+    return result(args, "embed", device, seconds, {"input": list(shape)})
 
 
 def run_head(args, device):
@@ -353,7 +370,7 @@ def parse_input(text):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["step", "head", "epoch"])
+    p.add_argument("mode", choices=["step", "head", "embed", "epoch"])
     p.add_argument("--batch", type=int, default=None, help="step/epoch: 32, head: 256")
     p.add_argument("--input", default="1x28x28", help="CxHxW (step)")
     p.add_argument("--classes", type=int, default=None, help="step: 10, head: 10177")
@@ -393,7 +410,7 @@ def main(argv=None):
     else:
         device = torch.device("cpu")
 
-    run = {"step": run_step, "head": run_head, "epoch": run_epoch}[args.mode]
+    run = {"step": run_step, "head": run_head, "embed": run_embed, "epoch": run_epoch}[args.mode]
     out = run(args, device)
     if device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(device)

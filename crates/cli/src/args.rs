@@ -68,6 +68,9 @@ pub enum BenchCommand {
     Step(BenchStepArgs),
     /// Forward and backward of the head alone on random embeddings.
     Head(BenchHeadArgs),
+    /// Eval-mode forward of the backbone alone (what the validation pass and the per-epoch
+    /// snapshots run), e.g. --batch 256 as they do.
+    Embed(BenchStepArgs),
 }
 
 /// What both benches take; the defaults are the seed's MNIST experiment.

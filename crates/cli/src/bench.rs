@@ -42,6 +42,7 @@ pub fn bench(command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Step(args) => step(args),
         BenchCommand::Head(args) => head(args),
+        BenchCommand::Embed(args) => embed(args),
     }
 }
 
@@ -196,6 +197,39 @@ fn step(args: BenchStepArgs) -> Result<()> {
     })?;
     report(
         &result("step", choice, common, Some(input), seconds),
+        common.json,
+    )
+}
+
+/// The backbone's forward on a device without autodiff: batch norm on its running statistics,
+/// no dropout, no graph kept, as the snapshots and validation run it.
+fn embed(args: BenchStepArgs) -> Result<()> {
+    let common = &args.common;
+    check_counts(common)?;
+    let input = parse_input(&args.input)?;
+    memory::check_fits(
+        &footprint(common, Some((&args.input, input))),
+        memory::machine_memory(),
+    )?;
+    let config = model_config(common, common.dim)?;
+    let (choice, device) = device::open(common.device)?;
+    device.seed(58);
+    let model = config
+        .network(common.classes, input)
+        .init(&device)
+        .context("the model cannot be built for these shapes")?;
+    let [c, h, w] = input;
+    let images = Tensor::<4>::random(
+        [common.batch, c, h, w],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let seconds = time_steps(&device, common.warmup, common.steps, || {
+        drop(model.embed(images.clone()));
+        Ok(())
+    })?;
+    report(
+        &result("embed", choice, common, Some(input), seconds),
         common.json,
     )
 }
