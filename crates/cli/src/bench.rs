@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use arcface_core::{LabelledBatch, cross_entropy};
+use arcface_core::{EmbeddingNet, LabelledBatch, cross_entropy};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
@@ -160,7 +160,18 @@ fn report(result: &BenchResult, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn step(args: BenchStepArgs) -> Result<()> {
+/// What `bench step` and `bench embed` run on: the device, a network for the shapes and one
+/// batch of random images, after the checks of the options.
+struct Backbone {
+    choice: device::DeviceChoice,
+    device: Device,
+    model: EmbeddingNet,
+    images: Tensor<4>,
+    input: [usize; 3],
+}
+
+/// [`Backbone`] for `args`; on an autodiff device when `autodiff` (training steps).
+fn backbone(args: &BenchStepArgs, autodiff: bool) -> Result<Backbone> {
     let common = &args.common;
     check_counts(common)?;
     let input = parse_input(&args.input)?;
@@ -171,18 +182,36 @@ fn step(args: BenchStepArgs) -> Result<()> {
     let config = model_config(common, common.dim)?;
     let (choice, device) = device::open(common.device)?;
     device.seed(58);
-    let device = device.autodiff();
-    let mut model = config
+    let device = if autodiff { device.autodiff() } else { device };
+    let model = config
         .network(common.classes, input)
         .init(&device)
         .context("the model cannot be built for these shapes")?;
-    let mut optim = AdamConfig::new().init();
     let [c, h, w] = input;
     let images = Tensor::<4>::random(
         [common.batch, c, h, w],
         Distribution::Normal(0.0, 1.0),
         &device,
     );
+    Ok(Backbone {
+        choice,
+        device,
+        model,
+        images,
+        input,
+    })
+}
+
+fn step(args: BenchStepArgs) -> Result<()> {
+    let common = &args.common;
+    let Backbone {
+        choice,
+        device,
+        mut model,
+        images,
+        input,
+    } = backbone(&args, true)?;
+    let mut optim = AdamConfig::new().init();
     let t = targets(common.batch, common.classes, &device);
     let seconds = time_steps(&device, common.warmup, common.steps, || {
         let out = model
@@ -205,25 +234,13 @@ fn step(args: BenchStepArgs) -> Result<()> {
 /// no dropout, no graph kept, as the snapshots and validation run it.
 fn embed(args: BenchStepArgs) -> Result<()> {
     let common = &args.common;
-    check_counts(common)?;
-    let input = parse_input(&args.input)?;
-    memory::check_fits(
-        &footprint(common, Some((&args.input, input))),
-        memory::machine_memory(),
-    )?;
-    let config = model_config(common, common.dim)?;
-    let (choice, device) = device::open(common.device)?;
-    device.seed(58);
-    let model = config
-        .network(common.classes, input)
-        .init(&device)
-        .context("the model cannot be built for these shapes")?;
-    let [c, h, w] = input;
-    let images = Tensor::<4>::random(
-        [common.batch, c, h, w],
-        Distribution::Normal(0.0, 1.0),
-        &device,
-    );
+    let Backbone {
+        choice,
+        device,
+        model,
+        images,
+        input,
+    } = backbone(&args, false)?;
     let seconds = time_steps(&device, common.warmup, common.steps, || {
         drop(model.embed(images.clone()));
         Ok(())
