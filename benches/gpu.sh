@@ -280,10 +280,11 @@ relative_difference() {
 
 smoke() {
     local dev="$1" config="$work/smoke-$dev.toml" run_dir="$work/runs/smoke-$dev"
+    local label="10 steps, embed vs flex"
     smoke_config "$config" "$dev"
     timed "smoke-train-$dev" "$bin" train "$config" --device "$dev" --no-render
     if (( rc != 0 )); then
-        record smoke "$dev" "10 steps, embed vs flex" "$(outcome_text)"; failed=1
+        record smoke "$dev" "$label" "$(outcome_text)"; failed=1
         # A device that cannot train 10 steps gets no more of the budget (its .err says why).
         skip_devices+=" $dev "
         done_commands=$((done_commands + 2))
@@ -300,7 +301,7 @@ smoke() {
     # Every loss a finite positive number.
     if ! awk -v l="$losses" 'BEGIN { n = split(l, v, " "); if (n == 0) exit 1
             for (i = 1; i <= n; i++) if (!(v[i] + 0 > 0) || v[i] ~ /nan|inf/) exit 1 }'; then
-        record smoke "$dev" "10 steps, embed vs flex" "\"text\":\"bad losses: $losses\""; failed=1
+        record smoke "$dev" "$label" "\"text\":\"bad losses: $losses\""; failed=1
         done_commands=$((done_commands + 2))
         return
     fi
@@ -314,15 +315,15 @@ for r in json.load(open(sys.argv[1])):
     timed "smoke-embed-flex-$dev" "$bin" embed "$run_dir" --checkpoint last --device flex "${files[@]}"
     if (( gpu_rc != 0 || rc != 0 )); then
         rc=$(( gpu_rc != 0 ? gpu_rc : rc ))
-        record smoke "$dev" "10 steps, embed vs flex" "$(outcome_text)"; failed=1
+        record smoke "$dev" "$label" "$(outcome_text)"; failed=1
         return
     fi
     local diff
     diff="$(relative_difference "$logs/smoke-embed-flex-$dev.log" "$logs/smoke-embed-$dev.log")"
     if awk -v d="$diff" 'BEGIN { exit !(d != "nan" && d + 0 <= 1e-2) }'; then
-        record smoke "$dev" "10 steps, embed vs flex" "\"text\":\"ok, diff $diff\""
+        record smoke "$dev" "$label" "\"text\":\"ok, diff $diff\""
     else
-        record smoke "$dev" "10 steps, embed vs flex" "\"text\":\"FAILED, diff $diff\""; failed=1
+        record smoke "$dev" "$label" "\"text\":\"FAILED, diff $diff\""; failed=1
     fi
 }
 
