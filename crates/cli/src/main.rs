@@ -68,6 +68,7 @@ fn kernel_options_from_env() -> arcface_core::KernelOptions {
         conv: !switched_off("ARCFACE_FASTCONV"),
         direct_conv: !switched_off("ARCFACE_DIRECTCONV"),
         direct_conv_avx512: !switched_off("ARCFACE_AVX512"),
+        winograd: !switched_off("ARCFACE_WINOGRAD"),
         batch_norm: !switched_off("ARCFACE_FASTBN"),
         max_pool: !switched_off("ARCFACE_FASTPOOL"),
     }

@@ -1,6 +1,7 @@
 //! arcface-lab's own CPU kernels for `f32` in NCHW order, on plain slices: conv2d (im2col +
-//! gemm, and direct 3x3 convolutions in AVX2 / AVX-512), batch norm fused with ReLU and the
-//! 2x2 max-pool, forward and backward, parallel over rayon's threads.
+//! gemm, direct 3x3 convolutions in AVX2 / AVX-512, and Winograd's F(2x2, 3x3) for their
+//! forward and input gradient), batch norm fused with ReLU (and, in eval mode, folded into the
+//! conv before it) and the 2x2 max-pool, forward and backward, parallel over rayon's threads.
 //!
 //! All of arcface-lab's `unsafe` code is here (SIMD intrinsics, the raw-pointer gemm call,
 //! filling uninitialised vectors, `mallopt`), each use with its SAFETY note, so that the model
@@ -25,7 +26,9 @@ mod thread_pool;
 pub use batch_norm::{
     BnGeom, BnGrads, BnStats, bn_relu_backward, bn_relu_forward, bn_relu_inference, bn_relu_train,
 };
-pub use conv::{ConvGeom, ConvGrads, conv_backward, conv_forward};
+pub use conv::{
+    BnInference, ConvGeom, ConvGrads, conv_backward, conv_bn_relu_inference, conv_forward,
+};
 pub use malloc::tune_malloc;
 pub use max_pool::{PoolGeom, max_pool2x2_backward, max_pool2x2_forward};
 pub use options::KernelOptions;

@@ -19,6 +19,10 @@ pub struct KernelOptions {
     /// the results are the same to the bit (`ARCFACE_AVX512`; needs `direct_conv`). Not to be
     /// confused with the cargo feature `gemm-avx512`, which builds gemm's AVX-512 kernels.
     pub direct_conv_avx512: bool,
+    /// The direct 3x3 convs' forward and input gradient by Winograd's F(2x2, 3x3) (2.25x
+    /// fewer multiplications, AVX2 + FMA) rather than the direct kernel; the rounding differs
+    /// by a few units in the last place (`ARCFACE_WINOGRAD`; needs `direct_conv`).
+    pub winograd: bool,
     /// Batch norm fused with the ReLU that follows it, in training and with the running
     /// statistics (`ARCFACE_FASTBN`).
     pub batch_norm: bool,
@@ -39,6 +43,7 @@ impl KernelOptions {
             conv: on,
             direct_conv: on,
             direct_conv_avx512: on,
+            winograd: on,
             batch_norm: on,
             max_pool: on,
         }

@@ -70,10 +70,8 @@ impl VggBlock {
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h / 2, w / 2]` (rounded down)
     fn forward(&self, x: Tensor<4>, kernels: &KernelOptions) -> Tensor<4> {
-        let x = fastconv::conv2d(&self.conv1, x, kernels);
-        let x = fastconv::batch_norm_relu(&self.bn1, &self.relu, x, kernels);
-        let x = fastconv::conv2d(&self.conv2, x, kernels);
-        let x = fastconv::batch_norm_relu(&self.bn2, &self.relu, x, kernels);
+        let x = fastconv::conv_bn_relu(&self.conv1, &self.bn1, &self.relu, x, kernels);
+        let x = fastconv::conv_bn_relu(&self.conv2, &self.bn2, &self.relu, x, kernels);
         fastconv::max_pool2d(&self.pool, x, kernels)
     }
 }
@@ -199,7 +197,7 @@ mod tests {
     /// Loss, then every backbone parameter's gradient and the running statistics, after one
     /// forward and backward of `net` (backbone + ArcFace head).
     fn training_step(
-        fast: bool,
+        options: KernelOptions,
         mut net: EmbeddingNet,
         images: Tensor<4>,
     ) -> Vec<(String, Vec<f32>)> {
@@ -209,7 +207,7 @@ mod tests {
         let device = images.device();
         let batch = images.dims()[0];
         let targets: Vec<i64> = (0..batch as i64).map(|i| i % 5).collect();
-        net.backbone = net.backbone.with_kernel_options(KernelOptions::all(fast));
+        net.backbone = net.backbone.with_kernel_options(options);
         let out = net.forward(LabelledBatch {
             images,
             targets: Tensor::from_data(TensorData::new(targets, [batch]), &device),
@@ -282,8 +280,31 @@ mod tests {
                 .map(|i| (i as f32 * 0.37).sin() + (i as f32 * 0.011).cos())
                 .collect();
             let images = Tensor::<4>::from_data(TensorData::new(images, [batch, c, h, w]), &device);
-            let fast = training_step(true, net, images.clone());
-            let burn = training_step(false, twin, images);
+            // The own kernels against burn's at 2e-4, with the direct conv; and the Winograd
+            // conv against the direct one at 1e-3 (their rounding differs in another pattern,
+            // which these 4 images' batch statistics amplify to 2e-4 of scale here; a wrong
+            // kernel differs by the gradients' own size).
+            let direct = KernelOptions {
+                winograd: false,
+                ..KernelOptions::all(true)
+            };
+            // A network of its own: clones share their running statistics.
+            let third = config
+                .init(&device)
+                .unwrap()
+                .load_record(net.clone().into_record());
+            let winograd = training_step(KernelOptions::all(true), third, images.clone());
+            let fast = training_step(direct, net, images.clone());
+            let burn = training_step(KernelOptions::all(false), twin, images);
+            for ((name, a), (_, b)) in winograd.iter().zip(&fast) {
+                let scale = b.iter().fold(1f32, |m, x| m.max(x.abs()));
+                for (k, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 1e-3 * scale,
+                        "{c}x{h}x{w} {name}[{k}]: winograd {x}, direct {y} (scale {scale})"
+                    );
+                }
+            }
             let mut scale = 1f32;
             for ((name, a), (_, b)) in fast.iter().zip(&burn) {
                 // Conv biases in front of a batch norm get (near-)zero gradients, compared at

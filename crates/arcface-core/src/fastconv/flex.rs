@@ -349,6 +349,60 @@ where
     Some((Tensor::from_primitive::<Autodiff<Flex, C>>(out), mean, var))
 }
 
+/// `relu(batch_norm(conv2d(x) + bias))` with given statistics (the running ones) on plain
+/// flex tensors, i.e. outside autodiff (validation, snapshots), in one pass
+/// ([`kernels::conv_bn_relu_inference`]); `None` (inputs untouched) elsewhere.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn conv_bn_relu_inference(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    bias: Option<&Tensor<1>>,
+    stride: [usize; 2],
+    padding: [(usize, usize); 2],
+    [gamma, beta, mean, var]: [&Tensor<1>; 4],
+    epsilon: f64,
+    options: &KernelOptions,
+) -> Option<Tensor<4>> {
+    let [c_out, c_in, kh, kw] = weight.dims();
+    let [batch, x_c, h, w] = x.dims();
+    let params = [gamma, beta, mean, var];
+    if x_c != c_in
+        || bias.is_some_and(|b| b.dims() != [c_out])
+        || params.iter().any(|p| p.dims() != [c_out])
+    {
+        return None;
+    }
+    let geom = ConvGeom::new([batch, c_in, h, w], [c_out, kh, kw], stride, padding)?;
+    let mut routes = vec![route(x), route(weight)];
+    routes.extend(bias.map(route));
+    routes.extend(params.iter().map(|p| route(*p)));
+    if common_route(&routes)? != Route::Plain {
+        return None;
+    }
+    let x = plain(x.clone())?;
+    let weight = plain(weight.clone())?;
+    let bias = match bias {
+        Some(b) => Some(plain(b.clone())?),
+        None => None,
+    };
+    let [gamma, beta, mean, var] = params.map(|p| plain(p.clone()));
+    let (gamma, beta, mean, var) = (gamma?, beta?, mean?, var?);
+    let bn = kernels::BnInference {
+        params: [values(&gamma), values(&beta), values(&mean), values(&var)],
+        epsilon,
+    };
+    let y = kernels::conv_bn_relu_inference(
+        &geom,
+        values(&x),
+        values(&weight),
+        bias.as_ref().map(values),
+        bn,
+        options,
+    );
+    let y = from_vec(y, [batch, c_out, geom.out_h, geom.out_w]);
+    Some(Tensor::from_primitive::<Flex>(y))
+}
+
 /// `relu(batch_norm(x))` with given statistics (the running ones) on plain flex tensors, i.e.
 /// outside autodiff (validation, snapshots); `None` (inputs untouched) elsewhere.
 pub(super) fn batch_norm_relu_inference(

@@ -82,6 +82,27 @@ pub(crate) fn batch_norm_relu(
     }
 }
 
+/// `relu.forward(bn.forward(conv.forward(x)))`: outside autodiff on flex (validation,
+/// snapshots: batch norm with its running statistics) in one pass, with the batch norm folded
+/// into the conv, where `options.conv` and `options.batch_norm` are on; elsewhere as
+/// [`conv2d`] then [`batch_norm_relu`].
+///
+/// # Shapes
+/// - x: `[batch, channels_in, height, width]`
+/// - output: `[batch, channels_out, height_out, width_out]`
+pub(crate) fn conv_bn_relu(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    relu: &Relu,
+    x: Tensor<4>,
+    options: &KernelOptions,
+) -> Tensor<4> {
+    match fast_conv_bn_relu(conv, bn, &x, options) {
+        Some(y) => y,
+        None => batch_norm_relu(bn, relu, conv2d(conv, x, options), options),
+    }
+}
+
 /// `pool.forward(x)`, through the own kernel for a 2x2 pool with stride 2 on flex where
 /// `options.max_pool` is on.
 ///
@@ -111,6 +132,46 @@ fn fast_conv2d(conv: &Conv2d, x: &Tensor<4>, options: &KernelOptions) -> Option<
     let weight = conv.weight.val();
     let bias = conv.bias.as_ref().map(|b| b.val());
     flex::conv2d(x, &weight, bias.as_ref(), conv.stride, padding, options)
+}
+
+#[cfg(feature = "fastconv")]
+fn fast_conv_bn_relu(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    x: &Tensor<4>,
+    options: &KernelOptions,
+) -> Option<Tensor<4>> {
+    use burn::nn::PaddingConfig2d;
+
+    // Burn's batch norm takes the running statistics outside autodiff; only there is the
+    // batch norm a fixed affine map that folds into the conv.
+    if !options.conv
+        || !options.batch_norm
+        || x.device().is_autodiff()
+        || conv.dilation != [1, 1]
+        || conv.groups != 1
+    {
+        return None;
+    }
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        _ => return None,
+    };
+    let device = x.device();
+    let mean = bn.running_mean.value().to_device(&device);
+    let var = bn.running_var.value().to_device(&device);
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    flex::conv_bn_relu_inference(
+        x,
+        &conv.weight.val(),
+        bias.as_ref(),
+        conv.stride,
+        padding,
+        [&bn.gamma.val(), &bn.beta.val(), &mean, &var],
+        bn.epsilon,
+        options,
+    )
 }
 
 #[cfg(feature = "fastconv")]
@@ -177,6 +238,16 @@ fn fast_batch_norm_relu(
 
 #[cfg(not(feature = "fastconv"))]
 fn fast_conv2d(_: &Conv2d, _: &Tensor<4>, _: &KernelOptions) -> Option<Tensor<4>> {
+    None
+}
+
+#[cfg(not(feature = "fastconv"))]
+fn fast_conv_bn_relu(
+    _: &Conv2d,
+    _: &BatchNorm,
+    _: &Tensor<4>,
+    _: &KernelOptions,
+) -> Option<Tensor<4>> {
     None
 }
 

@@ -1,7 +1,7 @@
 //! The kernels against independent references: a hand-computed case, naive f64 loops with
 //! central finite differences, and burn's own ops on flex (the kernels switched off).
 
-use burn::module::Param;
+use burn::module::{Param, RunningState};
 use burn::nn::{
     BatchNorm, BatchNormConfig, PaddingConfig2d, Relu,
     conv::Conv2dConfig,
@@ -12,7 +12,7 @@ use burn::tensor::TensorData;
 
 use kernels::KernelOptions;
 
-use super::{batch_norm_relu, conv2d, max_pool2d};
+use super::{batch_norm_relu, conv_bn_relu, conv2d, max_pool2d};
 
 /// The kernels on, and off (burn's ops throughout).
 const ON: KernelOptions = KernelOptions::all(true);
@@ -401,6 +401,10 @@ fn direct_and_im2col_convs_match_reference_on_vgg_shapes() {
         (3, 5, 7, 7, 9),
         (2, 3, 1, 1, 6),
         (5, 4, 3, 10, 4),
+        (3, 3, 32, 32, 16),
+        (6, 64, 32, 32, 64),
+        (9, 16, 16, 16, 16),
+        (2, 128, 8, 8, 128),
     ];
     let cases = small
         .iter()
@@ -411,14 +415,22 @@ fn direct_and_im2col_convs_match_reference_on_vgg_shapes() {
         let [x, w, b, r] = conv_inputs(c, [71, 72, 73, 74].map(|s| s + i as u64));
         let want_y = ref_conv(c, &widen(&x), &widen(&w), &widen(&b));
         let [gx, gw, gb] = ref_conv_grads_exact(c, &widen(&x), &widen(&w), &widen(&r));
-        for (direct, avx512) in [(true, true), (true, false), (false, false)] {
+        for (direct, avx512, winograd) in [
+            (true, true, false),
+            (true, false, false),
+            (true, false, true),
+            (false, false, false),
+        ] {
             let options = KernelOptions {
                 direct_conv: direct,
                 direct_conv_avx512: avx512,
+                winograd,
                 ..ON
             };
             let got = run_conv(c, &x, &w, &b, &r, &options);
-            let label = |what: &str| format!("case {i} direct={direct} avx512={avx512} {what}");
+            let label = |what: &str| {
+                format!("case {i} direct={direct} avx512={avx512} winograd={winograd} {what}")
+            };
             assert_close(&got[0], &want_y, 1e-5, &label("y"));
             assert_close(&got[1], &gx, 1e-5, &label("dx"));
             assert_close(&got[2], &gw, 1e-5, &label("dw"));
@@ -658,6 +670,65 @@ fn bn_relu_outside_training_matches_burn() {
     assert!(inference.is_some(), "the kernel takes plain flex tensors");
     assert!(burn.iter().any(|&v| v > 0.0) && burn.contains(&0.0));
     assert_close(&fast, &widen(&burn), 1e-5, "y");
+}
+
+#[test]
+fn conv_bn_relu_outside_autodiff_matches_reference() {
+    // The eval-mode VGG block layer: conv, batch norm with running statistics, ReLU, folded
+    // into one pass; against an f64 conv followed by the batch norm formula, through every
+    // conv path (Winograd, direct, im2col) and with the kernels off (burn's ops). Shapes as
+    // VGG8's on digits, and 3 images per task side by side.
+    let threads = rayon::current_num_threads();
+    for (i, &(batch, c_in, h, w, c_out)) in [(2, 1, 28, 28, 16), (12 * threads, 16, 7, 7, 6)]
+        .iter()
+        .enumerate()
+    {
+        let c = &same_3x3(batch, c_in, h, w, c_out);
+        let [x, wt, b, _] = conv_inputs(c, [81, 82, 83, 84].map(|s| s + i as u64));
+        let gamma: Vec<f32> = noise(c_out, 85).iter().map(|v| 1.0 + v).collect();
+        let beta = noise(c_out, 86);
+        let mean: Vec<f32> = noise(c_out, 87).iter().map(|v| 0.3 * v).collect();
+        let var: Vec<f32> = noise(c_out, 88).iter().map(|v| 0.5 + v.abs()).collect();
+        let eps = 1e-5;
+        let conv_y = ref_conv(c, &widen(&x), &widen(&wt), &widen(&b));
+        let plane = h * w;
+        let want: Vec<f64> = conv_y
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                let ch = (k / plane) % c_out;
+                let s = f64::from(gamma[ch]) / (f64::from(var[ch]) + eps).sqrt();
+                ((v - f64::from(mean[ch])) * s + f64::from(beta[ch])).max(0.0)
+            })
+            .collect();
+        assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
+        let device = Device::flex();
+        let mut conv = Conv2dConfig::new([c_in, c_out], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        conv.weight = Param::from_tensor(tensor(&wt, [c_out, c_in, 3, 3], &device));
+        conv.bias = Some(Param::from_tensor(tensor(&b, [c_out], &device)));
+        let mut bn = bn_module(c_out, &gamma, &beta, &device);
+        bn.running_mean = RunningState::new(tensor(&mean, [c_out], &device));
+        bn.running_var = RunningState::new(tensor(&var, [c_out], &device));
+        for (direct, winograd) in [(true, true), (true, false), (false, false)] {
+            let options = KernelOptions {
+                direct_conv: direct,
+                winograd,
+                ..ON
+            };
+            for options in [OFF, options] {
+                let y = conv_bn_relu(
+                    &conv,
+                    &bn,
+                    &Relu::new(),
+                    tensor(&x, [batch, c_in, h, w], &device),
+                    &options,
+                );
+                assert_close(&vals(y), &want, 1e-5, &format!("case {i} {options:?}"));
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ use rayon::prelude::*;
 
 use super::geom::{ConvGeom, ConvGrads};
 use super::tasks::{images_per_task, sum_parts, with_scratch};
+use super::winograd;
 use crate::options::KernelOptions;
 use crate::par_vec::par_parts;
 use crate::{cpu, lanes};
@@ -275,7 +276,8 @@ fn conv_group(
 /// One task's weight and bias gradients.
 type Partial = (Vec<f32>, Vec<f32>);
 
-/// Gradients of [`forward`] for a `g` that [`applies`] accepts, on a CPU with `isa`.
+/// Gradients of [`forward`] for a `g` that [`applies`] accepts, on a CPU with `isa`; with
+/// `by_winograd`, the input gradient by [`winograd`] (the weight gradient stays direct).
 pub(super) fn backward(
     g: &ConvGeom,
     x: &[f32],
@@ -283,6 +285,7 @@ pub(super) fn backward(
     dy: &[f32],
     [need_x, need_w, need_b]: [bool; 3],
     isa: Isa,
+    by_winograd: bool,
 ) -> ConvGrads {
     let per_task = images_per_task(g.batch);
     let m = side_by_side(g.w, per_task);
@@ -292,7 +295,9 @@ pub(super) fn backward(
         m,
         isa,
     };
-    let packed_t = need_x.then(|| pack(weight, g.c_out, g.c_in, true));
+    let packed_t = (need_x && !by_winograd).then(|| pack(weight, g.c_out, g.c_in, true));
+    let filters_t =
+        (need_x && by_winograd).then(|| winograd::Filters::new(weight, g.c_out, g.c_in, true));
     let tasks = g.batch.div_ceil(per_task);
     let task_grads = |task: usize, mut dx_chunk: Option<&mut [f32]>| {
         let first = task * per_task;
@@ -316,7 +321,11 @@ pub(super) fn backward(
             ..full
         };
         let x_len = if need_w { groups * g.c_in * plane } else { 0 };
-        let out_len = if need_x { CB * full.len() } else { 0 };
+        let out_len = if packed_t.is_some() {
+            CB * full.len()
+        } else {
+            0
+        };
         with_scratch(groups * g.c_out * plane + x_len + out_len, |buf| {
             let (dyp, rest) = buf.split_at_mut(groups * g.c_out * plane);
             let (xp, out) = rest.split_at_mut(x_len);
@@ -326,6 +335,10 @@ pub(super) fn backward(
                 .enumerate()
             {
                 layout(gi).border(dyg, g.c_out, d);
+            }
+            if let (Some(dx_chunk), Some(filters_t)) = (dx_chunk.as_deref_mut(), &filters_t) {
+                let tail = winograd::Tail::default();
+                winograd::conv_images(g.h, g.w, dys, count, filters_t, tail, dx_chunk);
             }
             if let (Some(dx_chunk), Some(packed_t)) = (dx_chunk.as_deref_mut(), &packed_t) {
                 for (gi, (d, dxg)) in dyp

@@ -1,0 +1,731 @@
+//! 3x3 convolution with stride 1 and padding 1 by Winograd's minimal filtering F(2x2, 3x3),
+//! in AVX2 + FMA: the direct kernels' forward and input gradient with 2.25x fewer
+//! multiplications.
+//!
+//! Why: after the direct kernels, their multiply loop was 43 % of a VGG8 training step and
+//! 70 % of the eval-mode forward that validation and the snapshots run (`perf`, AVX2 machine),
+//! already near the FMA units' peak. F(2x2, 3x3) computes each 2x2 block of outputs ("tile")
+//! from its 4x4 input patch with 16 products per input and output channel instead of 36
+//! (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015):
+//!
+//! - filters: `U = G g Gᵀ` (4x4 per input and output channel), once per call;
+//! - inputs: `V = Bᵀ d B` for every tile `d` and input channel, eight tiles per vector;
+//! - products: for each of the 16 positions `k`, `M[k] = Σ_ci V[k][ci] U[k][ci]`, a register
+//!   block of 4 output channels x 24 tiles as in the direct kernel;
+//! - outputs: `Y = Aᵀ M A` (2x2 per tile and output channel), plus the bias.
+//!
+//! Layout: `m` images side by side, each `S = 2 * ceil((w + 1) / 2)` columns (its columns, a
+//! zero column that is also the next image's left border, and one more where `w` is even), so
+//! that the tile grid of every image starts at an even column; each padded row is split into
+//! its even and odd columns, so that the element `(i, j)` of eight neighbouring tiles is one
+//! contiguous load. Tiles over the border columns and the rounding to whole vectors are
+//! computed and dropped. Rounding differs from the direct kernels (the transforms add and
+//! subtract inputs before multiplying), within a few units in the last place for these sizes.
+
+#![allow(unsafe_code)]
+
+use std::cell::RefCell;
+
+use super::geom::ConvGeom;
+use super::tasks::images_per_task;
+use crate::cpu;
+use crate::par_vec::par_parts;
+
+/// Output channels per register block.
+const CB: usize = 4;
+/// Tiles per vector (AVX2, f32).
+const LANES: usize = 8;
+/// Tiles of one row processed together: the transformed inputs of a chunk (`16 * c_in *
+/// CHUNK` values, 196 KB at 64 channels) stay in the L2 cache while every block of output
+/// channels reads them.
+const CHUNK: usize = 48;
+
+thread_local! {
+    /// Each thread's planes and transform buffers, kept between calls (as `tasks`'s scratch,
+    /// which the direct backward holds while it calls in here).
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Transformed filters `U = G g Gᵀ`, as `[block of CB outputs][k: 16][input][CB]`, zero for the
+/// outputs past the last in the last block.
+pub(super) struct Filters {
+    u: Vec<f32>,
+    /// Channels of the image convolved.
+    ins: usize,
+    /// Channels of the result.
+    outs: usize,
+}
+
+impl Filters {
+    /// The filters of `weight` (`[c_out, c_in, 3, 3]`); with `transpose`, those of the input
+    /// gradient (the conv's outputs become inputs, the taps turn by 180 degrees).
+    pub(super) fn new(weight: &[f32], c_out: usize, c_in: usize, transpose: bool) -> Self {
+        let (outs, ins) = if transpose {
+            (c_in, c_out)
+        } else {
+            (c_out, c_in)
+        };
+        let mut u = vec![0.0; outs.div_ceil(CB) * 16 * ins * CB];
+        for o in 0..outs {
+            for i in 0..ins {
+                let g = |r: usize, c: usize| {
+                    let tap = r * 3 + c;
+                    f64::from(if transpose {
+                        weight[(i * c_in + o) * 9 + 8 - tap]
+                    } else {
+                        weight[(o * c_in + i) * 9 + tap]
+                    })
+                };
+                // G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], in f64 so that
+                // the only rounding is the final one.
+                let gg: [[f64; 3]; 4] = std::array::from_fn(|r| {
+                    std::array::from_fn(|c| match r {
+                        0 => g(0, c),
+                        1 => 0.5 * (g(0, c) + g(1, c) + g(2, c)),
+                        2 => 0.5 * (g(0, c) - g(1, c) + g(2, c)),
+                        _ => g(2, c),
+                    })
+                });
+                for (r, row) in gg.iter().enumerate() {
+                    let vals = [
+                        row[0],
+                        0.5 * (row[0] + row[1] + row[2]),
+                        0.5 * (row[0] - row[1] + row[2]),
+                        row[2],
+                    ];
+                    for (j, v) in vals.into_iter().enumerate() {
+                        let k = r * 4 + j;
+                        u[(((o / CB) * 16 + k) * ins + i) * CB + o % CB] = v as f32;
+                    }
+                }
+            }
+        }
+        Self { u, ins, outs }
+    }
+}
+
+/// What is applied to each output value on its way out: `+ bias[channel]`, then `max(0)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Tail<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+/// `y = tail(conv2d(x, weight))` for a `g` that `direct::applies` accepts, on a CPU with AVX2
+/// and FMA.
+pub(super) fn forward(g: &ConvGeom, x: &[f32], weight: &[f32], tail: Tail) -> Vec<f32> {
+    let filters = Filters::new(weight, g.c_out, g.c_in, false);
+    let per_task = images_per_task(g.batch);
+    par_parts(
+        g.batch * g.out_image(),
+        per_task * g.out_image(),
+        |task, ys| {
+            let first = task * per_task;
+            let count = ys.len() / g.out_image();
+            let xs = &x[first * g.in_image()..(first + count) * g.in_image()];
+            conv_images(g.h, g.w, xs, count, &filters, tail, ys);
+        },
+    )
+}
+
+/// `out[count, outs, h, w] = tail(conv(input[count, ins, h, w]))` with `filters`, on this
+/// thread: the images in groups laid side by side.
+pub(super) fn conv_images(
+    h: usize,
+    w: usize,
+    input: &[f32],
+    count: usize,
+    filters: &Filters,
+    tail: Tail,
+    out: &mut [f32],
+) {
+    assert!(cpu::avx2_fma(), "winograd: no AVX2 + FMA");
+    let (in_image, out_image) = (filters.ins * h * w, filters.outs * h * w);
+    assert!(input.len() >= count * in_image, "winograd: input too short");
+    assert!(out.len() >= count * out_image, "winograd: output too short");
+    if let Some(b) = tail.bias {
+        assert!(b.len() >= filters.outs, "winograd: bias too short");
+    }
+    let m = side_by_side(w, count);
+    for (xs, ys) in input[..count * in_image]
+        .chunks(m * in_image)
+        .zip(out[..count * out_image].chunks_mut(m * out_image))
+    {
+        let layout = Layout::new(h, w, xs.len() / in_image);
+        conv_group(&layout, xs, filters, tail, ys);
+    }
+}
+
+/// Images per group (up to `count`): the fewest tiles computed per tile kept, then the
+/// longest row up to two chunks (fewer, longer rows: fewer segments per chunk).
+fn side_by_side(w: usize, count: usize) -> usize {
+    let ts = tiles_across(w);
+    // Computed tiles per 1,000 kept ones.
+    let cost = |m: usize| (m * ts).div_ceil(LANES) * LANES * 1000 / (m * ts);
+    (1..=count.max(1))
+        .take_while(|&m| m == 1 || m * ts <= 2 * CHUNK)
+        .min_by_key(|&m| (cost(m), usize::MAX - m))
+        .unwrap_or(1)
+}
+
+/// Tiles per image row: the image's columns and at least one zero column, rounded up to even.
+fn tiles_across(w: usize) -> usize {
+    (w + 2) / 2
+}
+
+/// The padded, column-split planes of one group of `m` images.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    h: usize,
+    w: usize,
+    m: usize,
+    /// Tiles per image row.
+    ts: usize,
+    /// Tile rows.
+    th: usize,
+    /// Tiles per row of the group, a multiple of [`LANES`].
+    nt: usize,
+    /// Values per row of an even- or odd-column plane (the last vector of tiles reads one past
+    /// `nt`).
+    rw: usize,
+}
+
+impl Layout {
+    fn new(h: usize, w: usize, m: usize) -> Self {
+        let ts = tiles_across(w);
+        let nt = (m * ts).div_ceil(LANES) * LANES;
+        Self {
+            h,
+            w,
+            m,
+            ts,
+            th: h.div_ceil(2),
+            nt,
+            rw: nt + LANES,
+        }
+    }
+
+    /// Padded rows: a zero row above, the image rows, zero rows below up to the last tile's.
+    fn rows(&self) -> usize {
+        2 * self.th + 2
+    }
+
+    /// One even- or odd-column plane.
+    fn plane(&self) -> usize {
+        self.rows() * self.rw
+    }
+
+    /// Splits channel `c` of the group's images (`[m, channels, h, w]` in `src`) into its even
+    /// (`even`) and odd (`odd`) padded columns: padded column `1 + j * 2 * ts + x` holds column
+    /// `x` of image `j`; everything else is zero.
+    fn split(&self, src: &[f32], channels: usize, c: usize, even: &mut [f32], odd: &mut [f32]) {
+        let (h, w, hw, rw, ts, m) = (self.h, self.w, self.h * self.w, self.rw, self.ts, self.m);
+        let plane = self.plane();
+        // Only what the images do not cover is zeroed: the rows above and below, each row's
+        // end, and per image the even column left of it and (for even w) the odd one right.
+        for p in [&mut even[..plane], &mut odd[..plane]] {
+            p[..rw].fill(0.0);
+            p[(h + 1) * rw..].fill(0.0);
+        }
+        for r in 0..h {
+            let (e, o) = (
+                &mut even[(r + 1) * rw..(r + 2) * rw],
+                &mut odd[(r + 1) * rw..(r + 2) * rw],
+            );
+            e[m * ts..].fill(0.0);
+            o[m * ts..].fill(0.0);
+            for j in 0..m {
+                let row = &src[(j * channels + c) * hw + r * w..][..w];
+                // Padded column 1 + j * 2ts + x is odd for even x (at index j * ts + x / 2)
+                // and even for odd x (at j * ts + (x + 1) / 2).
+                e[j * ts] = 0.0;
+                if w % 2 == 0 {
+                    o[j * ts + w / 2] = 0.0;
+                }
+                deinterleave(row, &mut o[j * ts..], &mut e[j * ts + 1..]);
+            }
+        }
+    }
+
+    /// The group's tiles, row after row, in chunks of [`CHUNK`] (the last may be shorter):
+    /// each chunk as its row segments `(tile row, first tile, tiles, offset in the chunk)`.
+    /// Why across rows: a chunk of whole register blocks (48 tiles) runs the products at their
+    /// best whatever the row length.
+    fn chunks(&self) -> Vec<Vec<Segment>> {
+        let total = self.th * self.nt;
+        let mut out = Vec::with_capacity(total.div_ceil(CHUNK));
+        let mut start = 0;
+        while start < total {
+            let end = (start + CHUNK).min(total);
+            let mut segments = Vec::new();
+            let mut f = start;
+            while f < end {
+                let (ty, t0) = (f / self.nt, f % self.nt);
+                let n = (self.nt - t0).min(end - f);
+                segments.push(Segment {
+                    ty,
+                    t0,
+                    n,
+                    at: f - start,
+                });
+                f += n;
+            }
+            out.push(segments);
+            start = end;
+        }
+        out
+    }
+}
+
+/// Tiles `t0..t0 + n` of tile row `ty`, at `at..at + n` in their chunk.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    ty: usize,
+    t0: usize,
+    n: usize,
+    at: usize,
+}
+
+/// `evens[i] = row[2 i]`, `odds[i] = row[2 i + 1]`, eight values at a time where the CPU has
+/// AVX2 (the scalar loops do not vectorise: strided stores).
+fn deinterleave(row: &[f32], evens: &mut [f32], odds: &mut [f32]) {
+    let w = row.len();
+    assert!(
+        evens.len() >= w.div_ceil(2) && odds.len() >= w / 2,
+        "deinterleave: too short"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if cpu::avx2_fma() {
+        // SAFETY: AVX2 is present; the kernel reads row[..w] and writes evens[..ceil(w / 2)]
+        // and odds[..w / 2], all inside the slices (checked above).
+        unsafe { avx2::deinterleave(row.as_ptr(), w, evens.as_mut_ptr(), odds.as_mut_ptr()) };
+        return;
+    }
+    for (i, v) in row.iter().enumerate() {
+        if i % 2 == 0 {
+            evens[i / 2] = *v;
+        } else {
+            odds[i / 2] = *v;
+        }
+    }
+}
+
+/// One group: split planes, then per tile row and chunk the input transform, the products
+/// and the output transform.
+fn conv_group(l: &Layout, xs: &[f32], f: &Filters, tail: Tail, ys: &mut [f32]) {
+    let (ins, outs) = (f.ins, f.outs);
+    let plane = l.plane();
+    let v_len = 16 * ins * CHUNK;
+    let m_len = 16 * CB * CHUNK;
+    let r_len = CB * 2 * 2 * CHUNK;
+    let total = 2 * ins * plane + v_len + m_len + r_len;
+    let mut buf = SCRATCH.take();
+    if buf.len() < total {
+        buf.resize(total, 0.0);
+    }
+    {
+        let (even, rest) = buf.split_at_mut(ins * plane);
+        let (odd, rest) = rest.split_at_mut(ins * plane);
+        let (v, rest) = rest.split_at_mut(v_len);
+        let (mm, rest) = rest.split_at_mut(m_len);
+        let r = &mut rest[..r_len];
+        for c in 0..ins {
+            l.split(xs, ins, c, &mut even[c * plane..], &mut odd[c * plane..]);
+        }
+        for segments in l.chunks() {
+            for seg in &segments {
+                // SAFETY: AVX2 and FMA are present (asserted in `conv_images`); the planes hold
+                // `ins * plane` values each and the largest read is padded row 2 * ty + 3 <
+                // rows(), column t0 + n + 8 <= nt + 8 = rw; `v` holds 16 * ins * CHUNK and the
+                // tiles written end at at + n <= CHUNK.
+                unsafe {
+                    avx2::input_transform(
+                        even.as_ptr(),
+                        odd.as_ptr(),
+                        plane,
+                        l.rw,
+                        ins,
+                        2 * seg.ty,
+                        seg.t0,
+                        seg.n,
+                        v.as_mut_ptr().add(seg.at),
+                    );
+                }
+            }
+            let n = segments.last().map_or(0, |s| s.at + s.n);
+            for (b, ub) in f.u.chunks_exact(16 * ins * CB).enumerate() {
+                // SAFETY: as above; `ub` holds 16 * ins * CB values, `mm` 16 * CB * CHUNK and
+                // `r` CB * 4 * CHUNK, and n <= CHUNK is a multiple of LANES.
+                unsafe {
+                    avx2::products(v.as_ptr(), ub.as_ptr(), ins, n, mm.as_mut_ptr());
+                    avx2::output_transform(mm.as_ptr(), n, r.as_mut_ptr());
+                }
+                let first = b * CB;
+                for seg in &segments {
+                    scatter(l, r, seg, first, CB.min(outs - first), outs, tail, ys);
+                }
+            }
+        }
+    }
+    SCRATCH.set(buf);
+}
+
+/// Copies output rows `2 ty` and `2 ty + 1` of the tiles of `seg` for channels `first..first
+/// + count` from `r` (`[CB][2][2 * CHUNK]`, the segment's columns from `2 at`) into the images
+/// of `ys` (`[m, outs, h, w]`), through `tail`.
+#[allow(clippy::too_many_arguments)]
+fn scatter(
+    l: &Layout,
+    r: &[f32],
+    &Segment { ty, t0, n, at }: &Segment,
+    first: usize,
+    count: usize,
+    outs: usize,
+    tail: Tail,
+    ys: &mut [f32],
+) {
+    let (h, w, s) = (l.h, l.w, 2 * l.ts);
+    let (lo, hi) = (2 * t0, 2 * (t0 + n));
+    for j in lo / s..l.m.min(hi.div_ceil(s)) {
+        // Columns of image j inside these tiles, as the group's output columns.
+        let start = lo.max(j * s);
+        let end = hi.min(j * s + w);
+        if start >= end {
+            continue;
+        }
+        for c in 0..count {
+            let add = tail.bias.map_or(0.0, |b| b[first + c]);
+            for a in 0..2 {
+                let oy = 2 * ty + a;
+                if oy >= h {
+                    continue;
+                }
+                let src = &r[(c * 2 + a) * 2 * CHUNK + 2 * at + start - lo..][..end - start];
+                let dst = ((j * outs + first + c) * h + oy) * w + start - j * s;
+                let dst = &mut ys[dst..dst + end - start];
+                // SAFETY: AVX2 is present (asserted in `conv_images`); both slices hold `end -
+                // start` values.
+                unsafe {
+                    avx2::copy_add(dst.as_mut_ptr(), src.as_ptr(), dst.len(), add, tail.relu)
+                };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{CB, CHUNK, LANES};
+
+    /// `v[k][ci][0..n]` = the transformed tiles `t0..t0 + n` of tile row `y0 / 2` (padded rows
+    /// `y0..y0 + 4`) of every input channel. Safety: AVX2 and FMA present; `even` and `odd`
+    /// valid for `ins * plane` reads with every `(y0 + 3) * rw + t0 + n + 8` below `plane`;
+    /// `v` valid for `16 * ins * CHUNK` writes; `n` a multiple of 8, at most `CHUNK`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn input_transform(
+        even: *const f32,
+        odd: *const f32,
+        plane: usize,
+        rw: usize,
+        ins: usize,
+        y0: usize,
+        t0: usize,
+        n: usize,
+        v: *mut f32,
+    ) {
+        for ci in 0..ins {
+            let mut q = 0;
+            while q < n {
+                // SAFETY (whole block): see the function's contract.
+                unsafe {
+                    let at = ci * plane + y0 * rw + t0 + q;
+                    let mut d = [[_mm256_setzero_ps(); 4]; 4];
+                    for (i, di) in d.iter_mut().enumerate() {
+                        let (e, o) = (even.add(at + i * rw), odd.add(at + i * rw));
+                        *di = [
+                            _mm256_loadu_ps(e),
+                            _mm256_loadu_ps(o),
+                            _mm256_loadu_ps(e.add(1)),
+                            _mm256_loadu_ps(o.add(1)),
+                        ];
+                    }
+                    // Bᵀ d: rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
+                    let t: [[__m256; 4]; 4] = [
+                        std::array::from_fn(|j| _mm256_sub_ps(d[0][j], d[2][j])),
+                        std::array::from_fn(|j| _mm256_add_ps(d[1][j], d[2][j])),
+                        std::array::from_fn(|j| _mm256_sub_ps(d[2][j], d[1][j])),
+                        std::array::from_fn(|j| _mm256_sub_ps(d[1][j], d[3][j])),
+                    ];
+                    // (Bᵀ d) B: the same on the columns.
+                    for (i, ti) in t.iter().enumerate() {
+                        let row = [
+                            _mm256_sub_ps(ti[0], ti[2]),
+                            _mm256_add_ps(ti[1], ti[2]),
+                            _mm256_sub_ps(ti[2], ti[1]),
+                            _mm256_sub_ps(ti[1], ti[3]),
+                        ];
+                        for (j, x) in row.into_iter().enumerate() {
+                            let k = i * 4 + j;
+                            _mm256_storeu_ps(v.add((k * ins + ci) * CHUNK + q), x);
+                        }
+                    }
+                }
+                q += LANES;
+            }
+        }
+    }
+
+    /// [`super::deinterleave`]: eight values per step, the rest one by one (masked stores
+    /// are slow on AMD's Zen, where a store of 8 values took ~20x a plain one). Safety: AVX2
+    /// present; `row` valid for `w` reads, `evens` for `ceil(w / 2)` writes and `odds` for `w /
+    /// 2`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn deinterleave(row: *const f32, w: usize, evens: *mut f32, odds: *mut f32) {
+        let order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+        let mut x = 0;
+        while x + LANES <= w {
+            // SAFETY: see the function's contract (x + 8 <= w).
+            unsafe {
+                let v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(row.add(x)), order);
+                _mm_storeu_ps(evens.add(x / 2), _mm256_castps256_ps128(v));
+                _mm_storeu_ps(odds.add(x / 2), _mm256_extractf128_ps(v, 1));
+            }
+            x += LANES;
+        }
+        while x < w {
+            // SAFETY: x < w; x / 2 < ceil(w / 2), and for odd x, x / 2 < w / 2.
+            unsafe {
+                let dst = if x % 2 == 0 { evens } else { odds };
+                *dst.add(x / 2) = *row.add(x);
+            }
+            x += 1;
+        }
+    }
+
+    /// `dst[..n] = src[..n] + add`, with `relu` then `max(0)` (NaN to 0, as `f32::max` and
+    /// the batch norm kernels): eight values per step, the last step overlapping the one
+    /// before (it rewrites the same values) where `n >= 8`, else one by one. Safety: AVX2
+    /// present; `src` valid for `n` reads, `dst` for `n` writes, not overlapping.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn copy_add(dst: *mut f32, src: *const f32, n: usize, add: f32, relu: bool) {
+        if n < LANES {
+            for x in 0..n {
+                // SAFETY: x < n.
+                unsafe {
+                    let v = *src.add(x) + add;
+                    *dst.add(x) = if relu { v.max(0.0) } else { v };
+                }
+            }
+            return;
+        }
+        let b = _mm256_set1_ps(add);
+        // max_ps(v, 0) returns its second operand, 0, where v is NaN.
+        let zero = _mm256_setzero_ps();
+        let mut x = 0;
+        loop {
+            // SAFETY: x + 8 <= n throughout.
+            unsafe {
+                let v = _mm256_add_ps(_mm256_loadu_ps(src.add(x)), b);
+                let v = if relu { _mm256_max_ps(v, zero) } else { v };
+                _mm256_storeu_ps(dst.add(x), v);
+            }
+            if x + LANES == n {
+                break;
+            }
+            x = (x + LANES).min(n - LANES);
+        }
+    }
+
+    /// `mm[k][c][0..n] = Σ_ci v[k][ci][0..n] * u[k][ci][c]` for the CB outputs of one block.
+    /// Safety: AVX2 and FMA present; `v` valid for `16 * ins * CHUNK` reads, `u` for `16 * ins *
+    /// CB`, `mm` for `16 * CB * CHUNK` writes; `n` a multiple of 8, at most `CHUNK`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn products(
+        v: *const f32,
+        u: *const f32,
+        ins: usize,
+        n: usize,
+        mm: *mut f32,
+    ) {
+        for k in 0..16 {
+            let mut q = 0;
+            while q < n {
+                // SAFETY: see the function's contract.
+                let step = match (n - q) / LANES {
+                    1 => 1,
+                    2..=5 => 2,
+                    _ => 6,
+                };
+                // SAFETY: see the function's contract; each block ends at q + step * 8 <= n.
+                unsafe {
+                    match step {
+                        1 => block::<1>(v, u, ins, k, q, mm),
+                        2 => block::<2>(v, u, ins, k, q, mm),
+                        _ => {
+                            pair_block(v, u, ins, k, q, mm, 0);
+                            pair_block(v, u, ins, k, q, mm, 2);
+                        }
+                    }
+                }
+                q += LANES * step;
+            }
+        }
+    }
+
+    /// Outputs `c0` and `c0 + 1` x 6 vectors (48 tiles) from `q`, position `k`: 12
+    /// accumulators, the two weights and one input vector at a time fit AVX2's 16 registers
+    /// (4 outputs x 3 vectors, as the direct kernel, needed one more and spilled an
+    /// accumulator to the stack every step).
+    #[inline(always)]
+    unsafe fn pair_block(
+        v: *const f32,
+        u: *const f32,
+        ins: usize,
+        k: usize,
+        q: usize,
+        mm: *mut f32,
+        c0: usize,
+    ) {
+        // SAFETY (whole body): the caller's contract (q + 48 <= n <= CHUNK, c0 + 2 <= CB).
+        unsafe {
+            let mut a0 = [_mm256_setzero_ps(); 6];
+            let mut a1 = [_mm256_setzero_ps(); 6];
+            let mut src = v.add(k * ins * CHUNK + q);
+            let mut uc = u.add(k * ins * CB + c0);
+            for _ in 0..ins {
+                let w0 = _mm256_set1_ps(*uc);
+                let w1 = _mm256_set1_ps(*uc.add(1));
+                for p in 0..6 {
+                    let x = _mm256_loadu_ps(src.add(p * LANES));
+                    a0[p] = _mm256_fmadd_ps(w0, x, a0[p]);
+                    a1[p] = _mm256_fmadd_ps(w1, x, a1[p]);
+                }
+                src = src.add(CHUNK);
+                uc = uc.add(CB);
+            }
+            for (c, a) in [(c0, a0), (c0 + 1, a1)] {
+                for (p, x) in a.iter().enumerate() {
+                    _mm256_storeu_ps(mm.add((k * CB + c) * CHUNK + q + p * LANES), *x);
+                }
+            }
+        }
+    }
+
+    /// One register block: CB outputs x `NV` vectors of tiles from `q`, position `k`.
+    #[inline(always)]
+    unsafe fn block<const NV: usize>(
+        v: *const f32,
+        u: *const f32,
+        ins: usize,
+        k: usize,
+        q: usize,
+        mm: *mut f32,
+    ) {
+        // SAFETY (whole body): the caller's contract (q + NV * 8 <= n <= CHUNK).
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); NV]; CB];
+            let mut src = v.add(k * ins * CHUNK + q);
+            let mut uc = u.add(k * ins * CB);
+            for _ in 0..ins {
+                // Written out as the direct kernel's loop (no arrays built per input), which
+                // keeps the 12 accumulators, 3 inputs and the weight in the 16 registers.
+                let x0 = _mm256_loadu_ps(src);
+                let x1 = if NV > 1 {
+                    _mm256_loadu_ps(src.add(LANES))
+                } else {
+                    x0
+                };
+                let x2 = if NV > 2 {
+                    _mm256_loadu_ps(src.add(2 * LANES))
+                } else {
+                    x0
+                };
+                for (c, a) in acc.iter_mut().enumerate() {
+                    let wv = _mm256_set1_ps(*uc.add(c));
+                    a[0] = _mm256_fmadd_ps(wv, x0, a[0]);
+                    if NV > 1 {
+                        a[1] = _mm256_fmadd_ps(wv, x1, a[1]);
+                    }
+                    if NV > 2 {
+                        a[2] = _mm256_fmadd_ps(wv, x2, a[2]);
+                    }
+                }
+                src = src.add(CHUNK);
+                uc = uc.add(CB);
+            }
+            for (c, a) in acc.iter().enumerate() {
+                for (p, x) in a.iter().enumerate() {
+                    _mm256_storeu_ps(mm.add((k * CB + c) * CHUNK + q + p * LANES), *x);
+                }
+            }
+        }
+    }
+
+    /// `r[c][a][0..2n]` = output row `a` of the tiles in `mm` (`Aᵀ M A`, with `Aᵀ = [[1, 1, 1,
+    /// 0], [0, 1, -1, -1]]`), the two columns of each tile side by side. Safety: AVX2 present;
+    /// `mm` valid for `16 * CB * CHUNK` reads, `r` for `CB * 4 * CHUNK` writes; `n` a multiple
+    /// of 8, at most `CHUNK`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn output_transform(mm: *const f32, n: usize, r: *mut f32) {
+        for c in 0..CB {
+            let mut q = 0;
+            while q < n {
+                // SAFETY (whole block): see the function's contract.
+                unsafe {
+                    let m: [__m256; 16] =
+                        std::array::from_fn(|k| _mm256_loadu_ps(mm.add((k * CB + c) * CHUNK + q)));
+                    // Aᵀ M: rows (m0 + m1 + m2, m1 - m2 - m3) of the 4x4 tile.
+                    let s0: [__m256; 4] = std::array::from_fn(|j| {
+                        _mm256_add_ps(_mm256_add_ps(m[j], m[4 + j]), m[8 + j])
+                    });
+                    let s1: [__m256; 4] = std::array::from_fn(|j| {
+                        _mm256_sub_ps(_mm256_sub_ps(m[4 + j], m[8 + j]), m[12 + j])
+                    });
+                    for (a, s) in [s0, s1].iter().enumerate() {
+                        let y0 = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), s[2]);
+                        let y1 = _mm256_sub_ps(_mm256_sub_ps(s[1], s[2]), s[3]);
+                        // Interleave: tile t's two columns at 2t, 2t + 1.
+                        let lo = _mm256_unpacklo_ps(y0, y1);
+                        let hi = _mm256_unpackhi_ps(y0, y1);
+                        let dst = r.add((c * 2 + a) * 2 * CHUNK + 2 * q);
+                        _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
+                        _mm256_storeu_ps(dst.add(LANES), _mm256_permute2f128_ps(lo, hi, 0x31));
+                    }
+                }
+                q += LANES;
+            }
+        }
+    }
+}
+
+/// Other CPUs never reach the kernels ([`super::direct`]'s `Isa::allowed` needs AVX2 + FMA);
+/// these stand-ins let the crate build there.
+#[cfg(not(target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
+mod avx2 {
+    pub(super) unsafe fn input_transform(
+        _: *const f32,
+        _: *const f32,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: *mut f32,
+    ) {
+        unreachable!("winograd kernels are x86-64 only")
+    }
+    pub(super) unsafe fn products(_: *const f32, _: *const f32, _: usize, _: usize, _: *mut f32) {
+        unreachable!("winograd kernels are x86-64 only")
+    }
+    pub(super) unsafe fn output_transform(_: *const f32, _: usize, _: *mut f32) {
+        unreachable!("winograd kernels are x86-64 only")
+    }
+    pub(super) unsafe fn copy_add(_: *mut f32, _: *const f32, _: usize, _: f32, _: bool) {
+        unreachable!("winograd kernels are x86-64 only")
+    }
+}
