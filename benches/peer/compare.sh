@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # arcface-lab against a PyTorch re-implementation of the same VGG8 + ArcFace training step
 # (benches/peer/vgg8_arcface.py), on the same shapes and thread count, in alternating rounds;
-# then (unless --no-epoch) one whole MNIST epoch of each. Prints both rates and the ratio.
+# then (unless --no-epoch) whole MNIST epochs of each. Prints both rates and the ratios.
 #
-#   benches/peer/compare.sh [--rounds N] [--steps N] [--warmup N] [--threads N] [--batch N]
-#                           [--input CxHxW] [--classes N] [--dim N] [--mnist DIR] [--no-epoch]
-#                           [--no-build] [--keep DIR]
+#   benches/peer/compare.sh [--rounds N] [--epoch-rounds N] [--steps N] [--warmup N]
+#                           [--threads N] [--batch N] [--input CxHxW] [--classes N] [--dim N]
+#                           [--mnist DIR] [--no-epoch] [--no-build] [--keep DIR]
+#
+# The epochs run in alternating rounds too (--epoch-rounds, default --rounds), and the table
+# gives each column's median.
 #
 # Environment:
 #   PEER_VENV        the Python virtual environment to create or reuse
@@ -27,6 +30,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
 rounds="${ROUNDS:-3}"
+epoch_rounds=""
 steps=30
 warmup=5
 threads=""
@@ -39,11 +43,12 @@ epoch=1
 build=1
 keep=""
 
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "compare.sh: $1 needs a value" >&2; exit 2; }; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds) need "$@"; rounds="$2"; shift 2 ;;
+        --epoch-rounds) need "$@"; epoch_rounds="$2"; shift 2 ;;
         --steps) need "$@"; steps="$2"; shift 2 ;;
         --warmup) need "$@"; warmup="$2"; shift 2 ;;
         --threads) need "$@"; threads="$2"; shift 2 ;;
@@ -59,7 +64,8 @@ while [[ $# -gt 0 ]]; do
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-for n in "$rounds" "$steps" "$batch" "$classes" "$dim"; do
+epoch_rounds="${epoch_rounds:-$rounds}"
+for n in "$rounds" "$epoch_rounds" "$steps" "$batch" "$classes" "$dim"; do
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: expected a whole number >= 1, got '$n'" >&2; exit 2; }
 done
 [[ "$warmup" =~ ^[0-9]+$ ]] || { echo "compare.sh: --warmup expects a whole number" >&2; exit 2; }
@@ -173,21 +179,22 @@ elif ! ls "$mnist"/*-images-idx3-ubyte* >/dev/null 2>&1; then
     epoch_note="epoch: skipped: no MNIST IDX files (t10k-images-idx3-ubyte[.gz], ...) in $mnist"
 else
     mnist="$(cd "$mnist" && pwd)"
-    check_busy "before the epochs"
-    log "epoch: arcface-lab train configs/mnist.toml --epochs 1 (data.root=$mnist)"
-    started=$(date +%s.%N)
-    if ! (cd "$repo" && RAYON_NUM_THREADS="$threads" "$bin" train configs/mnist.toml --device flex \
-        --set "data.root=\"$mnist\"" --epochs 1 --out "$work/ours-run" --no-render) \
-        >"$work/ours-epoch.txt" 2>&1; then
-        log "arcface-lab train failed:"; cat "$work/ours-epoch.txt" >&2; exit 1
-    fi
-    ended=$(date +%s.%N)
-    rm -rf "$work/ours-run"
-    "$py" - "$work/ours-epoch.txt" "$started" "$ended" >>"$results" <<'EOF'
+    ours_epoch() {
+        local round="$1" started ended
+        log "epoch round $round/$epoch_rounds: arcface-lab train configs/mnist.toml --epochs 1 (data.root=$mnist)"
+        started=$(date +%s.%N)
+        if ! (cd "$repo" && RAYON_NUM_THREADS="$threads" "$bin" train configs/mnist.toml --device flex \
+            --set "data.root=\"$mnist\"" --epochs 1 --out "$work/ours-run" --no-render) \
+            >"$work/ours-epoch.txt" 2>&1; then
+            log "arcface-lab train failed:"; cat "$work/ours-epoch.txt" >&2; exit 1
+        fi
+        ended=$(date +%s.%N)
+        rm -rf "$work/ours-run"
+        "$py" - "$work/ours-epoch.txt" "$started" "$ended" "$round" >>"$results" <<'EOF2'
 import json, re, sys
 text = open(sys.argv[1]).read()
 wall = float(sys.argv[3]) - float(sys.argv[2])
-out = {"impl": "arcface-lab", "bench": "epoch", "wall_seconds": round(wall, 3)}
+out = {"impl": "arcface-lab", "bench": "epoch", "round": int(sys.argv[4]), "wall_seconds": round(wall, 3)}
 m = re.search(r"(\d+) training and (\d+) validation images", text)
 if m:
     out["train_images"], out["val_images"] = int(m.group(1)), int(m.group(2))
@@ -202,16 +209,25 @@ if m:
 if "seconds" in out and "train_images" in out:
     out["images_per_s"] = round(out["train_images"] / out["seconds"], 3)
 print(json.dumps(out))
-EOF
-    log "epoch: PyTorch"
-    started=$(date +%s.%N)
-    if ! out="$(OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" "$py" "$here/vgg8_arcface.py" \
-        epoch --mnist "$mnist" --batch 32 --threads "$threads" --device cpu 2>"$work/stderr.txt")"; then
-        log "the PyTorch epoch failed:"; cat "$work/stderr.txt" >&2; exit 1
-    fi
-    ended=$(date +%s.%N)
-    "$py" -c 'import json,sys; d=json.loads(sys.argv[1]); d["wall_seconds"]=round(float(sys.argv[3])-float(sys.argv[2]),3); print(json.dumps(d))' \
-        "$(grep '^{' <<<"$out" | tail -n 1)" "$started" "$ended" >>"$results"
+EOF2
+    }
+    peer_epoch() {
+        local round="$1" started ended out
+        log "epoch round $round/$epoch_rounds: PyTorch"
+        started=$(date +%s.%N)
+        if ! out="$(OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" "$py" "$here/vgg8_arcface.py" \
+            epoch --mnist "$mnist" --batch 32 --threads "$threads" --device cpu 2>"$work/stderr.txt")"; then
+            log "the PyTorch epoch failed:"; cat "$work/stderr.txt" >&2; exit 1
+        fi
+        ended=$(date +%s.%N)
+        "$py" -c 'import json,sys; d=json.loads(sys.argv[1]); d["wall_seconds"]=round(float(sys.argv[3])-float(sys.argv[2]),3); d["round"]=int(sys.argv[4]); print(json.dumps(d))' \
+            "$(grep '^{' <<<"$out" | tail -n 1)" "$started" "$ended" "$round" >>"$results"
+    }
+    # Alternating rounds as for the step: one epoch each per round, who goes first alternating.
+    for ((r = 1; r <= epoch_rounds; r++)); do
+        check_busy "before epoch round $r"
+        if ((r % 2)); then ours_epoch "$r"; peer_epoch "$r"; else peer_epoch "$r"; ours_epoch "$r"; fi
+    done
 fi
 
 # --- 5. The table -----------------------------------------------------------------------------
@@ -238,24 +254,41 @@ mo = line(f"arcface-lab ({o['device']})", ours)
 mp = line(f"pytorch {p['torch']} ({p['device']})", peer)
 print(f"ratio ours/pytorch: {mo / mp:.2f}x   (median {1000 * o['batch'] / mo:.1f} vs "
       f"{1000 * p['batch'] / mp:.1f} ms/step)")
-epochs = {r["impl"]: r for r in rows if r["bench"] == "epoch"}
+def median_row(rs):
+    """Each numeric field's median over the rounds (the other fields from the first)."""
+    out = dict(rs[0])
+    for key, value in rs[0].items():
+        if isinstance(value, (int, float)) and key not in ("round", "train_images", "val_images"):
+            vals = [r[key] for r in rs if isinstance(r.get(key), (int, float))]
+            out[key] = statistics.median(vals)
+    out["rounds"] = len(rs)
+    return out
+epoch_rows = [r for r in rows if r["bench"] == "epoch"]
+epochs = {impl: median_row([r for r in epoch_rows if r["impl"] == impl])
+          for impl in sorted({r["impl"] for r in epoch_rows})}
 print()
 if note:
     print(note)
 elif epochs:
     e = epochs.get("pytorch") or epochs["arcface-lab"]
     print(f"MNIST epoch: {e.get('train_images', '?')} training + {e.get('val_images', '?')} validation "
-          f"images, batch 32, validation pass, train and val embeddings saved")
-    print(f"{'':<26}{'epoch s':>9}{'train s':>9}{'val s':>8}{'snap s':>8}{'wall s':>9}{'images/s':>10}")
+          f"images, batch 32, validation pass, train and val embeddings saved; medians of {e['rounds']} rounds")
+    eround = sorted({r["round"] for r in epoch_rows})
+    print(f"{'epoch seconds':<26}" + "".join(f"{'round ' + str(k):>10}" for k in eround))
+    for name, key in (("arcface-lab", "arcface-lab"), ("pytorch", "pytorch")):
+        by = {r["round"]: r.get("seconds") for r in epoch_rows if r["impl"] == key}
+        print(f"{name:<26}" + "".join(f"{by[k]:>10.2f}" if isinstance(by.get(k), (int, float)) else f"{'?':>10}" for k in eround))
+    print(f"{'median':<26}{'epoch s':>9}{'train s':>9}{'val s':>8}{'snap s':>8}{'wall s':>9}{'images/s':>10}")
     def f(v, w, d=1):
         return f"{v:>{w}.{d}f}" if isinstance(v, (int, float)) else f"{'?':>{w}}"
     for name, key in ((f"arcface-lab ({o['device']})", "arcface-lab"), (f"pytorch {p['torch']} ({p['device']})", "pytorch")):
         r = epochs.get(key, {})
-        print(f"{name:<26}{f(r.get('seconds'), 9)}{f(r.get('train_seconds'), 9)}{f(r.get('val_seconds'), 8)}"
-              f"{f(r.get('snapshot_seconds'), 8)}{f(r.get('wall_seconds'), 9)}{f(r.get('images_per_s'), 10)}")
+        print(f"{name:<26}{f(r.get('seconds'), 9, 2)}{f(r.get('train_seconds'), 9, 2)}{f(r.get('val_seconds'), 8, 2)}"
+              f"{f(r.get('snapshot_seconds'), 8, 2)}{f(r.get('wall_seconds'), 9)}{f(r.get('images_per_s'), 10)}")
     a, b = epochs.get("arcface-lab", {}), epochs.get("pytorch", {})
     if a.get("seconds") and b.get("seconds"):
-        print(f"epoch time ours/pytorch: {a['seconds'] / b['seconds']:.2f}x (wall {a['wall_seconds'] / b['wall_seconds']:.2f}x);"
+        print(f"epoch time ours/pytorch: {a['seconds'] / b['seconds']:.2f}x, i.e. {b['seconds'] / a['seconds']:.2f}x PyTorch's speed "
+              f"(wall {a['wall_seconds'] / b['wall_seconds']:.2f}x);"
               f" val accuracy after 1 epoch: ours {a.get('val_acc', float('nan')):.3f}, pytorch {b.get('val_acc', float('nan')):.3f}")
     print("(images/s = training images / epoch seconds; wall s = the whole command, start-up and data loading included)")
 EOF

@@ -28,6 +28,18 @@ fn direct_isa(g: &ConvGeom, options: &KernelOptions) -> Option<Isa> {
         .flatten()
 }
 
+/// Whether Winograd computes a conv of `ins` input channels (the forward's `c_in`, the input
+/// gradient's `c_out`) that the direct kernels compute: from [`WINOGRAD_LEAST_INS`] on, where
+/// its transforms, paid once per input and once per output channel, are shared by enough
+/// products.
+fn by_winograd(ins: usize, options: &KernelOptions) -> bool {
+    options.winograd && ins >= WINOGRAD_LEAST_INS
+}
+
+/// See [`by_winograd`]: with one input channel (VGG8's first conv on digits) the direct kernel
+/// measured faster.
+const WINOGRAD_LEAST_INS: usize = 4;
+
 /// `y = conv2d(x, weight) + bias`, NCHW. `weight` is `[c_out, c_in, kh, kw]`.
 pub fn conv_forward(
     g: &ConvGeom,
@@ -37,7 +49,7 @@ pub fn conv_forward(
     options: &KernelOptions,
 ) -> Vec<f32> {
     match direct_isa(g, options) {
-        Some(_) if options.winograd => {
+        Some(_) if by_winograd(g.c_in, options) => {
             let tail = winograd::Tail { bias, relu: false };
             winograd::forward(g, x, weight, tail)
         }
@@ -57,7 +69,7 @@ pub fn conv_backward(
     options: &KernelOptions,
 ) -> ConvGrads {
     match direct_isa(g, options) {
-        Some(isa) => direct::backward(g, x, weight, dy, need, isa, options.winograd),
+        Some(isa) => direct::backward(g, x, weight, dy, need, isa, by_winograd(g.c_out, options)),
         None => im2col::backward(g, x, weight, dy, need),
     }
 }
@@ -97,7 +109,7 @@ pub fn conv_bn_relu_inference(
         .map(|c| bias.map_or(0.0, |b| b[c]) * scale[c] + (beta[c] - mean[c] * scale[c]))
         .collect();
     match direct_isa(g, options) {
-        Some(_) if options.winograd => {
+        Some(_) if by_winograd(g.c_in, options) => {
             let tail = winograd::Tail {
                 bias: Some(&shift),
                 relu: true,
