@@ -49,7 +49,12 @@ fn init_from_starts_where_the_source_ended() {
     let dir = tmp.path();
     train_config(dir, &config_with(dir, "source", 2, 8, ""));
     let source = dir.join("runs/source");
-    let source_final = *metric(&source, "val_loss").last().unwrap();
+    // `init_from` takes the source's best checkpoint: the tuned run starts from its best
+    // validation loss, not its last (which on 40 images an identity jumps from epoch to epoch,
+    // 1.3 to 5.7 here with only the convs' rounding changed).
+    let source_best = metric(&source, "val_loss")
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
     train_config(dir, &config_with(dir, "scratch", 2, 1, ""));
     let scratch = dir.join("runs/scratch");
     let scratch_first = metric(&scratch, "val_loss")[0];
@@ -70,11 +75,11 @@ fn init_from_starts_where_the_source_ended() {
     let tuned = dir.join("runs/tuned");
     let tuned_first = metric(&tuned, "val_loss")[0];
     eprintln!(
-        "val loss: source's last {source_final}, scratch's first {scratch_first}, tuned's first {tuned_first}"
+        "val loss: source's best {source_best}, scratch's first {scratch_first}, tuned's first {tuned_first}"
     );
     assert!(
-        (tuned_first - source_final).abs() < 0.25 * (scratch_first - source_final).abs(),
-        "the tuned run's first val loss {tuned_first} should be near the source's last {source_final}, far from a fresh run's {scratch_first}"
+        (tuned_first - source_best).abs() < 0.25 * (scratch_first - source_best).abs(),
+        "the tuned run's first val loss {tuned_first} should be near the source's best {source_best}, far from a fresh run's {scratch_first}"
     );
     // The frozen backbone's weights are the source's, bit for bit, after an epoch of training
     // (the batch-norm running statistics go on adapting: they are not weights).

@@ -71,8 +71,7 @@ impl VggBlock {
     /// - output: `[batch, out_channels, h / 2, w / 2]` (rounded down)
     fn forward(&self, x: Tensor<4>, kernels: &KernelOptions) -> Tensor<4> {
         let x = fastconv::conv_bn_relu(&self.conv1, &self.bn1, &self.relu, x, kernels);
-        let x = fastconv::conv_bn_relu(&self.conv2, &self.bn2, &self.relu, x, kernels);
-        fastconv::max_pool2d(&self.pool, x, kernels)
+        fastconv::conv_bn_relu_pool(&self.conv2, &self.bn2, &self.relu, &self.pool, x, kernels)
     }
 }
 

@@ -350,8 +350,9 @@ where
 }
 
 /// `relu(batch_norm(conv2d(x) + bias))` with given statistics (the running ones) on plain
-/// flex tensors, i.e. outside autodiff (validation, snapshots), in one pass
-/// ([`kernels::conv_bn_relu_inference`]); `None` (inputs untouched) elsewhere.
+/// flex tensors, i.e. outside autodiff (validation, snapshots), in one pass, then with `pool`
+/// a 2x2 max-pool with stride 2 ([`kernels::conv_bn_relu_inference`]); `None` (inputs
+/// untouched) elsewhere.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn conv_bn_relu_inference(
     x: &Tensor<4>,
@@ -361,6 +362,7 @@ pub(super) fn conv_bn_relu_inference(
     padding: [(usize, usize); 2],
     [gamma, beta, mean, var]: [&Tensor<1>; 4],
     epsilon: f64,
+    pool: bool,
     options: &KernelOptions,
 ) -> Option<Tensor<4>> {
     let [c_out, c_in, kh, kw] = weight.dims();
@@ -397,9 +399,15 @@ pub(super) fn conv_bn_relu_inference(
         values(&weight),
         bias.as_ref().map(values),
         bn,
+        pool,
         options,
     );
-    let y = from_vec(y, [batch, c_out, geom.out_h, geom.out_w]);
+    let [out_h, out_w] = if pool {
+        [geom.out_h / 2, geom.out_w / 2]
+    } else {
+        [geom.out_h, geom.out_w]
+    };
+    let y = from_vec(y, [batch, c_out, out_h, out_w]);
     Some(Tensor::from_primitive::<Flex>(y))
 }
 

@@ -97,9 +97,30 @@ pub(crate) fn conv_bn_relu(
     x: Tensor<4>,
     options: &KernelOptions,
 ) -> Tensor<4> {
-    match fast_conv_bn_relu(conv, bn, &x, options) {
+    match fast_conv_bn_relu(conv, bn, None, &x, options) {
         Some(y) => y,
         None => batch_norm_relu(bn, relu, conv2d(conv, x, options), options),
+    }
+}
+
+/// [`conv_bn_relu`] then `pool.forward`: outside autodiff on flex one pass that writes only
+/// the pooled values, where `pool` is the VGG blocks' 2x2 max-pool with stride 2 and
+/// `options.max_pool` is on too; elsewhere as [`conv_bn_relu`] then [`max_pool2d`].
+///
+/// # Shapes
+/// - x: `[batch, channels_in, height, width]`
+/// - output: `[batch, channels_out, height / 2, width / 2]` (rounded down)
+pub(crate) fn conv_bn_relu_pool(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    relu: &Relu,
+    pool: &MaxPool2d,
+    x: Tensor<4>,
+    options: &KernelOptions,
+) -> Tensor<4> {
+    match fast_conv_bn_relu(conv, bn, Some(pool), &x, options) {
+        Some(y) => y,
+        None => max_pool2d(pool, conv_bn_relu(conv, bn, relu, x, options), options),
     }
 }
 
@@ -138,6 +159,7 @@ fn fast_conv2d(conv: &Conv2d, x: &Tensor<4>, options: &KernelOptions) -> Option<
 fn fast_conv_bn_relu(
     conv: &Conv2d,
     bn: &BatchNorm,
+    pool: Option<&MaxPool2d>,
     x: &Tensor<4>,
     options: &KernelOptions,
 ) -> Option<Tensor<4>> {
@@ -150,6 +172,7 @@ fn fast_conv_bn_relu(
         || x.device().is_autodiff()
         || conv.dilation != [1, 1]
         || conv.groups != 1
+        || pool.is_some_and(|p| !options.max_pool || !is_2x2_stride_2(p))
     {
         return None;
     }
@@ -170,25 +193,31 @@ fn fast_conv_bn_relu(
         padding,
         [&bn.gamma.val(), &bn.beta.val(), &mean, &var],
         bn.epsilon,
+        pool.is_some(),
         options,
     )
 }
 
+/// Whether `pool` is a 2x2 max-pool with stride 2 and no padding, dilation or ceiling: the
+/// pool the own kernels compute.
 #[cfg(feature = "fastconv")]
-fn fast_max_pool2d(pool: &MaxPool2d, x: &Tensor<4>, options: &KernelOptions) -> Option<Tensor<4>> {
+fn is_2x2_stride_2(pool: &MaxPool2d) -> bool {
     use burn::nn::PaddingConfig2d;
 
     let unpadded = matches!(
         pool.padding,
         PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
     );
-    if !options.max_pool
-        || pool.kernel_size != [2, 2]
-        || pool.stride != [2, 2]
-        || pool.dilation != [1, 1]
-        || pool.ceil_mode
-        || !unpadded
-    {
+    pool.kernel_size == [2, 2]
+        && pool.stride == [2, 2]
+        && pool.dilation == [1, 1]
+        && !pool.ceil_mode
+        && unpadded
+}
+
+#[cfg(feature = "fastconv")]
+fn fast_max_pool2d(pool: &MaxPool2d, x: &Tensor<4>, options: &KernelOptions) -> Option<Tensor<4>> {
+    if !options.max_pool || !is_2x2_stride_2(pool) {
         return None;
     }
     flex::max_pool2x2(x)
@@ -245,6 +274,7 @@ fn fast_conv2d(_: &Conv2d, _: &Tensor<4>, _: &KernelOptions) -> Option<Tensor<4>
 fn fast_conv_bn_relu(
     _: &Conv2d,
     _: &BatchNorm,
+    _: Option<&MaxPool2d>,
     _: &Tensor<4>,
     _: &KernelOptions,
 ) -> Option<Tensor<4>> {

@@ -12,7 +12,7 @@ use burn::tensor::TensorData;
 
 use kernels::KernelOptions;
 
-use super::{batch_norm_relu, conv_bn_relu, conv2d, max_pool2d};
+use super::{batch_norm_relu, conv_bn_relu, conv_bn_relu_pool, conv2d, max_pool2d};
 
 /// The kernels on, and off (burn's ops throughout).
 const ON: KernelOptions = KernelOptions::all(true);
@@ -675,13 +675,20 @@ fn bn_relu_outside_training_matches_burn() {
 #[test]
 fn conv_bn_relu_outside_autodiff_matches_reference() {
     // The eval-mode VGG block layer: conv, batch norm with running statistics, ReLU, folded
-    // into one pass; against an f64 conv followed by the batch norm formula, through every
-    // conv path (Winograd, direct, im2col) and with the kernels off (burn's ops). Shapes as
-    // VGG8's on digits, and 3 images per task side by side.
+    // into one pass, and with the 2x2 max-pool after it; against an f64 conv followed by the
+    // batch norm formula (and the pool), through every conv path (Winograd, direct, im2col)
+    // and with the kernels off (burn's ops). Shapes as VGG8's on digits, 3 images per task side
+    // by side, and odd and even sizes.
     let threads = rayon::current_num_threads();
-    for (i, &(batch, c_in, h, w, c_out)) in [(2, 1, 28, 28, 16), (12 * threads, 16, 7, 7, 6)]
-        .iter()
-        .enumerate()
+    let pool = pool_module();
+    for (i, &(batch, c_in, h, w, c_out)) in [
+        (2, 1, 28, 28, 16),
+        (12 * threads, 16, 7, 7, 6),
+        (3, 8, 14, 14, 8),
+        (2, 4, 9, 12, 5),
+    ]
+    .iter()
+    .enumerate()
     {
         let c = &same_3x3(batch, c_in, h, w, c_out);
         let [x, wt, b, _] = conv_inputs(c, [81, 82, 83, 84].map(|s| s + i as u64));
@@ -711,6 +718,16 @@ fn conv_bn_relu_outside_autodiff_matches_reference() {
         let mut bn = bn_module(c_out, &gamma, &beta, &device);
         bn.running_mean = RunningState::new(tensor(&mean, [c_out], &device));
         bn.running_var = RunningState::new(tensor(&var, [c_out], &device));
+        // The same followed by the 2x2 max-pool (an odd last row and column dropped).
+        let (ph, pw) = (h / 2, w / 2);
+        let want_pooled: Vec<f64> = (0..batch * c_out * ph * pw)
+            .map(|k| {
+                let (plane, py, px) = (k / (ph * pw), (k / pw) % ph, k % pw);
+                let at =
+                    |dy: usize, dx: usize| want[plane * h * w + (2 * py + dy) * w + 2 * px + dx];
+                at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1))
+            })
+            .collect();
         for (direct, winograd) in [(true, true), (true, false), (false, false)] {
             let options = KernelOptions {
                 direct_conv: direct,
@@ -718,14 +735,17 @@ fn conv_bn_relu_outside_autodiff_matches_reference() {
                 ..ON
             };
             for options in [OFF, options] {
-                let y = conv_bn_relu(
-                    &conv,
-                    &bn,
-                    &Relu::new(),
-                    tensor(&x, [batch, c_in, h, w], &device),
-                    &options,
-                );
+                let input = || tensor(&x, [batch, c_in, h, w], &device);
+                let y = conv_bn_relu(&conv, &bn, &Relu::new(), input(), &options);
                 assert_close(&vals(y), &want, 1e-5, &format!("case {i} {options:?}"));
+                let y = conv_bn_relu_pool(&conv, &bn, &Relu::new(), &pool, input(), &options);
+                assert_eq!(y.dims(), [batch, c_out, ph, pw]);
+                assert_close(
+                    &vals(y),
+                    &want_pooled,
+                    1e-5,
+                    &format!("case {i} pooled {options:?}"),
+                );
             }
         }
     }

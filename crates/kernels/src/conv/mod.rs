@@ -18,6 +18,7 @@ mod winograd;
 
 pub use geom::{ConvGeom, ConvGrads};
 
+use crate::max_pool::{PoolGeom, max_pool2x2_forward};
 use crate::options::KernelOptions;
 use direct::Isa;
 
@@ -50,7 +51,10 @@ pub fn conv_forward(
 ) -> Vec<f32> {
     match direct_isa(g, options) {
         Some(_) if by_winograd(g.c_in, options) => {
-            let tail = winograd::Tail { bias, relu: false };
+            let tail = winograd::Tail {
+                bias,
+                ..winograd::Tail::default()
+            };
             winograd::forward(g, x, weight, tail)
         }
         Some(isa) => direct::forward(g, x, weight, bias, isa),
@@ -87,12 +91,17 @@ pub struct BnInference<'a> {
 /// gamma / sqrt(var + epsilon)`) and the ReLU applied as the outputs are written (Winograd),
 /// or after the conv (the other paths). Why: in the eval-mode forward the separate batch
 /// norm + ReLU pass and its zeroed output were ~12 % of the time.
+///
+/// With `pool`, a 2x2 max-pool with stride 2 follows (output `[batch, c_out, h / 2, w / 2]`):
+/// by Winograd each tile's four outputs are one pooling window, so only the pooled values are
+/// written.
 pub fn conv_bn_relu_inference(
     g: &ConvGeom,
     x: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
     bn: BnInference,
+    pool: bool,
     options: &KernelOptions,
 ) -> Vec<f32> {
     let [gamma, beta, mean, var] = bn.params;
@@ -113,6 +122,7 @@ pub fn conv_bn_relu_inference(
             let tail = winograd::Tail {
                 bias: Some(&shift),
                 relu: true,
+                pool,
             };
             winograd::forward(g, x, &folded, tail)
         }
@@ -121,7 +131,15 @@ pub fn conv_bn_relu_inference(
             for v in &mut y {
                 *v = v.max(0.0);
             }
-            y
+            if !pool {
+                return y;
+            }
+            let geom = PoolGeom {
+                planes: g.batch * g.c_out,
+                h: g.out_h,
+                w: g.out_w,
+            };
+            max_pool2x2_forward(&geom, &y)
         }
     }
 }

@@ -104,11 +104,21 @@ impl Filters {
     }
 }
 
-/// What is applied to each output value on its way out: `+ bias[channel]`, then `max(0)`.
+/// What is applied to the outputs on their way out: `+ bias[channel]`, then `max(0)`, then
+/// with `pool` a 2x2 max-pool with stride 2 (each tile is one pooling window; an odd last row
+/// or column is dropped, as by the pool).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Tail<'a> {
     pub bias: Option<&'a [f32]>,
     pub relu: bool,
+    pub pool: bool,
+}
+
+impl Tail<'_> {
+    /// Output values per channel of an `h` x `w` image.
+    fn plane(&self, h: usize, w: usize) -> usize {
+        if self.pool { (h / 2) * (w / 2) } else { h * w }
+    }
 }
 
 /// `y = tail(conv2d(x, weight))` for a `g` that `direct::applies` accepts, on a CPU with AVX2
@@ -116,16 +126,16 @@ pub(super) struct Tail<'a> {
 pub(super) fn forward(g: &ConvGeom, x: &[f32], weight: &[f32], tail: Tail) -> Vec<f32> {
     let filters = Filters::new(weight, g.c_out, g.c_in, false);
     let per_task = images_per_task(g.batch);
-    par_parts(
-        g.batch * g.out_image(),
-        per_task * g.out_image(),
-        |task, ys| {
-            let first = task * per_task;
-            let count = ys.len() / g.out_image();
-            let xs = &x[first * g.in_image()..(first + count) * g.in_image()];
-            conv_images(g.h, g.w, xs, count, &filters, tail, ys);
-        },
-    )
+    let out_image = g.c_out * tail.plane(g.h, g.w);
+    if out_image == 0 {
+        return Vec::new();
+    }
+    par_parts(g.batch * out_image, per_task * out_image, |task, ys| {
+        let first = task * per_task;
+        let count = ys.len() / out_image;
+        let xs = &x[first * g.in_image()..(first + count) * g.in_image()];
+        conv_images(g.h, g.w, xs, count, &filters, tail, ys);
+    })
 }
 
 /// `out[count, outs, h, w] = tail(conv(input[count, ins, h, w]))` with `filters`, on this
@@ -140,7 +150,7 @@ pub(super) fn conv_images(
     out: &mut [f32],
 ) {
     assert!(cpu::avx2_fma(), "winograd: no AVX2 + FMA");
-    let (in_image, out_image) = (filters.ins * h * w, filters.outs * h * w);
+    let (in_image, out_image) = (filters.ins * h * w, filters.outs * tail.plane(h, w));
     assert!(input.len() >= count * in_image, "winograd: input too short");
     assert!(out.len() >= count * out_image, "winograd: output too short");
     if let Some(b) = tail.bias {
@@ -358,11 +368,16 @@ fn conv_group(l: &Layout, xs: &[f32], f: &Filters, tail: Tail, ys: &mut [f32]) {
                 // `r` CB * 4 * CHUNK, and n <= CHUNK is a multiple of LANES.
                 unsafe {
                     avx2::products(v.as_ptr(), ub.as_ptr(), ins, n, mm.as_mut_ptr());
-                    avx2::output_transform(mm.as_ptr(), n, r.as_mut_ptr());
+                    avx2::output_transform(mm.as_ptr(), n, r.as_mut_ptr(), tail.pool);
                 }
                 let first = b * CB;
                 for seg in &segments {
-                    scatter(l, r, seg, first, CB.min(outs - first), outs, tail, ys);
+                    let count = CB.min(outs - first);
+                    if tail.pool {
+                        scatter_pooled(l, r, seg, first, count, outs, tail, ys);
+                    } else {
+                        scatter(l, r, seg, first, count, outs, tail, ys);
+                    }
                 }
             }
         }
@@ -409,6 +424,42 @@ fn scatter(
                     avx2::copy_add(dst.as_mut_ptr(), src.as_ptr(), dst.len(), add, tail.relu)
                 };
             }
+        }
+    }
+}
+
+/// [`scatter`] for a pooling `tail`: `r` holds each tile's largest output (`[CB][..CHUNK]`
+/// at `(c * 2) * 2 * CHUNK`), written to pooled row `ty` and pooled column `x` of each image
+/// where inside its `h / 2` x `w / 2` output.
+#[allow(clippy::too_many_arguments)]
+fn scatter_pooled(
+    l: &Layout,
+    r: &[f32],
+    &Segment { ty, t0, n, at }: &Segment,
+    first: usize,
+    count: usize,
+    outs: usize,
+    tail: Tail,
+    ys: &mut [f32],
+) {
+    let (ph, pw, ts) = (l.h / 2, l.w / 2, l.ts);
+    if ty >= ph {
+        return;
+    }
+    for j in t0 / ts..l.m.min((t0 + n).div_ceil(ts)) {
+        let start = t0.max(j * ts);
+        let end = (t0 + n).min(j * ts + pw);
+        if start >= end {
+            continue;
+        }
+        for c in 0..count {
+            let add = tail.bias.map_or(0.0, |b| b[first + c]);
+            let src = &r[c * 2 * 2 * CHUNK + at + start - t0..][..end - start];
+            let dst = ((j * outs + first + c) * ph + ty) * pw + start - j * ts;
+            let dst = &mut ys[dst..dst + end - start];
+            // SAFETY: AVX2 is present (asserted in `conv_images`); both slices hold `end -
+            // start` values.
+            unsafe { avx2::copy_add(dst.as_mut_ptr(), src.as_ptr(), dst.len(), add, tail.relu) };
         }
     }
 }
@@ -665,11 +716,12 @@ mod avx2 {
     }
 
     /// `r[c][a][0..2n]` = output row `a` of the tiles in `mm` (`Aᵀ M A`, with `Aᵀ = [[1, 1, 1,
-    /// 0], [0, 1, -1, -1]]`), the two columns of each tile side by side. Safety: AVX2 present;
-    /// `mm` valid for `16 * CB * CHUNK` reads, `r` for `CB * 4 * CHUNK` writes; `n` a multiple
-    /// of 8, at most `CHUNK`.
+    /// 0], [0, 1, -1, -1]]`), the two columns of each tile side by side; with `pool`,
+    /// `r[c][0][0..n]` = each tile's largest output instead. Safety: AVX2 present; `mm` valid
+    /// for `16 * CB * CHUNK` reads, `r` for `CB * 4 * CHUNK` writes; `n` a multiple of 8, at
+    /// most `CHUNK`.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn output_transform(mm: *const f32, n: usize, r: *mut f32) {
+    pub(super) unsafe fn output_transform(mm: *const f32, n: usize, r: *mut f32, pool: bool) {
         for c in 0..CB {
             let mut q = 0;
             while q < n {
@@ -684,15 +736,27 @@ mod avx2 {
                     let s1: [__m256; 4] = std::array::from_fn(|j| {
                         _mm256_sub_ps(_mm256_sub_ps(m[4 + j], m[8 + j]), m[12 + j])
                     });
-                    for (a, s) in [s0, s1].iter().enumerate() {
-                        let y0 = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), s[2]);
-                        let y1 = _mm256_sub_ps(_mm256_sub_ps(s[1], s[2]), s[3]);
-                        // Interleave: tile t's two columns at 2t, 2t + 1.
-                        let lo = _mm256_unpacklo_ps(y0, y1);
-                        let hi = _mm256_unpackhi_ps(y0, y1);
-                        let dst = r.add((c * 2 + a) * 2 * CHUNK + 2 * q);
-                        _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
-                        _mm256_storeu_ps(dst.add(LANES), _mm256_permute2f128_ps(lo, hi, 0x31));
+                    // (Aᵀ M) A: the tile's two output rows, two columns each.
+                    let ys = [s0, s1].map(|s| {
+                        [
+                            _mm256_add_ps(_mm256_add_ps(s[0], s[1]), s[2]),
+                            _mm256_sub_ps(_mm256_sub_ps(s[1], s[2]), s[3]),
+                        ]
+                    });
+                    if pool {
+                        let top = _mm256_max_ps(ys[0][0], ys[0][1]);
+                        let bottom = _mm256_max_ps(ys[1][0], ys[1][1]);
+                        let dst = r.add(c * 2 * 2 * CHUNK + q);
+                        _mm256_storeu_ps(dst, _mm256_max_ps(top, bottom));
+                    } else {
+                        for (a, [y0, y1]) in ys.into_iter().enumerate() {
+                            // Interleave: tile t's two columns at 2t, 2t + 1.
+                            let lo = _mm256_unpacklo_ps(y0, y1);
+                            let hi = _mm256_unpackhi_ps(y0, y1);
+                            let dst = r.add((c * 2 + a) * 2 * CHUNK + 2 * q);
+                            _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
+                            _mm256_storeu_ps(dst.add(LANES), _mm256_permute2f128_ps(lo, hi, 0x31));
+                        }
                     }
                 }
                 q += LANES;
@@ -722,7 +786,7 @@ mod avx2 {
     pub(super) unsafe fn products(_: *const f32, _: *const f32, _: usize, _: usize, _: *mut f32) {
         unreachable!("winograd kernels are x86-64 only")
     }
-    pub(super) unsafe fn output_transform(_: *const f32, _: usize, _: *mut f32) {
+    pub(super) unsafe fn output_transform(_: *const f32, _: usize, _: *mut f32, _: bool) {
         unreachable!("winograd kernels are x86-64 only")
     }
     pub(super) unsafe fn copy_add(_: *mut f32, _: *const f32, _: usize, _: f32, _: bool) {
