@@ -139,17 +139,10 @@ pub(crate) fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>, options: &KernelOptions
 
 #[cfg(feature = "fastconv")]
 fn fast_conv2d(conv: &Conv2d, x: &Tensor<4>, options: &KernelOptions) -> Option<Tensor<4>> {
-    use burn::nn::PaddingConfig2d;
-
     if !options.conv || conv.dilation != [1, 1] || conv.groups != 1 {
         return None;
     }
-    let padding = match conv.padding {
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-        // `Same` depends on the input size; burn's own path computes it.
-        _ => return None,
-    };
+    let padding = explicit_padding(conv)?;
     let weight = conv.weight.val();
     let bias = conv.bias.as_ref().map(|b| b.val());
     flex::conv2d(x, &weight, bias.as_ref(), conv.stride, padding, options)
@@ -163,8 +156,6 @@ fn fast_conv_bn_relu(
     x: &Tensor<4>,
     options: &KernelOptions,
 ) -> Option<Tensor<4>> {
-    use burn::nn::PaddingConfig2d;
-
     // Burn's batch norm takes the running statistics outside autodiff; only there is the
     // batch norm a fixed affine map that folds into the conv.
     if !options.conv
@@ -176,11 +167,7 @@ fn fast_conv_bn_relu(
     {
         return None;
     }
-    let padding = match conv.padding {
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-        _ => return None,
-    };
+    let padding = explicit_padding(conv)?;
     let device = x.device();
     let mean = bn.running_mean.value().to_device(&device);
     let var = bn.running_var.value().to_device(&device);
@@ -196,6 +183,19 @@ fn fast_conv_bn_relu(
         pool.is_some(),
         options,
     )
+}
+
+/// `conv`'s padding as `[(top, bottom), (left, right)]`; `None` for `Same`, which depends on
+/// the input size (burn's own path computes it).
+#[cfg(feature = "fastconv")]
+fn explicit_padding(conv: &Conv2d) -> Option<[(usize, usize); 2]> {
+    use burn::nn::PaddingConfig2d;
+
+    match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => Some([(top, bottom), (left, right)]),
+        PaddingConfig2d::Valid => Some([(0, 0), (0, 0)]),
+        _ => None,
+    }
 }
 
 /// Whether `pool` is a 2x2 max-pool with stride 2 and no padding, dilation or ceiling: the

@@ -372,12 +372,7 @@ fn conv_group(l: &Layout, xs: &[f32], f: &Filters, tail: Tail, ys: &mut [f32]) {
                 }
                 let first = b * CB;
                 for seg in &segments {
-                    let count = CB.min(outs - first);
-                    if tail.pool {
-                        scatter_pooled(l, r, seg, first, count, outs, tail, ys);
-                    } else {
-                        scatter(l, r, seg, first, count, outs, tail, ys);
-                    }
+                    scatter(l, r, seg, first, CB.min(outs - first), outs, tail, ys);
                 }
             }
         }
@@ -385,9 +380,11 @@ fn conv_group(l: &Layout, xs: &[f32], f: &Filters, tail: Tail, ys: &mut [f32]) {
     SCRATCH.set(buf);
 }
 
-/// Copies output rows `2 ty` and `2 ty + 1` of the tiles of `seg` for channels `first..first
-/// + count` from `r` (`[CB][2][2 * CHUNK]`, the segment's columns from `2 at`) into the images
-/// of `ys` (`[m, outs, h, w]`), through `tail`.
+/// Copies the outputs of the tiles of `seg` for channels `first..first + count` from `r` into
+/// the images of `ys` (`[m, outs, h, w]`, or `[m, outs, h / 2, w / 2]` for a pooling `tail`),
+/// through `tail`. `r` holds per channel the tiles' two output rows, two columns a tile
+/// (`[CB][2][2 * CHUNK]`, the segment's from `2 at`), or with pooling one value a tile (row 0,
+/// from `at`).
 #[allow(clippy::too_many_arguments)]
 fn scatter(
     l: &Layout,
@@ -399,24 +396,30 @@ fn scatter(
     tail: Tail,
     ys: &mut [f32],
 ) {
-    let (h, w, s) = (l.h, l.w, 2 * l.ts);
-    let (lo, hi) = (2 * t0, 2 * (t0 + n));
+    // Output rows and columns a tile gives, and the output plane.
+    let (per_tile, oh, ow) = if tail.pool {
+        (1, l.h / 2, l.w / 2)
+    } else {
+        (2, l.h, l.w)
+    };
+    // Image j's columns start at j * s of the group's output columns.
+    let s = per_tile * l.ts;
+    let (lo, hi) = (per_tile * t0, per_tile * (t0 + n));
     for j in lo / s..l.m.min(hi.div_ceil(s)) {
-        // Columns of image j inside these tiles, as the group's output columns.
         let start = lo.max(j * s);
-        let end = hi.min(j * s + w);
+        let end = hi.min(j * s + ow);
         if start >= end {
             continue;
         }
         for c in 0..count {
             let add = tail.bias.map_or(0.0, |b| b[first + c]);
-            for a in 0..2 {
-                let oy = 2 * ty + a;
-                if oy >= h {
+            for a in 0..per_tile {
+                let oy = per_tile * ty + a;
+                if oy >= oh {
                     continue;
                 }
-                let src = &r[(c * 2 + a) * 2 * CHUNK + 2 * at + start - lo..][..end - start];
-                let dst = ((j * outs + first + c) * h + oy) * w + start - j * s;
+                let src = &r[(c * 2 + a) * 2 * CHUNK + per_tile * at + start - lo..][..end - start];
+                let dst = ((j * outs + first + c) * oh + oy) * ow + start - j * s;
                 let dst = &mut ys[dst..dst + end - start];
                 // SAFETY: AVX2 is present (asserted in `conv_images`); both slices hold `end -
                 // start` values.
@@ -424,42 +427,6 @@ fn scatter(
                     avx2::copy_add(dst.as_mut_ptr(), src.as_ptr(), dst.len(), add, tail.relu)
                 };
             }
-        }
-    }
-}
-
-/// [`scatter`] for a pooling `tail`: `r` holds each tile's largest output (`[CB][..CHUNK]`
-/// at `(c * 2) * 2 * CHUNK`), written to pooled row `ty` and pooled column `x` of each image
-/// where inside its `h / 2` x `w / 2` output.
-#[allow(clippy::too_many_arguments)]
-fn scatter_pooled(
-    l: &Layout,
-    r: &[f32],
-    &Segment { ty, t0, n, at }: &Segment,
-    first: usize,
-    count: usize,
-    outs: usize,
-    tail: Tail,
-    ys: &mut [f32],
-) {
-    let (ph, pw, ts) = (l.h / 2, l.w / 2, l.ts);
-    if ty >= ph {
-        return;
-    }
-    for j in t0 / ts..l.m.min((t0 + n).div_ceil(ts)) {
-        let start = t0.max(j * ts);
-        let end = (t0 + n).min(j * ts + pw);
-        if start >= end {
-            continue;
-        }
-        for c in 0..count {
-            let add = tail.bias.map_or(0.0, |b| b[first + c]);
-            let src = &r[c * 2 * 2 * CHUNK + at + start - t0..][..end - start];
-            let dst = ((j * outs + first + c) * ph + ty) * pw + start - j * ts;
-            let dst = &mut ys[dst..dst + end - start];
-            // SAFETY: AVX2 is present (asserted in `conv_images`); both slices hold `end -
-            // start` values.
-            unsafe { avx2::copy_add(dst.as_mut_ptr(), src.as_ptr(), dst.len(), add, tail.relu) };
         }
     }
 }
