@@ -405,6 +405,8 @@ fn direct_and_im2col_convs_match_reference_on_vgg_shapes() {
         (6, 64, 32, 32, 64),
         (9, 16, 16, 16, 16),
         (2, 128, 8, 8, 128),
+        // Rows longer than Winograd's chunk of 48 tiles: chunks start and end inside a row.
+        (2, 4, 6, 100, 5),
     ];
     let cases = small
         .iter()
@@ -686,6 +688,7 @@ fn conv_bn_relu_outside_autodiff_matches_reference() {
         (12 * threads, 16, 7, 7, 6),
         (3, 8, 14, 14, 8),
         (2, 4, 9, 12, 5),
+        (2, 4, 5, 101, 6),
     ]
     .iter()
     .enumerate()
