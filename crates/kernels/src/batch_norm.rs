@@ -190,6 +190,14 @@ pub fn bn_relu_backward(
     }
 }
 
+/// `1 / sqrt(var + epsilon)` per channel, in f64 before the final rounding: batch norm with
+/// given statistics, here and folded into a conv (`conv::conv_bn_relu_inference`).
+pub(crate) fn inv_std(var: &[f32], epsilon: f64) -> Vec<f32> {
+    var.iter()
+        .map(|&v| (1.0 / (f64::from(v) + epsilon).sqrt()) as f32)
+        .collect()
+}
+
 /// Batch norm with given statistics (the running ones, outside training) followed by ReLU:
 /// [`bn_relu_forward`] with `inv_std` from `var`.
 pub fn bn_relu_inference(
@@ -204,10 +212,7 @@ pub fn bn_relu_inference(
     let stats = BnStats {
         mean: mean.to_vec(),
         var: var.to_vec(),
-        inv_std: var
-            .iter()
-            .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
-            .collect(),
+        inv_std: inv_std(var, epsilon),
     };
     bn_relu_forward(g, x, gamma, beta, &stats)
 }

@@ -18,6 +18,7 @@ mod winograd;
 
 pub use geom::{ConvGeom, ConvGrads};
 
+use crate::batch_norm::inv_std;
 use crate::max_pool::{PoolGeom, max_pool2x2_forward};
 use crate::options::KernelOptions;
 use direct::Isa;
@@ -106,8 +107,10 @@ pub fn conv_bn_relu_inference(
 ) -> Vec<f32> {
     let [gamma, beta, mean, var] = bn.params;
     let per_out = weight.len() / g.c_out.max(1);
-    let scale: Vec<f32> = (0..g.c_out)
-        .map(|c| gamma[c] * (1.0 / (f64::from(var[c]) + bn.epsilon).sqrt()) as f32)
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(inv_std(var, bn.epsilon))
+        .map(|(g, s)| g * s)
         .collect();
     let folded: Vec<f32> = weight
         .iter()

@@ -580,11 +580,11 @@ mod avx2 {
                 // SAFETY: see the function's contract; each block ends at q + step * 8 <= n.
                 unsafe {
                     match step {
-                        1 => block::<1>(v, u, ins, k, q, mm),
-                        2 => block::<2>(v, u, ins, k, q, mm),
+                        1 => block::<CB, 1>(v, u, ins, k, q, mm, 0),
+                        2 => block::<CB, 2>(v, u, ins, k, q, mm, 0),
                         _ => {
-                            pair_block(v, u, ins, k, q, mm, 0);
-                            pair_block(v, u, ins, k, q, mm, 2);
+                            block::<2, 6>(v, u, ins, k, q, mm, 0);
+                            block::<2, 6>(v, u, ins, k, q, mm, 2);
                         }
                     }
                 }
@@ -593,12 +593,14 @@ mod avx2 {
         }
     }
 
-    /// Outputs `c0` and `c0 + 1` x 6 vectors (48 tiles) from `q`, position `k`: 12
-    /// accumulators, the two weights and one input vector at a time fit AVX2's 16 registers
-    /// (4 outputs x 3 vectors, as the direct kernel, needed one more and spilled an
-    /// accumulator to the stack every step).
+    /// One register block: outputs `c0..c0 + NC` x `NV` vectors of tiles from `q`, position
+    /// `k`. The weights are held and one input vector is loaded at a time, so the
+    /// accumulators (`NC * NV`), the weights (`NC`) and the input must fit AVX2's 16
+    /// registers. 2 x 6 (48 tiles) is the full block; 4 outputs x 3 vectors, as the direct
+    /// kernel, needed one register more and spilled an accumulator to the stack every step.
     #[inline(always)]
-    unsafe fn pair_block(
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block<const NC: usize, const NV: usize>(
         v: *const f32,
         u: *const f32,
         ins: usize,
@@ -607,68 +609,17 @@ mod avx2 {
         mm: *mut f32,
         c0: usize,
     ) {
-        // SAFETY (whole body): the caller's contract (q + 48 <= n <= CHUNK, c0 + 2 <= CB).
+        // SAFETY (whole body): the caller's contract (q + NV * 8 <= n <= CHUNK, c0 + NC <= CB).
         unsafe {
-            let mut a0 = [_mm256_setzero_ps(); 6];
-            let mut a1 = [_mm256_setzero_ps(); 6];
+            let mut acc = [[_mm256_setzero_ps(); NV]; NC];
             let mut src = v.add(k * ins * CHUNK + q);
             let mut uc = u.add(k * ins * CB + c0);
             for _ in 0..ins {
-                let w0 = _mm256_set1_ps(*uc);
-                let w1 = _mm256_set1_ps(*uc.add(1));
-                for p in 0..6 {
+                let w: [__m256; NC] = std::array::from_fn(|c| _mm256_set1_ps(*uc.add(c)));
+                for p in 0..NV {
                     let x = _mm256_loadu_ps(src.add(p * LANES));
-                    a0[p] = _mm256_fmadd_ps(w0, x, a0[p]);
-                    a1[p] = _mm256_fmadd_ps(w1, x, a1[p]);
-                }
-                src = src.add(CHUNK);
-                uc = uc.add(CB);
-            }
-            for (c, a) in [(c0, a0), (c0 + 1, a1)] {
-                for (p, x) in a.iter().enumerate() {
-                    _mm256_storeu_ps(mm.add((k * CB + c) * CHUNK + q + p * LANES), *x);
-                }
-            }
-        }
-    }
-
-    /// One register block: CB outputs x `NV` vectors of tiles from `q`, position `k`.
-    #[inline(always)]
-    unsafe fn block<const NV: usize>(
-        v: *const f32,
-        u: *const f32,
-        ins: usize,
-        k: usize,
-        q: usize,
-        mm: *mut f32,
-    ) {
-        // SAFETY (whole body): the caller's contract (q + NV * 8 <= n <= CHUNK).
-        unsafe {
-            let mut acc = [[_mm256_setzero_ps(); NV]; CB];
-            let mut src = v.add(k * ins * CHUNK + q);
-            let mut uc = u.add(k * ins * CB);
-            for _ in 0..ins {
-                // Written out as the direct kernel's loop (no arrays built per input), which
-                // keeps the 12 accumulators, 3 inputs and the weight in the 16 registers.
-                let x0 = _mm256_loadu_ps(src);
-                let x1 = if NV > 1 {
-                    _mm256_loadu_ps(src.add(LANES))
-                } else {
-                    x0
-                };
-                let x2 = if NV > 2 {
-                    _mm256_loadu_ps(src.add(2 * LANES))
-                } else {
-                    x0
-                };
-                for (c, a) in acc.iter_mut().enumerate() {
-                    let wv = _mm256_set1_ps(*uc.add(c));
-                    a[0] = _mm256_fmadd_ps(wv, x0, a[0]);
-                    if NV > 1 {
-                        a[1] = _mm256_fmadd_ps(wv, x1, a[1]);
-                    }
-                    if NV > 2 {
-                        a[2] = _mm256_fmadd_ps(wv, x2, a[2]);
+                    for (a, wc) in acc.iter_mut().zip(&w) {
+                        a[p] = _mm256_fmadd_ps(*wc, x, a[p]);
                     }
                 }
                 src = src.add(CHUNK);
@@ -676,7 +627,7 @@ mod avx2 {
             }
             for (c, a) in acc.iter().enumerate() {
                 for (p, x) in a.iter().enumerate() {
-                    _mm256_storeu_ps(mm.add((k * CB + c) * CHUNK + q + p * LANES), *x);
+                    _mm256_storeu_ps(mm.add((k * CB + c0 + c) * CHUNK + q + p * LANES), *x);
                 }
             }
         }
