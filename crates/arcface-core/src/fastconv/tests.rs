@@ -407,6 +407,10 @@ fn direct_and_im2col_convs_match_reference_on_vgg_shapes() {
         (2, 128, 8, 8, 128),
         // Rows longer than Winograd's chunk of 48 tiles: chunks start and end inside a row.
         (2, 4, 6, 100, 5),
+        // Images of one or two pixels a side through Winograd (4 or more input channels).
+        (3, 6, 1, 1, 5),
+        (2, 8, 2, 2, 4),
+        (4, 5, 3, 3, 7),
     ];
     let cases = small
         .iter()
