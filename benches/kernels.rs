@@ -62,9 +62,9 @@ fn arcface_head(c: &mut Criterion) {
 }
 
 fn vgg8_train_step(c: &mut Criterion) {
-    // As `arcface-lab` does at start: malloc's thresholds raised for the kernels' buffers, and
-    // this thread one of rayon's, working in the kernels' parallel sections instead of
-    // sleeping through them.
+    // As `arcface-lab` does: malloc's thresholds raised for the kernels' buffers, this thread
+    // one of rayon's, working in the kernels' parallel sections instead of sleeping through
+    // them, and before each step the other threads told to spin for work (5 ms, as training).
     kernels::tune_malloc();
     let threads = std::env::var("RAYON_NUM_THREADS")
         .ok()
@@ -92,6 +92,7 @@ fn vgg8_train_step(c: &mut Criterion) {
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_function(name, |b| {
             b.iter(|| {
+                kernels::keep_pool_warm(std::time::Duration::from_millis(5));
                 let out = model
                     .forward(LabelledBatch {
                         images: images.clone(),

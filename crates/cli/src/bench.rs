@@ -112,13 +112,21 @@ fn check_counts(common: &BenchCommon) -> Result<()> {
 }
 
 /// Runs `warmup` untimed then `steps` timed calls of `one`, syncing the device before each
-/// clock read so that queued GPU work is counted.
+/// clock read so that queued GPU work is counted; before each call, rayon's threads are told
+/// to spin for work as training does ([`device::DeviceChoice::spin_wait`]).
 fn time_steps(
-    device: &Device,
+    (choice, device): (device::DeviceChoice, &Device),
     warmup: usize,
     steps: usize,
     mut one: impl FnMut() -> Result<()>,
 ) -> Result<f64> {
+    let spin = choice.spin_wait();
+    let mut one = || {
+        if let Some(idle) = spin {
+            kernels::keep_pool_warm(idle);
+        }
+        one()
+    };
     for _ in 0..warmup {
         one()?;
     }
@@ -213,7 +221,7 @@ fn step(args: BenchStepArgs) -> Result<()> {
     } = backbone(&args, true)?;
     let mut optim = AdamConfig::new().init();
     let t = targets(common.batch, common.classes, &device);
-    let seconds = time_steps(&device, common.warmup, common.steps, || {
+    let seconds = time_steps((choice, &device), common.warmup, common.steps, || {
         let out = model
             .forward(LabelledBatch {
                 images: images.clone(),
@@ -241,7 +249,7 @@ fn embed(args: BenchStepArgs) -> Result<()> {
         images,
         input,
     } = backbone(&args, false)?;
-    let seconds = time_steps(&device, common.warmup, common.steps, || {
+    let seconds = time_steps((choice, &device), common.warmup, common.steps, || {
         drop(model.embed(images.clone()));
         Ok(())
     })?;
@@ -271,7 +279,7 @@ fn head(args: BenchHeadArgs) -> Result<()> {
     )
     .require_grad();
     let t = targets(common.batch, common.classes, &device);
-    let seconds = time_steps(&device, common.warmup, common.steps, || {
+    let seconds = time_steps((choice, &device), common.warmup, common.steps, || {
         let out = head.forward(x.clone(), t.clone());
         let grads = cross_entropy(out.train_logits, t.clone()).backward();
         drop(grads);

@@ -23,6 +23,8 @@ mod verify;
 mod view;
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -71,11 +73,28 @@ fn kernel_options_from_env() -> arcface_core::KernelOptions {
         winograd: !switched_off("ARCFACE_WINOGRAD"),
         batch_norm: !switched_off("ARCFACE_FASTBN"),
         max_pool: !switched_off("ARCFACE_FASTPOOL"),
+        dropout: !switched_off("ARCFACE_FASTDROPOUT"),
     }
 }
 
+/// How long rayon's idle threads keep looking for work once a CPU training or benchmark step
+/// has asked them to ([`kernels::keep_pool_warm`]): long enough to bridge the serial work
+/// between a step's parallel sections and between steps (1 ms left some of the gain,
+/// `benches/README.md`).
+const SPIN_WAIT: Duration = Duration::from_millis(5);
+
+/// [`SPIN_WAIT`] where this thread joined rayon's pool and `ARCFACE_SPIN_WAIT` is not off; set
+/// once by [`set_up_process`].
+static SPIN_WAIT_SETTING: OnceLock<Option<Duration>> = OnceLock::new();
+
+/// How long rayon's threads spin for work after a CPU step asks them to, if at all (README,
+/// "The backbone").
+pub(crate) fn spin_wait() -> Option<Duration> {
+    SPIN_WAIT_SETTING.get().copied().flatten()
+}
+
 /// The process-wide settings, made once before anything builds a network or uses rayon: the
-/// kernels' switches, glibc malloc's thresholds and rayon's pool.
+/// kernels' switches, glibc malloc's thresholds, rayon's pool and its spinning.
 fn set_up_process() {
     arcface_core::set_kernel_options(kernel_options_from_env());
     // Raised thresholds let the kernels' activation-sized buffers be reused from the heap
@@ -96,7 +115,10 @@ fn set_up_process() {
         let threads = std::env::var("RAYON_NUM_THREADS")
             .ok()
             .and_then(|v| v.trim().parse().ok());
-        kernels::join_cpu_pool(threads);
+        let joined = kernels::join_cpu_pool(threads);
+        // Spinning only helps a caller that works in the sections itself.
+        let spin = joined && !switched_off("ARCFACE_SPIN_WAIT");
+        let _ = SPIN_WAIT_SETTING.set(spin.then_some(SPIN_WAIT));
     }
 }
 

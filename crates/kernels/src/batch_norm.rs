@@ -1,9 +1,14 @@
 //! Batch norm + ReLU on plain `f32` slices `[batch, channels, pixels]` (NCHW), forward and
 //! backward: with the batch's statistics (training) or given ones (the running statistics).
 
+#![allow(unsafe_code)]
+
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::lanes;
+use crate::par_vec::zeroed;
 
 /// Per-channel statistics of a `[batch, channels, pixels]` activation.
 #[derive(Clone, Debug)]
@@ -61,8 +66,8 @@ pub fn bn_relu_forward(
 
 /// The `batch` planes of each channel of a `[batch, channels, pixels]` buffer, as mutable
 /// slices grouped by channel, so that one task per channel can write its own.
-fn planes_by_channel<'a>(g: &BnGeom, v: &'a mut [f32]) -> Vec<Vec<&'a mut [f32]>> {
-    let mut by_channel: Vec<Vec<&mut [f32]>> = (0..g.channels)
+fn planes_by_channel<'a, T>(g: &BnGeom, v: &'a mut [T]) -> Vec<Vec<&'a mut [T]>> {
+    let mut by_channel: Vec<Vec<&mut [T]>> = (0..g.channels)
         .map(|_| Vec::with_capacity(g.batch))
         .collect();
     for (i, plane) in v.chunks_exact_mut(g.pixels.max(1)).enumerate() {
@@ -81,8 +86,11 @@ pub fn bn_relu_train(
     beta: &[f32],
     epsilon: f64,
 ) -> (Vec<f32>, BnStats) {
-    let mut y = vec![0.0; x.len()];
-    let per_channel: Vec<(f32, f32, f32)> = planes_by_channel(g, &mut y)
+    let len = g.batch * g.channels * g.pixels;
+    assert_eq!(x.len(), len, "bn_relu_train: x is not [batch, channels, pixels]");
+    // Not zeroed first: the tasks below write every value (the planes cover `0..len`).
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    let per_channel: Vec<(f32, f32, f32)> = planes_by_channel(g, &mut y.spare_capacity_mut()[..len])
         .into_par_iter()
         .enumerate()
         .map(|(c, planes)| {
@@ -99,12 +107,16 @@ pub fn bn_relu_train(
             let shift = beta[c] - mean * scale;
             for (n, out) in planes.into_iter().enumerate() {
                 for (o, v) in out.iter_mut().zip(g.plane(x, n, c)) {
-                    *o = (v * scale + shift).max(0.0);
+                    o.write((v * scale + shift).max(0.0));
                 }
             }
             (mean, var, inv_std)
         })
         .collect();
+    // SAFETY: the planes of `planes_by_channel` cover `0..len` of the spare capacity (which
+    // holds at least `len` values; `len` is a whole number of planes) and each task wrote all
+    // of its planes; a panic in a task propagates out of `collect` before this line.
+    unsafe { y.set_len(len) };
     let mut stats = BnStats {
         mean: Vec::with_capacity(g.channels),
         var: Vec::with_capacity(g.channels),
@@ -140,11 +152,14 @@ pub fn bn_relu_backward(
     need_x: bool,
 ) -> BnGrads {
     let m = g.count() as f32;
-    let mut dx = vec![0.0; if need_x { x.len() } else { 0 }];
+    let len = g.batch * g.channels * g.pixels;
+    assert_eq!(x.len(), len, "bn_relu_backward: x is not [batch, channels, pixels]");
+    // Not zeroed here, on the calling thread: each task zeroes its planes before writing them.
+    let mut dx: Vec<f32> = Vec::with_capacity(if need_x { len } else { 0 });
     // One task per channel: its two sums, then (with the channel's values still in cache) its
     // input gradient.
-    let dx_planes: Vec<Option<Vec<&mut [f32]>>> = if need_x && g.pixels > 0 {
-        planes_by_channel(g, &mut dx)
+    let dx_planes: Vec<Option<Vec<&mut [MaybeUninit<f32>]>>> = if need_x && g.pixels > 0 {
+        planes_by_channel(g, &mut dx.spare_capacity_mut()[..len])
             .into_iter()
             .map(Some)
             .collect()
@@ -171,7 +186,7 @@ pub fn bn_relu_backward(
                 let offset = k * mean - scale * beta_grad / m;
                 for (n, out) in planes.into_iter().enumerate() {
                     lanes::relu_grad_dx(
-                        out,
+                        zeroed(out),
                         g.plane(x, n, c),
                         g.plane(y, n, c),
                         g.plane(dy, n, c),
@@ -182,6 +197,12 @@ pub fn bn_relu_backward(
             (beta_grad, gamma_grad)
         })
         .collect();
+    if need_x {
+        // SAFETY: with `need_x` the capacity is `len`, the planes cover `0..len` and each task
+        // zeroed and wrote all of its planes (with no pixels, `len` is 0); a panic in a task
+        // propagates out of `collect` before this line.
+        unsafe { dx.set_len(len) };
+    }
     let (beta_grad, gamma_grad): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
     BnGrads {
         x: need_x.then_some(dx),

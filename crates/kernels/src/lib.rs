@@ -14,6 +14,7 @@
 mod batch_norm;
 mod conv;
 mod cpu;
+mod dropout;
 mod lanes;
 mod malloc;
 mod matmul;
@@ -29,7 +30,8 @@ pub use batch_norm::{
 pub use conv::{
     BnInference, ConvGeom, ConvGrads, conv_backward, conv_bn_relu_inference, conv_forward,
 };
+pub use dropout::dropout_mask;
 pub use malloc::tune_malloc;
 pub use max_pool::{PoolGeom, max_pool2x2_backward, max_pool2x2_forward};
 pub use options::KernelOptions;
-pub use thread_pool::join_cpu_pool;
+pub use thread_pool::{join_cpu_pool, keep_pool_warm};

@@ -28,6 +28,9 @@ pub struct KernelOptions {
     pub batch_norm: bool,
     /// The VGG blocks' 2x2 max-pool with stride 2 (`ARCFACE_FASTPOOL`).
     pub max_pool: bool,
+    /// Dropout's keep mask from [`crate::dropout_mask`], seeded by one draw from the device's
+    /// random stream, rather than burn's Bernoulli draw per value (`ARCFACE_FASTDROPOUT`).
+    pub dropout: bool,
 }
 
 impl Default for KernelOptions {
@@ -46,6 +49,7 @@ impl KernelOptions {
             winograd: on,
             batch_norm: on,
             max_pool: on,
+            dropout: on,
         }
     }
 }

@@ -16,24 +16,69 @@ pub(crate) fn par_parts(
     fill: impl Fn(usize, &mut [f32]) + Sync + Send,
 ) -> Vec<f32> {
     use rayon::prelude::*;
-    use std::mem::MaybeUninit;
 
     let mut v: Vec<f32> = Vec::with_capacity(len);
     v.spare_capacity_mut()[..len]
         .par_chunks_mut(part.max(1))
         .enumerate()
         .for_each(|(i, values)| {
-            values.fill(MaybeUninit::new(0.0));
-            // SAFETY: every element of `values` was just initialised, and `MaybeUninit<f32>`
-            // has the size, alignment and layout of `f32`.
-            let values = unsafe { &mut *(std::ptr::from_mut(values) as *mut [f32]) };
-            fill(i, values);
+            fill(i, zeroed(values));
         });
     // SAFETY: the parts of `par_chunks_mut` cover `0..len` of the spare capacity (which holds
     // at least `len` values), and each part was initialised in its task above; a panic in a
     // task propagates out of `for_each` before this line.
     unsafe { v.set_len(len) };
     v
+}
+
+/// [`par_parts`] without the zeroing, for a `fill` that writes every value of its part
+/// itself: the zeroing is a `memset` of the whole output (4 % of an eval-mode forward).
+///
+/// In this crate's tests each part starts as NaN instead, so that a value `fill` misses shows
+/// up in the comparisons with the references.
+///
+/// # Safety
+/// `fill(index, values)` must write every element of `values` (or panic).
+pub(crate) unsafe fn par_parts_written(
+    len: usize,
+    part: usize,
+    fill: impl Fn(usize, &mut [std::mem::MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
+    use rayon::prelude::*;
+
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(part.max(1))
+        .enumerate()
+        .for_each(|(i, values)| {
+            #[cfg(test)]
+            values.fill(std::mem::MaybeUninit::new(f32::NAN));
+            fill(i, values);
+        });
+    // SAFETY: the parts of `par_chunks_mut` cover `0..len` of the spare capacity (which holds
+    // at least `len` values), and the caller's `fill` wrote every value of each; a panic in a
+    // task propagates out of `for_each` before this line.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// `values` as slots that may be written, not read: for a kernel that writes either into a
+/// fresh part of [`par_parts_written`] or into a vector that is already initialised.
+pub(crate) fn as_slots(values: &mut [f32]) -> &mut [std::mem::MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; the slots only ever receive
+    // initialised `f32`s (the kernels write values, never `MaybeUninit::uninit()`), so the
+    // caller's slice stays initialised.
+    unsafe { &mut *(std::ptr::from_mut(values) as *mut [std::mem::MaybeUninit<f32>]) }
+}
+
+/// `values` set to zero, as the `f32`s they now are: for a task that fills its own part of a
+/// vector allocated without zeroing (zeroed there, in parallel and into the task's cache,
+/// rather than by a `vec![0.0; len]` on the calling thread).
+pub(crate) fn zeroed(values: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
+    values.fill(std::mem::MaybeUninit::new(0.0));
+    // SAFETY: every element of `values` was just initialised, and `MaybeUninit<f32>` has the
+    // size, alignment and layout of `f32`.
+    unsafe { &mut *(std::ptr::from_mut(values) as *mut [f32]) }
 }
 
 #[cfg(test)]

@@ -372,7 +372,7 @@ impl ResNet {
         let [batch, channels, _, _] = x.dims();
         let pooled: Tensor<2> = x.flatten::<3>(2, 3).mean_dim(2).reshape([batch, channels]);
         self.bn_embed
-            .forward(self.embed.forward(self.dropout.forward(pooled)))
+            .forward(self.embed.forward(fastconv::dropout(&self.dropout, pooled, k)))
     }
 }
 
@@ -402,7 +402,7 @@ impl IResNet {
         for block in &self.blocks {
             x = block.forward(x, k);
         }
-        let x = self.dropout.forward(self.bn2.forward(x));
+        let x = fastconv::dropout(&self.dropout, self.bn2.forward(x), k);
         let x: Tensor<2> = x.flatten(1, 3);
         self.features.forward(self.fc.forward(x))
     }

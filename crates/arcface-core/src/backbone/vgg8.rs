@@ -157,7 +157,7 @@ impl Vgg8 {
         for block in &self.blocks {
             x = block.forward(x, &self.kernels);
         }
-        let x = self.dropout.forward(self.bn_features.forward(x));
+        let x = fastconv::dropout(&self.dropout, self.bn_features.forward(x), &self.kernels);
         let x: Tensor<2> = x.flatten(1, 3);
         self.bn_embed.forward(self.embed.forward(x))
     }

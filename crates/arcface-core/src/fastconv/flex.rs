@@ -37,6 +37,11 @@ fn route<const D: usize>(t: &Tensor<D>) -> Option<Route> {
     }
 }
 
+/// Whether `t` is an f32 tensor on flex, plain or under autodiff.
+pub(super) fn is_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
+    route(t).is_some()
+}
+
 /// The common route of all `tensors`, if they share one.
 fn common_route(routes: &[Option<Route>]) -> Option<Route> {
     let first = (*routes.first()?)?;

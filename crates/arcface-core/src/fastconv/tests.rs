@@ -12,7 +12,7 @@ use burn::tensor::TensorData;
 
 use kernels::KernelOptions;
 
-use super::{batch_norm_relu, conv_bn_relu, conv_bn_relu_pool, conv2d, max_pool2d};
+use super::{batch_norm_relu, conv_bn_relu, conv_bn_relu_pool, conv2d, dropout, max_pool2d};
 
 /// The kernels on, and off (burn's ops throughout).
 const ON: KernelOptions = KernelOptions::all(true);
@@ -869,3 +869,53 @@ fn max_pool_without_autodiff_matches_burn() {
     };
     assert_eq!(run(&ON), run(&OFF));
 }
+
+/// The fast dropout is inverted dropout: each output is 0 or its input / keep, the dropped
+/// share is the binomial's (within 6 standard deviations), the input gradient of `sum(r * y)`
+/// is `r` times the same mask, a reseeded device draws the same mask again and the next call
+/// another; in eval mode (no autodiff) it is the identity. The same holds for burn's own
+/// dropout (`OFF`), the reference the fast one stands in for.
+#[test]
+fn dropout_is_inverted_dropout_reproducible_from_the_device_seed() {
+    use burn::nn::DropoutConfig;
+
+    let dims = [32, 576];
+    let n = dims[0] * dims[1];
+    let x = noise(n, 11);
+    let r = noise(n, 12);
+    for (prob, options) in [(0.5, ON), (0.1, ON), (0.5, OFF)] {
+        let keep = 1.0 - prob;
+        let module = DropoutConfig::new(prob).init();
+        let device = device();
+        let run = |seed: Option<u64>| {
+            if let Some(seed) = seed {
+                device.seed(seed);
+            }
+            let xt = tensor(&x, dims, &device).require_grad();
+            let y = dropout(&module, xt.clone(), &options);
+            let grads = (y.clone() * tensor(&r, dims, &device)).sum().backward();
+            (vals(y), vals(xt.grad(&grads).unwrap()))
+        };
+        let (y, dx) = run(Some(58));
+        let mut dropped = 0;
+        for i in 0..n {
+            let kept = y[i] != 0.0;
+            dropped += usize::from(!kept);
+            let factor = if kept { (1.0 / keep) as f32 } else { 0.0 };
+            let label = format!("prob {prob} options {options:?} [{i}]");
+            assert!((y[i] - x[i] * factor).abs() <= 1e-6, "{label}: y {} x {}", y[i], x[i]);
+            assert!((dx[i] - r[i] * factor).abs() <= 1e-6, "{label}: dx {} r {}", dx[i], r[i]);
+        }
+        let share = dropped as f64 / n as f64;
+        let sd = (prob * keep / n as f64).sqrt();
+        assert!((share - prob).abs() < 6.0 * sd, "prob {prob}: dropped share {share}");
+        if options.dropout {
+            assert_eq!(run(Some(58)).0, y, "prob {prob}: the same seed gave another mask");
+            assert_ne!(run(None).0, y, "prob {prob}: the next call gave the same mask");
+        }
+        let plain = Device::flex();
+        let same = dropout(&module, tensor(&x, dims, &plain), &options);
+        assert_eq!(vals(same), x, "prob {prob}: eval-mode dropout changed its input");
+    }
+}
+

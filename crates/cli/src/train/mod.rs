@@ -132,7 +132,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<Trained> {
                 .context("cannot serialise skipped.json")?,
         )?;
     }
-    fit(config, &data, &device, run, state, learner, None)
+    fit(config, &data, (choice, &device), run, state, learner, None)
 }
 
 /// Where a learner's weights come from.
@@ -230,7 +230,7 @@ fn report_data(data: &celeba_data::LoadedData) {
 fn fit(
     config: &RunConfig,
     data: &celeba_data::LoadedData,
-    device: &burn::tensor::Device,
+    (choice, device): (DeviceChoice, &burn::tensor::Device),
     run: RunDir,
     state: RunState,
     learner: Learner<arcface_core::EmbeddingNet>,
@@ -290,6 +290,7 @@ fn fit(
             order: order_handle,
             saved: saved.clone(),
             freeze_backbone_epochs: config.train.freeze_backbone_epochs,
+            spin_wait: choice.spin_wait(),
         },
     );
     let state_dir = run.state_dir();

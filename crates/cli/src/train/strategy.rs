@@ -1,5 +1,5 @@
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arcface_core::EmbeddingNet;
 use burn::data::dataloader::{DataLoader, Progress};
@@ -44,6 +44,8 @@ pub struct SnapshotStrategy {
     freeze_backbone_epochs: usize,
     /// burn-train's terminal dashboard is on.
     dashboard: bool,
+    /// How long rayon's threads spin for work after each step asks them to (CPU only).
+    spin_wait: Option<Duration>,
 }
 
 /// What the strategy needs beyond the device and the hook.
@@ -54,6 +56,8 @@ pub struct Schedule {
     pub order: EpochOrderHandle,
     pub saved: Arc<Saved>,
     pub freeze_backbone_epochs: usize,
+    /// [`crate::device::DeviceChoice::spin_wait`] of the training device.
+    pub spin_wait: Option<Duration>,
 }
 
 impl SnapshotStrategy {
@@ -68,6 +72,7 @@ impl SnapshotStrategy {
             saved: schedule.saved,
             freeze_backbone_epochs: schedule.freeze_backbone_epochs,
             dashboard: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            spin_wait: schedule.spin_wait,
         }
     }
 
@@ -120,6 +125,10 @@ impl SnapshotStrategy {
             };
             iteration += 1;
             let progress = iterator.progress();
+            if let Some(idle) = self.spin_wait {
+                // The step's parallel sections then start on both threads at once.
+                kernels::keep_pool_warm(idle);
+            }
             if !step(batch, progress, iteration) {
                 break;
             }

@@ -34,7 +34,7 @@ use super::geom::{ConvGeom, ConvGrads};
 use super::tasks::{images_per_task, sum_parts, with_scratch};
 use super::winograd;
 use crate::options::KernelOptions;
-use crate::par_vec::par_parts;
+use crate::par_vec::{as_slots, par_parts};
 use crate::{cpu, lanes};
 
 /// Positions computed per plane are a multiple of this: a register block of the AVX-512
@@ -338,7 +338,7 @@ pub(super) fn backward(
             }
             if let (Some(dx_chunk), Some(filters_t)) = (dx_chunk.as_deref_mut(), &filters_t) {
                 let tail = winograd::Tail::default();
-                winograd::conv_images(g.h, g.w, dys, count, filters_t, tail, dx_chunk);
+                winograd::conv_images(g.h, g.w, dys, count, filters_t, tail, as_slots(dx_chunk));
             }
             if let (Some(dx_chunk), Some(packed_t)) = (dx_chunk.as_deref_mut(), &packed_t) {
                 for (gi, (d, dxg)) in dyp

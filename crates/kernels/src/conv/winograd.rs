@@ -25,11 +25,12 @@
 #![allow(unsafe_code)]
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use super::geom::ConvGeom;
 use super::tasks::images_per_task;
 use crate::cpu;
-use crate::par_vec::par_parts;
+use crate::par_vec::par_parts_written;
 
 /// Output channels per register block.
 const CB: usize = 4;
@@ -65,43 +66,66 @@ impl Filters {
         } else {
             (c_out, c_in)
         };
-        let mut u = vec![0.0; outs.div_ceil(CB) * 16 * ins * CB];
-        for o in 0..outs {
-            for i in 0..ins {
-                let g = |r: usize, c: usize| {
-                    let tap = r * 3 + c;
-                    f64::from(if transpose {
-                        weight[(i * c_in + o) * 9 + 8 - tap]
+        let block = 16 * ins * CB;
+        let mut u = vec![0.0; outs.div_ceil(CB) * block];
+        // One output block per task where the filters are many (a 64 x 64 conv's are 4,096):
+        // this runs on every call, serially on the caller before the parallel products.
+        let fill = |b: usize, ub: &mut [f32]| {
+            for o in b * CB..outs.min((b + 1) * CB) {
+                for i in 0..ins {
+                    let taps: [f32; 9] = if transpose {
+                        let at = (i * c_in + o) * 9;
+                        std::array::from_fn(|t| weight[at + 8 - t])
                     } else {
-                        weight[(o * c_in + i) * 9 + tap]
-                    })
-                };
-                // G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], in f64 so that
-                // the only rounding is the final one.
-                let gg: [[f64; 3]; 4] = std::array::from_fn(|r| {
-                    std::array::from_fn(|c| match r {
-                        0 => g(0, c),
-                        1 => 0.5 * (g(0, c) + g(1, c) + g(2, c)),
-                        2 => 0.5 * (g(0, c) - g(1, c) + g(2, c)),
-                        _ => g(2, c),
-                    })
-                });
-                for (r, row) in gg.iter().enumerate() {
-                    let vals = [
-                        row[0],
-                        0.5 * (row[0] + row[1] + row[2]),
-                        0.5 * (row[0] - row[1] + row[2]),
-                        row[2],
-                    ];
-                    for (j, v) in vals.into_iter().enumerate() {
-                        let k = r * 4 + j;
-                        u[(((o / CB) * 16 + k) * ins + i) * CB + o % CB] = v as f32;
+                        let at = (o * c_in + i) * 9;
+                        std::array::from_fn(|t| weight[at + t])
+                    };
+                    for (k, v) in transform_filter(&taps).into_iter().enumerate() {
+                        ub[(k * ins + i) * CB + o % CB] = v;
                     }
                 }
+            }
+        };
+        if outs * ins >= PARALLEL_FILTERS {
+            use rayon::prelude::*;
+            u.par_chunks_mut(block)
+                .enumerate()
+                .for_each(|(b, ub)| fill(b, ub));
+        } else {
+            for (b, ub) in u.chunks_mut(block).enumerate() {
+                fill(b, ub);
             }
         }
         Self { u, ins, outs }
     }
+}
+
+/// Filters from which [`Filters::new`] transforms on rayon's threads.
+const PARALLEL_FILTERS: usize = 1024;
+
+/// `U = G g Gᵀ` of one 3x3 filter `g` (row-major taps), row-major 4x4, with `G = [[1, 0, 0],
+/// [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`; in f64, so that the only rounding is the
+/// final one.
+fn transform_filter(taps: &[f32; 9]) -> [f32; 16] {
+    let g = taps.map(f64::from);
+    // G g: 4 rows of 3.
+    let mut gg = [[0.0f64; 3]; 4];
+    for c in 0..3 {
+        let (a, b, d) = (g[c], g[3 + c], g[6 + c]);
+        gg[0][c] = a;
+        gg[1][c] = 0.5 * (a + b + d);
+        gg[2][c] = 0.5 * (a - b + d);
+        gg[3][c] = d;
+    }
+    // (G g) Gᵀ: the same on each row.
+    let mut u = [0.0f32; 16];
+    for (r, [a, b, d]) in gg.into_iter().enumerate() {
+        u[r * 4] = a as f32;
+        u[r * 4 + 1] = (0.5 * (a + b + d)) as f32;
+        u[r * 4 + 2] = (0.5 * (a - b + d)) as f32;
+        u[r * 4 + 3] = d as f32;
+    }
+    u
 }
 
 /// What is applied to the outputs on their way out: `+ bias[channel]`, then `max(0)`, then
@@ -130,16 +154,20 @@ pub(super) fn forward(g: &ConvGeom, x: &[f32], weight: &[f32], tail: Tail) -> Ve
     if out_image == 0 {
         return Vec::new();
     }
-    par_parts(g.batch * out_image, per_task * out_image, |task, ys| {
+    let fill = |task: usize, ys: &mut [MaybeUninit<f32>]| {
         let first = task * per_task;
         let count = ys.len() / out_image;
         let xs = &x[first * g.in_image()..(first + count) * g.in_image()];
         conv_images(g.h, g.w, xs, count, &filters, tail, ys);
-    })
+    };
+    // SAFETY: `conv_images` writes every output value of its images (see there).
+    unsafe { par_parts_written(g.batch * out_image, per_task * out_image, fill) }
 }
 
 /// `out[count, outs, h, w] = tail(conv(input[count, ins, h, w]))` with `filters`, on this
-/// thread: the images in groups laid side by side.
+/// thread: the images in groups laid side by side. Every value of `out[..count * outs *
+/// plane]` is written (each group's tiles cover all its rows and columns, and every block of
+/// outputs is scattered), whatever `out` held, so it may start uninitialised.
 pub(super) fn conv_images(
     h: usize,
     w: usize,
@@ -147,7 +175,7 @@ pub(super) fn conv_images(
     count: usize,
     filters: &Filters,
     tail: Tail,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     assert!(cpu::avx2_fma(), "winograd: no AVX2 + FMA");
     let (in_image, out_image) = (filters.ins * h * w, filters.outs * tail.plane(h, w));
@@ -322,7 +350,7 @@ fn deinterleave(row: &[f32], evens: &mut [f32], odds: &mut [f32]) {
 
 /// One group: split planes, then per tile row and chunk the input transform, the products
 /// and the output transform.
-fn conv_group(l: &Layout, xs: &[f32], f: &Filters, tail: Tail, ys: &mut [f32]) {
+fn conv_group(l: &Layout, xs: &[f32], f: &Filters, tail: Tail, ys: &mut [MaybeUninit<f32>]) {
     let (ins, outs) = (f.ins, f.outs);
     let plane = l.plane();
     let v_len = 16 * ins * CHUNK;
@@ -394,7 +422,7 @@ fn scatter(
     count: usize,
     outs: usize,
     tail: Tail,
-    ys: &mut [f32],
+    ys: &mut [MaybeUninit<f32>],
 ) {
     // Output rows and columns a tile gives, and the output plane.
     let (per_tile, oh, ow) = if tail.pool {
@@ -422,9 +450,16 @@ fn scatter(
                 let dst = ((j * outs + first + c) * oh + oy) * ow + start - j * s;
                 let dst = &mut ys[dst..dst + end - start];
                 // SAFETY: AVX2 is present (asserted in `conv_images`); both slices hold `end -
-                // start` values.
+                // start` values, and `MaybeUninit<f32>` has the layout of `f32` (the kernel
+                // only writes `dst`).
                 unsafe {
-                    avx2::copy_add(dst.as_mut_ptr(), src.as_ptr(), dst.len(), add, tail.relu)
+                    avx2::copy_add(
+                        dst.as_mut_ptr().cast::<f32>(),
+                        src.as_ptr(),
+                        dst.len(),
+                        add,
+                        tail.relu,
+                    )
                 };
             }
         }
@@ -709,5 +744,142 @@ mod avx2 {
     }
     pub(super) unsafe fn copy_add(_: *mut f32, _: *const f32, _: usize, _: f32, _: bool) {
         unreachable!("winograd kernels are x86-64 only")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Tail, forward, transform_filter};
+    use crate::conv::geom::ConvGeom;
+
+    /// Deterministic values in [-1, 1).
+    fn noise(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f64 / (1u64 << 24) as f64 * 2.0 - 1.0) as f32
+            })
+            .collect()
+    }
+
+    /// Every output of the forward pass (whose output vector starts as NaN in these tests, not
+    /// zeroed) against a naive f64 3x3 convolution with padding 1, plus bias, ReLU and the 2x2
+    /// max-pool: odd and even sizes, single images and groups side by side, rows longer than a
+    /// chunk, output channels not a multiple of the register block. (Measured to fail when the
+    /// scatter drops one column of the second image of a group.)
+    #[test]
+    fn forward_writes_every_output_as_the_naive_convolution() {
+        if !crate::cpu::avx2_fma() {
+            eprintln!("skipped: this CPU has no AVX2 + FMA, which the Winograd kernels need");
+            return;
+        }
+        // In a pool of two threads, batches of 9 or more give tasks of several images (8
+        // tasks), laid side by side.
+        let threads = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let cases = [
+            (1, 4, 5, 1, 1),
+            (17, 4, 4, 7, 7),
+            (24, 5, 6, 14, 14),
+            (9, 8, 3, 9, 6),
+            (32, 4, 8, 28, 28),
+            (3, 6, 5, 2, 120),
+        ];
+        for (i, &(batch, c_in, c_out, h, w)) in cases.iter().enumerate() {
+            let x = noise(batch * c_in * h * w, 3 * i as u64 + 1);
+            let weight = noise(c_out * c_in * 9, 3 * i as u64 + 2);
+            let bias = noise(c_out, 3 * i as u64 + 3);
+            let g = ConvGeom::new([batch, c_in, h, w], [c_out, 3, 3], [1, 1], [(1, 1), (1, 1)])
+                .unwrap();
+            let conv = |n: usize, o: usize, y: usize, xx: usize| -> f64 {
+                let mut acc = f64::from(bias[o]);
+                for c in 0..c_in {
+                    for dy in 0..3 {
+                        for dx in 0..3 {
+                            let (sy, sx) = (y + dy, xx + dx);
+                            if sy == 0 || sx == 0 || sy > h || sx > w {
+                                continue;
+                            }
+                            let v = x[((n * c_in + c) * h + sy - 1) * w + sx - 1];
+                            let k = weight[((o * c_in + c) * 3 + dy) * 3 + dx];
+                            acc += f64::from(v) * f64::from(k);
+                        }
+                    }
+                }
+                acc
+            };
+            for (relu, pool) in [(false, false), (true, false), (true, true)] {
+                let tail = Tail {
+                    bias: Some(&bias),
+                    relu,
+                    pool,
+                };
+                let got = threads.install(|| forward(&g, &x, &weight, tail));
+                let (oh, ow) = if pool { (h / 2, w / 2) } else { (h, w) };
+                assert_eq!(got.len(), batch * c_out * oh * ow);
+                for n in 0..batch {
+                    for o in 0..c_out {
+                        for y in 0..oh {
+                            for xx in 0..ow {
+                                let mut want = if pool {
+                                    let at = |a: usize, b: usize| conv(n, o, 2 * y + a, 2 * xx + b);
+                                    at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1))
+                                } else {
+                                    conv(n, o, y, xx)
+                                };
+                                if relu {
+                                    want = want.max(0.0);
+                                }
+                                let v = got[((n * c_out + o) * oh + y) * ow + xx];
+                                assert!(
+                                    (f64::from(v) - want).abs() <= 1e-4,
+                                    "case {i} relu {relu} pool {pool} [{n}, {o}, {y}, {xx}]: \
+                                     got {v}, want {want}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `U = G g Gᵀ` worked by hand: for a filter of ones, `G g` has the rows 1, 3/2, 1/2 and
+    /// 1 (G's row sums) in every column, and `Gᵀ` does the same to the columns; for a centre
+    /// tap alone only G's middle rows see it, with signs `+ +`, `+ -`, `- +`, `- -`.
+    #[test]
+    fn filter_transform_matches_hand_worked_cases() {
+        let ones = transform_filter(&[1.0; 9]);
+        let rows = [1.0, 1.5, 0.5, 1.0];
+        let expected: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| rows.iter().map(move |c| r * c))
+            .collect();
+        assert_eq!(ones.to_vec(), expected);
+
+        let mut centre = [0.0; 9];
+        centre[4] = 1.0;
+        #[rustfmt::skip]
+        let expected = [
+            0.0, 0.0, 0.0, 0.0,
+            0.0, 0.25, -0.25, 0.0,
+            0.0, -0.25, 0.25, 0.0,
+            0.0, 0.0, 0.0, 0.0,
+        ];
+        assert_eq!(transform_filter(&centre), expected);
+
+        // A corner tap reaches U only through G's rows and columns 0..=2 with a 1 or 1/2.
+        let mut corner = [0.0; 9];
+        corner[0] = 2.0;
+        #[rustfmt::skip]
+        let expected = [
+            2.0, 1.0, 1.0, 0.0,
+            1.0, 0.5, 0.5, 0.0,
+            1.0, 0.5, 0.5, 0.0,
+            0.0, 0.0, 0.0, 0.0,
+        ];
+        assert_eq!(transform_filter(&corner), expected);
     }
 }
