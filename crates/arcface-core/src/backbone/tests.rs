@@ -248,8 +248,9 @@ fn worst_relative(a: &[Vec<f32>], b: &[Vec<f32>]) -> (f32, usize) {
         let scale = b.iter().fold(1f32, |m, x| m.max(x.abs()));
         for (x, y) in a.iter().zip(b) {
             let d = (x - y).abs() / scale;
-            if !(d <= worst.0) {
-                worst = (d, i); // NaN too
+            // The first NaN difference wins and stays.
+            if !worst.0.is_nan() && (d.is_nan() || d > worst.0) {
+                worst = (d, i);
             }
         }
     }
