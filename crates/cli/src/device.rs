@@ -45,7 +45,9 @@ impl DeviceChoice {
     /// How long rayon's threads should spin for work after each step on this backend: the
     /// own CPU kernels' parallel sections run on flex only (see [`crate::spin_wait`]).
     pub fn spin_wait(self) -> Option<std::time::Duration> {
-        (self == DeviceChoice::Flex).then(crate::spin_wait).flatten()
+        (self == DeviceChoice::Flex)
+            .then(crate::spin_wait)
+            .flatten()
     }
 
     fn feature(self) -> &'static str {

@@ -87,32 +87,37 @@ pub fn bn_relu_train(
     epsilon: f64,
 ) -> (Vec<f32>, BnStats) {
     let len = g.batch * g.channels * g.pixels;
-    assert_eq!(x.len(), len, "bn_relu_train: x is not [batch, channels, pixels]");
+    assert_eq!(
+        x.len(),
+        len,
+        "bn_relu_train: x is not [batch, channels, pixels]"
+    );
     // Not zeroed first: the tasks below write every value (the planes cover `0..len`).
     let mut y: Vec<f32> = Vec::with_capacity(len);
-    let per_channel: Vec<(f32, f32, f32)> = planes_by_channel(g, &mut y.spare_capacity_mut()[..len])
-        .into_par_iter()
-        .enumerate()
-        .map(|(c, planes)| {
-            let sum: f64 = (0..g.batch)
-                .map(|n| lanes::sum(g.plane(x, n, c)) as f64)
-                .sum();
-            let mean = (sum / g.count()) as f32;
-            let sq: f64 = (0..g.batch)
-                .map(|n| lanes::sum_sq_dev(g.plane(x, n, c), mean) as f64)
-                .sum();
-            let var = (sq / g.count()) as f32;
-            let inv_std = (1.0 / (var as f64 + epsilon).sqrt()) as f32;
-            let scale = gamma[c] * inv_std;
-            let shift = beta[c] - mean * scale;
-            for (n, out) in planes.into_iter().enumerate() {
-                for (o, v) in out.iter_mut().zip(g.plane(x, n, c)) {
-                    o.write((v * scale + shift).max(0.0));
+    let per_channel: Vec<(f32, f32, f32)> =
+        planes_by_channel(g, &mut y.spare_capacity_mut()[..len])
+            .into_par_iter()
+            .enumerate()
+            .map(|(c, planes)| {
+                let sum: f64 = (0..g.batch)
+                    .map(|n| lanes::sum(g.plane(x, n, c)) as f64)
+                    .sum();
+                let mean = (sum / g.count()) as f32;
+                let sq: f64 = (0..g.batch)
+                    .map(|n| lanes::sum_sq_dev(g.plane(x, n, c), mean) as f64)
+                    .sum();
+                let var = (sq / g.count()) as f32;
+                let inv_std = (1.0 / (var as f64 + epsilon).sqrt()) as f32;
+                let scale = gamma[c] * inv_std;
+                let shift = beta[c] - mean * scale;
+                for (n, out) in planes.into_iter().enumerate() {
+                    for (o, v) in out.iter_mut().zip(g.plane(x, n, c)) {
+                        o.write((v * scale + shift).max(0.0));
+                    }
                 }
-            }
-            (mean, var, inv_std)
-        })
-        .collect();
+                (mean, var, inv_std)
+            })
+            .collect();
     // SAFETY: the planes of `planes_by_channel` cover `0..len` of the spare capacity (which
     // holds at least `len` values; `len` is a whole number of planes) and each task wrote all
     // of its planes; a panic in a task propagates out of `collect` before this line.
@@ -153,7 +158,11 @@ pub fn bn_relu_backward(
 ) -> BnGrads {
     let m = g.count() as f32;
     let len = g.batch * g.channels * g.pixels;
-    assert_eq!(x.len(), len, "bn_relu_backward: x is not [batch, channels, pixels]");
+    assert_eq!(
+        x.len(),
+        len,
+        "bn_relu_backward: x is not [batch, channels, pixels]"
+    );
     // Not zeroed here, on the calling thread: each task zeroes its planes before writing them.
     let mut dx: Vec<f32> = Vec::with_capacity(if need_x { len } else { 0 });
     // One task per channel: its two sums, then (with the channel's values still in cache) its

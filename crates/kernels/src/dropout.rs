@@ -50,9 +50,17 @@ mod tests {
     /// (`splitmix64.c`, Vigna) prints them: its state advances by γ before each output.
     #[test]
     fn splitmix_matches_the_reference_sequence() {
-        let expected = [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F];
+        let expected = [
+            0xE220_A839_7B1D_CDAF,
+            0x6E78_9E6A_A1B9_65F4,
+            0x06C4_5D18_8009_454F,
+        ];
         for (i, e) in expected.into_iter().enumerate() {
-            assert_eq!(splitmix64((i as u64).wrapping_mul(super::GAMMA)), e, "output {i}");
+            assert_eq!(
+                splitmix64((i as u64).wrapping_mul(super::GAMMA)),
+                e,
+                "output {i}"
+            );
         }
     }
 
@@ -68,7 +76,10 @@ mod tests {
             assert!(mask.iter().all(|&v| v == 0.0 || v == scale));
             let kept = mask.iter().filter(|&&v| v != 0.0).count() as f64 / n as f64;
             let sd = (keep * (1.0 - keep) / n as f64).sqrt();
-            assert!((kept - keep).abs() < 6.0 * sd, "keep {keep}: kept share {kept}");
+            assert!(
+                (kept - keep).abs() < 6.0 * sd,
+                "keep {keep}: kept share {kept}"
+            );
             let pairs = mask
                 .chunks_exact(2)
                 .filter(|p| p[0] != 0.0 && p[1] != 0.0)
@@ -76,7 +87,10 @@ mod tests {
                 / (n / 2) as f64;
             let both = keep * keep;
             let sd = (both * (1.0 - both) / (n / 2) as f64).sqrt();
-            assert!((pairs - both).abs() < 6.0 * sd, "keep {keep}: both-kept share {pairs}");
+            assert!(
+                (pairs - both).abs() < 6.0 * sd,
+                "keep {keep}: both-kept share {pairs}"
+            );
         }
     }
 
@@ -85,7 +99,10 @@ mod tests {
         assert_eq!(dropout_mask(101, 0.5, 7), dropout_mask(101, 0.5, 7));
         assert_ne!(dropout_mask(101, 0.5, 7), dropout_mask(101, 0.5, 8));
         // A prefix is the same mask's start: value i depends on (seed, i) only.
-        assert_eq!(dropout_mask(100, 0.5, 7)[..], dropout_mask(101, 0.5, 7)[..100]);
+        assert_eq!(
+            dropout_mask(100, 0.5, 7)[..],
+            dropout_mask(101, 0.5, 7)[..100]
+        );
         assert!(dropout_mask(9, 1.0, 3).iter().all(|&v| v == 1.0));
         assert!(dropout_mask(9, 0.0, 3).iter().all(|&v| v == 0.0));
         assert!(dropout_mask(0, 0.5, 3).is_empty());

@@ -15,20 +15,8 @@ pub(crate) fn par_parts(
     part: usize,
     fill: impl Fn(usize, &mut [f32]) + Sync + Send,
 ) -> Vec<f32> {
-    use rayon::prelude::*;
-
-    let mut v: Vec<f32> = Vec::with_capacity(len);
-    v.spare_capacity_mut()[..len]
-        .par_chunks_mut(part.max(1))
-        .enumerate()
-        .for_each(|(i, values)| {
-            fill(i, zeroed(values));
-        });
-    // SAFETY: the parts of `par_chunks_mut` cover `0..len` of the spare capacity (which holds
-    // at least `len` values), and each part was initialised in its task above; a panic in a
-    // task propagates out of `for_each` before this line.
-    unsafe { v.set_len(len) };
-    v
+    // SAFETY: `zeroed` writes every value of the part before `fill` gets it.
+    unsafe { par_parts_written(len, part, |i, values| fill(i, zeroed(values))) }
 }
 
 /// [`par_parts`] without the zeroing, for a `fill` that writes every value of its part

@@ -371,8 +371,10 @@ impl ResNet {
         }
         let [batch, channels, _, _] = x.dims();
         let pooled: Tensor<2> = x.flatten::<3>(2, 3).mean_dim(2).reshape([batch, channels]);
-        self.bn_embed
-            .forward(self.embed.forward(fastconv::dropout(&self.dropout, pooled, k)))
+        self.bn_embed.forward(
+            self.embed
+                .forward(fastconv::dropout(&self.dropout, pooled, k)),
+        )
     }
 }
 

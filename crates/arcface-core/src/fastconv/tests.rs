@@ -903,19 +903,43 @@ fn dropout_is_inverted_dropout_reproducible_from_the_device_seed() {
             dropped += usize::from(!kept);
             let factor = if kept { (1.0 / keep) as f32 } else { 0.0 };
             let label = format!("prob {prob} options {options:?} [{i}]");
-            assert!((y[i] - x[i] * factor).abs() <= 1e-6, "{label}: y {} x {}", y[i], x[i]);
-            assert!((dx[i] - r[i] * factor).abs() <= 1e-6, "{label}: dx {} r {}", dx[i], r[i]);
+            assert!(
+                (y[i] - x[i] * factor).abs() <= 1e-6,
+                "{label}: y {} x {}",
+                y[i],
+                x[i]
+            );
+            assert!(
+                (dx[i] - r[i] * factor).abs() <= 1e-6,
+                "{label}: dx {} r {}",
+                dx[i],
+                r[i]
+            );
         }
         let share = dropped as f64 / n as f64;
         let sd = (prob * keep / n as f64).sqrt();
-        assert!((share - prob).abs() < 6.0 * sd, "prob {prob}: dropped share {share}");
+        assert!(
+            (share - prob).abs() < 6.0 * sd,
+            "prob {prob}: dropped share {share}"
+        );
         if options.dropout {
-            assert_eq!(run(Some(58)).0, y, "prob {prob}: the same seed gave another mask");
-            assert_ne!(run(None).0, y, "prob {prob}: the next call gave the same mask");
+            assert_eq!(
+                run(Some(58)).0,
+                y,
+                "prob {prob}: the same seed gave another mask"
+            );
+            assert_ne!(
+                run(None).0,
+                y,
+                "prob {prob}: the next call gave the same mask"
+            );
         }
         let plain = Device::flex();
         let same = dropout(&module, tensor(&x, dims, &plain), &options);
-        assert_eq!(vals(same), x, "prob {prob}: eval-mode dropout changed its input");
+        assert_eq!(
+            vals(same),
+            x,
+            "prob {prob}: eval-mode dropout changed its input"
+        );
     }
 }
-

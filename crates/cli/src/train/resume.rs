@@ -159,7 +159,15 @@ pub fn resume(request: &ResumeRequest) -> Result<Trained> {
     if !overrides.is_empty() {
         run.write_config(&config.to_toml()?)?;
     }
-    fit(&config, &data, (choice, &device), run, state, learner, resumed)
+    fit(
+        &config,
+        &data,
+        (choice, &device),
+        run,
+        state,
+        learner,
+        resumed,
+    )
 }
 
 /// Refuses a resume whose schedule record does not say the steps `done` epochs took: the rate

@@ -778,7 +778,10 @@ mod tests {
         }
         // In a pool of two threads, batches of 9 or more give tasks of several images (8
         // tasks), laid side by side.
-        let threads = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
         let cases = [
             (1, 4, 5, 1, 1),
             (17, 4, 4, 7, 7),
