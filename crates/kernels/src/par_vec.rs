@@ -52,10 +52,13 @@ pub(crate) unsafe fn par_parts_written(
 
 /// `values` as slots that may be written, not read: for a kernel that writes either into a
 /// fresh part of [`par_parts_written`] or into a vector that is already initialised.
-pub(crate) fn as_slots(values: &mut [f32]) -> &mut [std::mem::MaybeUninit<f32>] {
-    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; the slots only ever receive
-    // initialised `f32`s (the kernels write values, never `MaybeUninit::uninit()`), so the
-    // caller's slice stays initialised.
+///
+/// # Safety
+/// Only initialised `f32`s may be written through the result (never `MaybeUninit::uninit()`),
+/// so that `values` stays initialised.
+pub(crate) unsafe fn as_slots(values: &mut [f32]) -> &mut [std::mem::MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; the caller writes only initialised
+    // values (see the contract).
     unsafe { &mut *(std::ptr::from_mut(values) as *mut [std::mem::MaybeUninit<f32>]) }
 }
 

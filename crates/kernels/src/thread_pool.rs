@@ -47,7 +47,10 @@ pub fn keep_pool_warm(idle: std::time::Duration) {
     };
     // At most one spinner per CPU besides the caller: a pool larger than the machine (say
     // RAYON_NUM_THREADS=16 on 2 cores) would otherwise crowd the caller off its own core.
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Asked once: the call reads the affinity mask and the cgroup's quota files, and this
+    // runs before every training step.
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let spinners = threads.min(cpus).saturating_sub(1);
     if spinners == 0 || SPINNING.swap(true, Ordering::AcqRel) {
         return;

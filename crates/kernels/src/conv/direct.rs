@@ -338,7 +338,9 @@ pub(super) fn backward(
             }
             if let (Some(dx_chunk), Some(filters_t)) = (dx_chunk.as_deref_mut(), &filters_t) {
                 let tail = winograd::Tail::default();
-                winograd::conv_images(g.h, g.w, dys, count, filters_t, tail, as_slots(dx_chunk));
+                // SAFETY: `conv_images` writes only computed values into its output.
+                let out = unsafe { as_slots(dx_chunk) };
+                winograd::conv_images(g.h, g.w, dys, count, filters_t, tail, out);
             }
             if let (Some(dx_chunk), Some(packed_t)) = (dx_chunk.as_deref_mut(), &packed_t) {
                 for (gi, (d, dxg)) in dyp
